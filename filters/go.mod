@@ -1,0 +1,3 @@
+module github.com/wasmesh/wasmesh/filters
+
+go 1.26
