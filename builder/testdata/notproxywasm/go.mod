@@ -1,0 +1,3 @@
+module example.com/notproxywasm
+
+go 1.24
