@@ -350,3 +350,44 @@ func serialize(pairs [][2]string) []byte {
 	}
 	return b
 }
+
+// TestBuildTagsAndWholeSDK builds a multi-file filter that uses every area of the SDK, with and without a build
+// tag, and checks that the tag selected the right files and that gc (not TinyGo) files were compiled.
+func TestBuildTagsAndWholeSDK(t *testing.T) {
+	for _, tags := range [][]string{nil, {"extra"}} {
+		t.Run(fmt.Sprintf("tags=%v", tags), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "kitchensink.wasm")
+			r, err := builder.Build(context.Background(), builder.Options{Dir: "testdata/kitchensink", Output: out, Tags: tags, Strip: true, TrimPath: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cb := range []string{"proxy_on_tick", "proxy_on_queue_ready", "proxy_on_http_call_response", "proxy_on_downstream_data"} {
+				if !contains(r.Module.Callbacks, cb) {
+					t.Errorf("callback %s not exported", cb)
+				}
+			}
+			h := newTestHost(t, out)
+			h.call(t, "proxy_on_context_create", 1, 0)
+			if h.call(t, "proxy_on_vm_start", 1, 0) != 1 || h.call(t, "proxy_on_configure", 1, 0) != 1 {
+				t.Fatal("plugin did not start")
+			}
+			h.call(t, "proxy_on_context_create", 2, 1)
+			h.call(t, "proxy_on_request_headers", 2, 0, 0)
+			if h.header("x-runtime") != "gc" {
+				t.Errorf("x-runtime = %q, want gc", h.header("x-runtime"))
+			}
+			if got, want := h.header("x-extra") == "on", len(tags) > 0; got != want {
+				t.Errorf("x-extra present = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -48,6 +48,9 @@ func wasmeshTake(addr, size uint32) (*byte, int) {
 		wasmeshPending[i] = nil
 	}
 	wasmeshPending = wasmeshPending[:0]
+	// Zero the cells so that a host that answers OK without writing them yields an empty result next time,
+	// never this call's stale pointer.
+	wasmeshRetPtr, wasmeshRetSize = 0, 0
 	if found == nil {
 		return nil, 0
 	}
