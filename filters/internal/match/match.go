@@ -1,0 +1,99 @@
+// Package match compiles the string matchers used in filter configurations: exact, prefix or regular expression,
+// exactly one of them per matcher.
+//
+//	m, err := match.String{Prefix: "/admin"}.Compile("rules[0].path")
+//	m.Match("/admin/users") // true
+package match
+
+import (
+	"regexp"
+
+	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
+)
+
+// String is the JSON form of a matcher: {"exact": "x"}, {"prefix": "x"} or {"regex": "x"}. Regular expressions use
+// RE2 syntax and must match the whole value (they are anchored when compiled).
+type String struct {
+	Exact  *string `json:"exact,omitempty"`
+	Prefix string  `json:"prefix,omitempty"`
+	Regex  string  `json:"regex,omitempty"`
+}
+
+// Matcher is a compiled String. The zero Matcher matches everything.
+type Matcher struct {
+	kind  kind
+	value string
+	re    *regexp.Regexp
+}
+
+type kind uint8
+
+const (
+	kindAny kind = iota
+	kindExact
+	kindPrefix
+	kindRegex
+)
+
+// Compile validates s; field names the matcher in errors.
+func (s String) Compile(field string) (Matcher, error) {
+	set := 0
+	if s.Exact != nil {
+		set++
+	}
+	if s.Prefix != "" {
+		set++
+	}
+	if s.Regex != "" {
+		set++
+	}
+	if set != 1 {
+		return Matcher{}, pluginconfig.Errorf(field, "set exactly one of exact, prefix or regex")
+	}
+	switch {
+	case s.Exact != nil:
+		return Matcher{kind: kindExact, value: *s.Exact}, nil
+	case s.Prefix != "":
+		return Matcher{kind: kindPrefix, value: s.Prefix}, nil
+	default:
+		re, err := Regexp(pluginconfig.Field(field, "regex"), s.Regex)
+		if err != nil {
+			return Matcher{}, err
+		}
+		return Matcher{kind: kindRegex, re: re}, nil
+	}
+}
+
+// Regexp compiles a whole-value regular expression, reporting errors against field.
+func Regexp(field, expr string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile("^(?:" + expr + ")$")
+	if err != nil {
+		return nil, pluginconfig.Errorf(field, "invalid regular expression: %v", err)
+	}
+	return re, nil
+}
+
+// Optional compiles s when it is set and returns the match-all Matcher when it is nil.
+func Optional(s *String, field string) (Matcher, error) {
+	if s == nil {
+		return Matcher{}, nil
+	}
+	return s.Compile(field)
+}
+
+// Match reports whether v satisfies the matcher.
+func (m Matcher) Match(v string) bool {
+	switch m.kind {
+	case kindExact:
+		return v == m.value
+	case kindPrefix:
+		return len(v) >= len(m.value) && v[:len(m.value)] == m.value
+	case kindRegex:
+		return m.re.MatchString(v)
+	default:
+		return true
+	}
+}
+
+// IsAny reports whether the matcher matches everything (it was not configured).
+func (m Matcher) IsAny() bool { return m.kind == kindAny }
