@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +117,7 @@ func TestSkipRandomOracleStreams(t *testing.T) {
 		for i := range vs {
 			vs[i] = randomValue(rng, samples, 3)
 		}
-		skipStream(t, "round "+itoa(round), vs)
+		skipStream(t, "round "+strconv.Itoa(round), vs)
 	}
 }
 

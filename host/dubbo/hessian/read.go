@@ -3,6 +3,7 @@ package hessian
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 )
 
 // Errors returned by the readers. They are wrapped with the offset where reading stopped; callers decide with
@@ -35,34 +36,11 @@ type Error struct {
 	Err error
 }
 
-func (e *Error) Error() string { return e.Err.Error() + " at byte " + itoa(e.Off) }
+func (e *Error) Error() string { return e.Err.Error() + " at byte " + strconv.Itoa(e.Off) }
 func (e *Error) Unwrap() error { return e.Err }
 
 func short(off int) error     { return &Error{Off: off, Err: ErrShort} }
 func malformed(off int) error { return &Error{Off: off, Err: ErrMalformed} }
-
-// itoa avoids strconv in the one place errors need a number; errors are rare and off the hot path anyway.
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var buf [20]byte
-	i := len(buf)
-	for n > 0 {
-		i--
-		buf[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		buf[i] = '-'
-	}
-	return string(buf[i:])
-}
 
 // IsString reports whether the value at b[off] is a string (any chunk form).
 func IsString(b []byte, off int) bool {
