@@ -1,0 +1,33 @@
+package oci
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// WriteFileAtomic writes data to path through a temp file in the same directory, fsynced and renamed over path,
+// so that no reader, in any process, ever sees a partial file and a failed write leaves nothing behind. Temp
+// files are named ".tmp-*".
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
