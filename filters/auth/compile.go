@@ -77,15 +77,9 @@ type remoteJWKS struct {
 }
 
 type rule struct {
-	name        string
-	hosts       []string
-	pathPrefix  string
-	pathRegex   *regexp.Regexp
-	methods     []string
-	service     match.Matcher
-	dubboMethod match.Matcher
-	dubboOnly   bool
-	policy      policy
+	name    string
+	matcher match.RequestMatcher
+	policy  policy
 }
 
 type policy struct {
@@ -408,32 +402,14 @@ func compileProvider(field string, index int, c ProviderConfig) (*provider, erro
 }
 
 func compileRule(field string, rc RuleConfig) (rule, error) {
-	r := rule{name: rc.Name, pathPrefix: rc.Match.PathPrefix}
+	r := rule{name: rc.Name}
 	if r.name == "" {
 		return rule{}, pluginconfig.Errorf(pluginconfig.Field(field, "name"), "must not be empty")
 	}
-	mf := pluginconfig.Field(field, "match")
-	for _, h := range rc.Match.Hosts {
-		r.hosts = append(r.hosts, strings.ToLower(h))
-	}
-	if rc.Match.PathRegex != "" {
-		re, err := match.Regexp(pluginconfig.Field(mf, "path_regex"), rc.Match.PathRegex)
-		if err != nil {
-			return rule{}, err
-		}
-		r.pathRegex = re
-	}
-	for _, m := range rc.Match.Methods {
-		r.methods = append(r.methods, strings.ToUpper(m))
-	}
 	var err error
-	if r.service, err = match.Optional(rc.Match.Service, pluginconfig.Field(mf, "service")); err != nil {
+	if r.matcher, err = rc.Match.Compile(pluginconfig.Field(field, "match")); err != nil {
 		return rule{}, err
 	}
-	if r.dubboMethod, err = match.Optional(rc.Match.DubboMethod, pluginconfig.Field(mf, "dubbo_method")); err != nil {
-		return rule{}, err
-	}
-	r.dubboOnly = rc.Match.Service != nil || rc.Match.DubboMethod != nil
 	r.policy, err = compilePolicy(pluginconfig.Field(field, "allow"), rc.Allow)
 	return r, err
 }

@@ -100,19 +100,9 @@ type ClaimHeader struct {
 
 // RuleConfig allows some identities on the requests it matches. The first matching rule decides.
 type RuleConfig struct {
-	Name  string       `json:"name"`
-	Match MatchConfig  `json:"match"`
-	Allow PolicyConfig `json:"allow"`
-}
-
-// MatchConfig selects requests; every set condition must hold. Service and DubboMethod match only Dubbo requests.
-type MatchConfig struct {
-	Hosts       []string      `json:"hosts,omitempty"`
-	PathPrefix  string        `json:"path_prefix,omitempty"`
-	PathRegex   string        `json:"path_regex,omitempty"`
-	Methods     []string      `json:"methods,omitempty"`
-	Service     *match.String `json:"service,omitempty"`
-	DubboMethod *match.String `json:"dubbo_method,omitempty"`
+	Name  string        `json:"name"`
+	Match match.Request `json:"match"`
+	Allow PolicyConfig  `json:"allow"`
 }
 
 // PolicyConfig names who is allowed: consumers by name ("*" = any authenticated), JWT claims with accepted values

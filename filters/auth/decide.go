@@ -156,49 +156,11 @@ func ruleName(p *policy, a *authenticator) string {
 
 func (a *authenticator) policyFor(r *request.Request) *policy {
 	for i := range a.cfg.rules {
-		if a.cfg.rules[i].matches(r) {
+		if a.cfg.rules[i].matcher.Match(r) {
 			return &a.cfg.rules[i].policy
 		}
 	}
 	return &a.cfg.def
-}
-
-func (ru *rule) matches(r *request.Request) bool {
-	if ru.dubboOnly && !r.Dubbo {
-		return false
-	}
-	if len(ru.hosts) > 0 && !hostMatches(ru.hosts, r.Authority) {
-		return false
-	}
-	if ru.pathPrefix != "" && !strings.HasPrefix(r.Path, ru.pathPrefix) {
-		return false
-	}
-	if ru.pathRegex != nil && !ru.pathRegex.MatchString(r.Path) {
-		return false
-	}
-	if len(ru.methods) > 0 {
-		ok := false
-		for _, m := range ru.methods {
-			if strings.EqualFold(m, r.Method) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return ru.service.Match(r.Service) && ru.dubboMethod.Match(r.DubboMethod)
-}
-
-// hostMatches accepts exact hosts and "*.example.com" suffixes.
-func hostMatches(hosts []string, host string) bool {
-	for _, h := range hosts {
-		if h == host || h == "*" || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
-			return true
-		}
-	}
-	return false
 }
 
 func (p *policy) allows(consumer string, claims map[string]any) bool {

@@ -111,6 +111,12 @@ func (r *runner) step(label string, sc Scenario, s Step) {
 	switch {
 	case s.Request != nil:
 		r.setProperties(s.Request.Properties)
+		// proxytest keeps one property map for all streams; a sentinel stands for "not set on this stream".
+		for _, name := range append(keys(s.Expect.Properties), s.Expect.AbsentProperties...) {
+			if err := r.host.SetProperty(PropertyPath(name), []byte(unsetSentinel)); err != nil {
+				t.Fatalf("%s: reset property %s: %v", label, name, err)
+			}
+		}
 		id = r.host.InitializeHttpContext()
 		r.contexts = append(r.contexts, id)
 		r.host.CallOnRequestHeaders(id, s.Request.Headers, false)
@@ -201,7 +207,7 @@ func (r *runner) check(label string, id uint32, e Expect) {
 		}
 	}
 	for _, name := range e.AbsentProperties {
-		if got, err := r.host.GetProperty(PropertyPath(name)); err == nil {
+		if got, err := r.host.GetProperty(PropertyPath(name)); err == nil && string(got) != unsetSentinel {
 			t.Errorf("%s: property %s = %q, want it unset", label, name, got)
 		}
 	}
@@ -315,4 +321,14 @@ func header(h [][2]string, name string) string {
 func (e Expect) aboutStream() bool {
 	return e.Action != "" || e.Status != 0 || len(e.LocalHeaders) > 0 || len(e.Headers) > 0 || len(e.AbsentHeaders) > 0 ||
 		len(e.ResponseHeaders) > 0
+}
+
+const unsetSentinel = "\x00unset"
+
+func keys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
+	"github.com/wasmesh/wasmesh/filters/internal/request"
+)
+
+type vmContext struct{ types.DefaultVMContext }
+
+func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
+
+type pluginContext struct {
+	types.DefaultPluginContext
+	rt      *router
+	metrics *metricSet
+}
+
+func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		proxywasm.LogCriticalf("dubbo-routing: read configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	var cfg Config
+	if err := pluginconfig.Decode(data, &cfg); err != nil {
+		proxywasm.LogCriticalf("dubbo-routing: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	rt, err := compile(&cfg)
+	if err != nil {
+		proxywasm.LogCriticalf("dubbo-routing: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	p.rt = rt
+	p.metrics = newMetricSet(rt, hostCounter)
+	proxywasm.LogInfof("dubbo-routing: configured: %d routes", len(rt.routes))
+	return types.OnPluginStartStatusOK
+}
+
+func hostCounter(name string) counter { return proxywasm.DefineCounterMetric(name) }
+
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext { return &httpContext{plugin: p} }
+
+type httpContext struct {
+	types.DefaultHttpContext
+	plugin *pluginContext
+}
+
+func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+	p := h.plugin
+	method, err := proxywasm.GetHttpRequestHeader(":method")
+	if err != nil || method != request.MethodDubbo {
+		return types.ActionContinue // not a Dubbo stream: untouched
+	}
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		proxywasm.LogErrorf("dubbo-routing: read request headers: %v", err)
+		return types.ActionContinue
+	}
+	req := request.New(headers, "")
+	d := p.rt.Decide(&req, randomN)
+	p.metrics.count(req.Service, req.DubboMethod, d)
+	if d.Route < 0 {
+		return types.ActionContinue
+	}
+	remove, set := p.rt.edits(d.Route, &req)
+	for _, name := range remove {
+		_ = proxywasm.RemoveHttpRequestHeader(name) // removing an absent attachment is not an error
+	}
+	for _, kv := range set {
+		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
+			proxywasm.LogErrorf("dubbo-routing: set attachment %s: %v", kv[0], err)
+		}
+	}
+	if err := proxywasm.SetProperty([]string{"upstream_cluster"}, []byte(d.Cluster)); err != nil {
+		proxywasm.LogErrorf("dubbo-routing: route %q: set upstream_cluster %q: %v; the route's default cluster is used",
+			p.rt.routes[d.Route].name, d.Cluster, err)
+	}
+	return types.ActionContinue
+}

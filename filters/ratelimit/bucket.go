@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+)
+
+// bucketSize is the encoded size of a bucket in shared data: tokens (float64 bits) and the last refill (Unix ns).
+const bucketSize = 16
+
+// bucket is a token bucket's state. It is stored, not kept: every request reads and writes it in shared data.
+type bucket struct {
+	tokens float64
+	last   int64
+}
+
+// rate is a compiled limit: Requests per Per, holding at most Burst tokens.
+type rate struct {
+	requests uint64
+	per      time.Duration
+	burst    float64
+	perNano  float64 // tokens added per nanosecond
+}
+
+func newRate(requests uint64, per time.Duration, burst uint64) rate {
+	if burst == 0 {
+		burst = requests
+	}
+	return rate{requests: requests, per: per, burst: float64(burst), perNano: float64(requests) / float64(per)}
+}
+
+func decodeBucket(b []byte) (bucket, bool) {
+	if len(b) != bucketSize {
+		return bucket{}, false
+	}
+	t := math.Float64frombits(binary.LittleEndian.Uint64(b))
+	if math.IsNaN(t) || t < 0 {
+		return bucket{}, false
+	}
+	return bucket{tokens: t, last: int64(binary.LittleEndian.Uint64(b[8:]))}, true
+}
+
+func (b bucket) encode(dst *[bucketSize]byte) []byte {
+	binary.LittleEndian.PutUint64(dst[:], math.Float64bits(b.tokens))
+	binary.LittleEndian.PutUint64(dst[8:], uint64(b.last))
+	return dst[:]
+}
+
+// verdict is one bucket's answer.
+type verdict struct {
+	allowed   bool
+	remaining uint64
+	// reset is, when limited, how long until one token is back (retry-after); when allowed, until the bucket is full.
+	reset time.Duration
+}
+
+// take refills b up to now and takes one token if there is one. A clock that went backwards refills nothing.
+func (r rate) take(b bucket, found bool, now int64) (bucket, verdict) {
+	if !found {
+		b = bucket{tokens: r.burst, last: now}
+	}
+	if now > b.last {
+		b.tokens = math.Min(r.burst, b.tokens+float64(now-b.last)*r.perNano)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return b, verdict{allowed: true, remaining: uint64(b.tokens), reset: r.until(b.tokens, r.burst)}
+	}
+	return b, verdict{allowed: false, remaining: 0, reset: r.until(b.tokens, 1)}
+}
+
+// until is the time for the bucket to go from have to want tokens.
+func (r rate) until(have, want float64) time.Duration {
+	if have >= want {
+		return 0
+	}
+	return time.Duration(math.Ceil((want - have) / r.perNano))
+}

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wasmesh/wasmesh/filters/internal/match"
+	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
+	"github.com/wasmesh/wasmesh/filters/internal/request"
+)
+
+const (
+	defaultDomain        = "default"
+	defaultConsumer      = "x-wasmesh-consumer"
+	defaultMaxCASRetries = 8
+	maxRules             = 64 // Decide reports applied rules in a uint64
+	maxKeyValue          = 128
+)
+
+// store is the bucket storage: proxy-wasm shared data in the filter, a map in tests and benchmarks. set reports
+// a CAS mismatch with errCASMismatch; cas 0 means "create".
+type store interface {
+	get(key string) (value []byte, cas uint32, found bool, err error)
+	set(key string, value []byte, cas uint32) error
+}
+
+var errCASMismatch = errors.New("cas mismatch")
+
+type keySource uint8
+
+const (
+	srcHeader keySource = iota
+	srcQuery
+	srcConsumer
+	srcClientIP
+	srcPath
+	srcDubboService
+	srcDubboMethod
+)
+
+var sources = map[string]keySource{
+	"header": srcHeader, "query": srcQuery, "consumer": srcConsumer, "client_ip": srcClientIP, "path": srcPath,
+	"dubbo_service": srcDubboService, "dubbo_method": srcDubboMethod,
+}
+
+type limiter struct {
+	domain          string
+	rules           []rule
+	responseHeaders bool
+	consumerHeader  string
+	maxRetries      int
+	store           store
+}
+
+type rule struct {
+	name      string
+	match     *match.RequestMatcher
+	source    keySource
+	name2     string // header or query name
+	limitKeys []limitKey
+	prefix    string // bucket key prefix: domain and rule
+}
+
+type limitKey struct {
+	any    bool
+	value  string
+	regex  *regexp.Regexp
+	prefix netip.Prefix
+	shared bool
+	rate   rate
+	id     string // index, used in the bucket key
+}
+
+var ruleName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// compile validates cfg; errors name the field.
+func compile(cfg *Config) (*limiter, error) {
+	l := &limiter{domain: cfg.Domain, responseHeaders: cfg.ResponseHeaders, consumerHeader: strings.ToLower(cfg.ConsumerHeader),
+		maxRetries: cfg.MaxCASRetries}
+	if l.domain == "" {
+		l.domain = defaultDomain
+	}
+	if l.consumerHeader == "" {
+		l.consumerHeader = defaultConsumer
+	}
+	if l.maxRetries == 0 {
+		l.maxRetries = defaultMaxCASRetries
+	}
+	if l.maxRetries < 1 || l.maxRetries > 100 {
+		return nil, pluginconfig.Errorf("max_cas_retries", "must be between 1 and 100")
+	}
+	if len(cfg.Rules) == 0 {
+		return nil, pluginconfig.Errorf("rules", "must not be empty")
+	}
+	if len(cfg.Rules) > maxRules {
+		return nil, pluginconfig.Errorf("rules", "at most %d rules", maxRules)
+	}
+	names := map[string]bool{}
+	for i, rc := range cfg.Rules {
+		field := pluginconfig.Index("rules", i)
+		f := func(n string) string { return pluginconfig.Field(field, n) }
+		if !ruleName.MatchString(rc.Name) {
+			return nil, pluginconfig.Errorf(f("name"), "%q: use 1-64 of a-z, 0-9, _ and - (it names the metrics)", rc.Name)
+		}
+		if names[rc.Name] {
+			return nil, pluginconfig.Errorf(f("name"), "duplicate rule %q", rc.Name)
+		}
+		names[rc.Name] = true
+		r := rule{name: rc.Name, name2: rc.Key.Name, prefix: "wasmesh.ratelimit/" + l.domain + "/" + rc.Name + "/"}
+		if rc.Match != nil {
+			m, err := rc.Match.Compile(f("match"))
+			if err != nil {
+				return nil, err
+			}
+			r.match = &m
+		}
+		src, ok := sources[rc.Key.Source]
+		if !ok {
+			return nil, pluginconfig.Errorf(f("key.source"), "%q is not one of header, query, consumer, client_ip, path, dubbo_service, dubbo_method", rc.Key.Source)
+		}
+		r.source = src
+		switch {
+		case (src == srcHeader || src == srcQuery) && rc.Key.Name == "":
+			return nil, pluginconfig.Errorf(f("key.name"), "must name the %s", rc.Key.Source)
+		case src != srcHeader && src != srcQuery && rc.Key.Name != "":
+			return nil, pluginconfig.Errorf(f("key.name"), "only used with source header or query")
+		case src == srcHeader:
+			r.name2 = strings.ToLower(rc.Key.Name)
+		}
+		if len(rc.LimitKeys) == 0 {
+			return nil, pluginconfig.Errorf(f("limit_keys"), "must not be empty")
+		}
+		for j, lc := range rc.LimitKeys {
+			lk, err := compileLimitKey(pluginconfig.Index(f("limit_keys"), j), lc, src)
+			if err != nil {
+				return nil, err
+			}
+			lk.id = strconv.Itoa(j)
+			r.limitKeys = append(r.limitKeys, lk)
+		}
+		l.rules = append(l.rules, r)
+	}
+	return l, nil
+}
+
+var periods = map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
+
+func compileLimitKey(field string, lc LimitKeyConfig, src keySource) (limitKey, error) {
+	f := func(n string) string { return pluginconfig.Field(field, n) }
+	lk := limitKey{shared: lc.Shared}
+	set := 0
+	for _, v := range []string{lc.Value, lc.Regex, lc.CIDR} {
+		if v != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		return limitKey{}, pluginconfig.Errorf(field, "set exactly one of value, regex or cidr")
+	}
+	switch {
+	case lc.Value == "*":
+		lk.any = true
+	case lc.Value != "":
+		lk.value = lc.Value
+	case lc.Regex != "":
+		re, err := match.Regexp(f("regex"), lc.Regex)
+		if err != nil {
+			return limitKey{}, err
+		}
+		lk.regex = re
+	default:
+		if src != srcClientIP {
+			return limitKey{}, pluginconfig.Errorf(f("cidr"), "only applies to key.source client_ip")
+		}
+		p, err := netip.ParsePrefix(lc.CIDR)
+		if err != nil {
+			return limitKey{}, pluginconfig.Errorf(f("cidr"), "%v", err)
+		}
+		lk.prefix = p.Masked()
+	}
+	per, ok := periods[lc.Per]
+	if !ok {
+		return limitKey{}, pluginconfig.Errorf(f("per"), "%q is not one of second, minute, hour, day", lc.Per)
+	}
+	if lc.Requests == 0 || lc.Requests > 1e9 {
+		return limitKey{}, pluginconfig.Errorf(f("requests"), "must be between 1 and 1e9")
+	}
+	if lc.Burst > 1e9 {
+		return limitKey{}, pluginconfig.Errorf(f("burst"), "at most 1e9")
+	}
+	lk.rate = newRate(lc.Requests, per, lc.Burst)
+	return lk, nil
+}
+
+// Result is the decision for one request.
+type Result struct {
+	Limited bool
+	// Rule is the rule that limited the request or, when allowed, the applied rule with the least quota left.
+	Rule      int
+	Limit     uint64
+	Remaining uint64
+	Reset     time.Duration
+	// Applied has bit i set when rule i counted the request; Denied when rule i limited it.
+	Applied, Denied uint64
+	// StoreErrors counts buckets that could not be updated (the request was let through for them).
+	StoreErrors int
+}
+
+// Decide counts r against every matching rule. All matching rules take a token, so a request limited by one rule
+// still costs quota in the others (as Envoy's local and global limits do).
+func (l *limiter) Decide(r *request.Request, now time.Time) (Result, error) {
+	res := Result{Rule: -1}
+	var firstErr error
+	nowNs := now.UnixNano()
+	var keyBuf [256]byte
+	for i := range l.rules {
+		ru := &l.rules[i]
+		if ru.match != nil && !ru.match.Match(r) {
+			continue
+		}
+		value, ok := l.keyValue(ru, r)
+		if !ok {
+			continue
+		}
+		lk := ru.find(value, r.ClientIP)
+		if lk == nil {
+			continue
+		}
+		key := append(keyBuf[:0], ru.prefix...)
+		key = append(key, lk.id...)
+		key = append(key, '/')
+		if !lk.shared {
+			key = appendValue(key, value)
+		}
+		v, err := l.take(string(key), lk.rate, nowNs)
+		if err != nil {
+			res.StoreErrors++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		res.Applied |= 1 << i
+		switch {
+		case !v.allowed:
+			res.Denied |= 1 << i
+			if !res.Limited || v.reset > res.Reset {
+				res.Limited, res.Rule, res.Limit, res.Remaining, res.Reset = true, i, lk.rate.requests, 0, v.reset
+			}
+		case !res.Limited && (res.Rule < 0 || v.remaining < res.Remaining):
+			res.Rule, res.Limit, res.Remaining, res.Reset = i, lk.rate.requests, v.remaining, v.reset
+		}
+	}
+	return res, firstErr
+}
+
+// take runs the compare-and-swap loop on one bucket.
+func (l *limiter) take(key string, rt rate, now int64) (verdict, error) {
+	var buf [bucketSize]byte
+	for attempt := 0; attempt < l.maxRetries; attempt++ {
+		raw, cas, found, err := l.store.get(key)
+		if err != nil {
+			return verdict{}, err
+		}
+		b, ok := decodeBucket(raw)
+		nb, v := rt.take(b, found && ok, now)
+		if !v.allowed {
+			return v, nil // nothing was taken: the stored state stays valid
+		}
+		if !found {
+			cas = 0
+		}
+		err = l.store.set(key, nb.encode(&buf), cas)
+		if errors.Is(err, errCASMismatch) {
+			continue
+		}
+		if err != nil {
+			return verdict{}, err
+		}
+		return v, nil
+	}
+	return verdict{}, errors.New("bucket " + key + ": gave up after " + strconv.Itoa(l.maxRetries) + " CAS mismatches")
+}
+
+func (l *limiter) keyValue(ru *rule, r *request.Request) (string, bool) {
+	switch ru.source {
+	case srcHeader:
+		return r.Header(ru.name2)
+	case srcQuery:
+		return r.Query(ru.name2)
+	case srcConsumer:
+		v, ok := r.Header(l.consumerHeader)
+		return v, ok && v != ""
+	case srcClientIP:
+		if !r.ClientIP.IsValid() {
+			return "", false
+		}
+		return r.ClientIP.String(), true
+	case srcPath:
+		return r.Path, r.Path != ""
+	case srcDubboService:
+		return r.Service, r.Dubbo && r.Service != ""
+	case srcDubboMethod:
+		return r.Service + "/" + r.DubboMethod, r.Dubbo && r.DubboMethod != ""
+	}
+	return "", false
+}
+
+// find returns the first limit key matching value.
+func (ru *rule) find(value string, ip netip.Addr) *limitKey {
+	for i := range ru.limitKeys {
+		lk := &ru.limitKeys[i]
+		switch {
+		case lk.any:
+		case lk.regex != nil:
+			if !lk.regex.MatchString(value) {
+				continue
+			}
+		case lk.prefix.IsValid():
+			if !ip.IsValid() || !lk.prefix.Contains(ip) {
+				continue
+			}
+		default:
+			if lk.value != value {
+				continue
+			}
+		}
+		return lk
+	}
+	return nil
+}
+
+// appendValue adds the key value to a bucket key; long or unusual values are replaced by their SHA-256 so a client
+// cannot create arbitrarily large shared-data keys.
+func appendValue(dst []byte, v string) []byte {
+	if len(v) <= maxKeyValue && printable(v) {
+		return append(dst, v...)
+	}
+	sum := sha256.Sum256([]byte(v))
+	dst = append(dst, "sha256:"...)
+	return hex.AppendEncode(dst, sum[:16])
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

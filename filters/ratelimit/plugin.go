@@ -1,0 +1,151 @@
+package main
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
+	"github.com/wasmesh/wasmesh/filters/internal/request"
+)
+
+type vmContext struct{ types.DefaultVMContext }
+
+func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
+
+// sharedData is the store backed by proxy-wasm shared data, which every VM of the plugin sees.
+type sharedData struct{}
+
+func (sharedData) get(key string) ([]byte, uint32, bool, error) {
+	v, cas, err := proxywasm.GetSharedData(key)
+	if errors.Is(err, types.ErrorStatusNotFound) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return v, cas, true, nil
+}
+
+func (sharedData) set(key string, value []byte, cas uint32) error {
+	err := proxywasm.SetSharedData(key, value, cas)
+	if errors.Is(err, types.ErrorStatusCasMismatch) {
+		return errCASMismatch
+	}
+	return err
+}
+
+type pluginContext struct {
+	types.DefaultPluginContext
+	lim              *limiter
+	allowed, limited []proxywasm.MetricCounter
+	storeErrors      proxywasm.MetricCounter
+}
+
+func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		proxywasm.LogCriticalf("ratelimit: read configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	var cfg Config
+	if err := pluginconfig.Decode(data, &cfg); err != nil {
+		proxywasm.LogCriticalf("ratelimit: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	lim, err := compile(&cfg)
+	if err != nil {
+		proxywasm.LogCriticalf("ratelimit: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	lim.store = sharedData{}
+	p.lim = lim
+	for _, r := range lim.rules {
+		p.allowed = append(p.allowed, proxywasm.DefineCounterMetric(metricName(r.name, "allowed")))
+		p.limited = append(p.limited, proxywasm.DefineCounterMetric(metricName(r.name, "limited")))
+	}
+	p.storeErrors = proxywasm.DefineCounterMetric("wasmesh.ratelimit.store_errors")
+	proxywasm.LogInfof("ratelimit: configured: %d rules in domain %q", len(lim.rules), lim.domain)
+	return types.OnPluginStartStatusOK
+}
+
+// metricName is wasmesh.ratelimit.<rule>.<allowed|limited>; see README.md for the Prometheus form.
+func metricName(rule, what string) string { return "wasmesh.ratelimit." + rule + "." + what }
+
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
+	return &httpContext{plugin: p, quota: Result{Rule: -1}}
+}
+
+type httpContext struct {
+	types.DefaultHttpContext
+	plugin *pluginContext
+	quota  Result // the allowed request's quota, for the response headers
+}
+
+func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+	p := h.plugin
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		proxywasm.LogErrorf("ratelimit: read request headers: %v", err)
+		return types.ActionContinue
+	}
+	src, _ := proxywasm.GetProperty([]string{"source", "address"})
+	req := request.New(headers, string(src))
+	res, err := p.lim.Decide(&req, time.Now())
+	if err != nil {
+		// Shared data trouble must not take the service down: the request passes and the operator is told.
+		p.storeErrors.Increment(uint64(res.StoreErrors))
+		proxywasm.LogWarnf("ratelimit: %v; request allowed", err)
+	}
+	for i := range p.lim.rules {
+		bit := uint64(1) << i
+		switch {
+		case res.Denied&bit != 0:
+			p.limited[i].Increment(1)
+		case res.Applied&bit != 0:
+			p.allowed[i].Increment(1)
+		}
+	}
+	if res.Limited {
+		retry := strconv.FormatInt(seconds(res.Reset), 10)
+		hdrs := [][2]string{
+			{"x-ratelimit-limit", strconv.FormatUint(res.Limit, 10)},
+			{"x-ratelimit-remaining", "0"},
+			{"x-ratelimit-reset", retry},
+			{"retry-after", retry},
+			{"content-type", "text/plain"},
+		}
+		proxywasm.LogDebugf("ratelimit: rule %q limited the request", p.lim.rules[res.Rule].name)
+		if err := proxywasm.SendHttpResponse(429, hdrs, []byte("too many requests\n"), -1); err != nil {
+			proxywasm.LogErrorf("ratelimit: send 429: %v", err)
+		}
+		return types.ActionPause
+	}
+	h.quota = res
+	return types.ActionContinue
+}
+
+func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+	if !h.plugin.lim.responseHeaders || h.quota.Rule < 0 {
+		return types.ActionContinue
+	}
+	q := h.quota
+	for _, kv := range [...][2]string{
+		{"x-ratelimit-limit", strconv.FormatUint(q.Limit, 10)},
+		{"x-ratelimit-remaining", strconv.FormatUint(q.Remaining, 10)},
+		{"x-ratelimit-reset", strconv.FormatInt(seconds(q.Reset), 10)},
+	} {
+		if err := proxywasm.ReplaceHttpResponseHeader(kv[0], kv[1]); err != nil {
+			proxywasm.LogErrorf("ratelimit: set %s: %v", kv[0], err)
+		}
+	}
+	return types.ActionContinue
+}
+
+// seconds rounds up, so a client that waits that long finds a token.
+func seconds(d time.Duration) int64 {
+	return int64((d + time.Second - 1) / time.Second)
+}
