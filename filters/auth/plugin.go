@@ -36,19 +36,8 @@ type metrics struct {
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
-	data, err := proxywasm.GetPluginConfiguration()
-	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		proxywasm.LogCriticalf("auth: read configuration: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	var cfg Config
-	if err := pluginconfig.Decode(data, &cfg); err != nil {
-		proxywasm.LogCriticalf("auth: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	pc, err := compile(&cfg)
-	if err != nil {
-		proxywasm.LogCriticalf("auth: %v", err)
+	pc, ok := pluginconfig.Load("auth", compile)
+	if !ok {
 		return types.OnPluginStartStatusFailed
 	}
 	if p.now == nil {
@@ -79,7 +68,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 			proxywasm.LogWarnf("auth: set tick period: %v", err)
 		}
 	}
-	proxywasm.LogInfof("auth: configured: %d consumers, %d JWT providers, %d rules", len(cfg.Consumers), len(pc.providers), len(pc.rules))
+	proxywasm.LogInfof("auth: configured: %d credentials, %d JWT providers, %d rules", len(pc.apiKeys)+len(pc.basic), len(pc.providers), len(pc.rules))
 	return types.OnPluginStartStatusOK
 }
 

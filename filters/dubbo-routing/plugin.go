@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -21,19 +20,8 @@ type pluginContext struct {
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
-	data, err := proxywasm.GetPluginConfiguration()
-	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		proxywasm.LogCriticalf("dubbo-routing: read configuration: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	var cfg Config
-	if err := pluginconfig.Decode(data, &cfg); err != nil {
-		proxywasm.LogCriticalf("dubbo-routing: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	rt, err := compile(&cfg)
-	if err != nil {
-		proxywasm.LogCriticalf("dubbo-routing: %v", err)
+	rt, ok := pluginconfig.Load("dubbo-routing", compile)
+	if !ok {
 		return types.OnPluginStartStatusFailed
 	}
 	p.rt = rt

@@ -73,8 +73,8 @@ func TestBucketRefill(t *testing.T) {
 	}{
 		{0, false, 1}, {0, false, 0}, {0, true, 0},
 		{500 * time.Millisecond, true, 0}, // half a token
-		{time.Second, false, 0},            // one token per second
-		{10 * time.Second, false, 1},       // capped at burst 2
+		{time.Second, false, 0},           // one token per second
+		{10 * time.Second, false, 1},      // capped at burst 2
 	}
 	for i, s := range steps {
 		res, err := l.Decide(&r, t0.Add(s.at))
@@ -129,8 +129,10 @@ func TestCASRetries(t *testing.T) {
 
 type brokenStore struct{}
 
-func (brokenStore) get(string) ([]byte, uint32, bool, error) { return nil, 0, false, errors.New("boom") }
-func (brokenStore) set(string, []byte, uint32) error         { return errors.New("boom") }
+func (brokenStore) get(string) ([]byte, uint32, bool, error) {
+	return nil, 0, false, errors.New("boom")
+}
+func (brokenStore) set(string, []byte, uint32) error { return errors.New("boom") }
 
 func TestStoreErrorFailsOpen(t *testing.T) {
 	l := mustCompile(t, perUser, brokenStore{})

@@ -46,19 +46,8 @@ type pluginContext struct {
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
-	data, err := proxywasm.GetPluginConfiguration()
-	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		proxywasm.LogCriticalf("ratelimit: read configuration: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	var cfg Config
-	if err := pluginconfig.Decode(data, &cfg); err != nil {
-		proxywasm.LogCriticalf("ratelimit: %v", err)
-		return types.OnPluginStartStatusFailed
-	}
-	lim, err := compile(&cfg)
-	if err != nil {
-		proxywasm.LogCriticalf("ratelimit: %v", err)
+	lim, ok := pluginconfig.Load("ratelimit", compile)
+	if !ok {
 		return types.OnPluginStartStatusFailed
 	}
 	lim.store = sharedData{}
