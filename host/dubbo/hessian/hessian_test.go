@@ -276,3 +276,21 @@ func BenchmarkSkipUser(b *testing.B) {
 		}
 	}
 }
+
+// FuzzAppendString checks that whatever string a filter sets, the writer produces a string the reader (and so
+// a Java provider) accepts, and that a string read back re-encodes to itself.
+func FuzzAppendString(f *testing.F) {
+	f.Add("hello")
+	f.Add("a😀b\xed\xa0\x80\xf7")
+	f.Add(strings.Repeat("é", 40000))
+	f.Fuzz(func(t *testing.T, s string) {
+		b := AppendString(nil, s)
+		got, end, err := String(b, 0)
+		if err != nil || end != len(b) {
+			t.Fatalf("AppendString(%q) does not read back: end %d of %d, %v", s, end, len(b), err)
+		}
+		if again := AppendString(nil, string(got)); !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding %q is not stable", s)
+		}
+	})
+}

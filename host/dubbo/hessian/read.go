@@ -136,28 +136,52 @@ func skipUTF16Chars(b []byte, i, n int) (int, error) {
 		if i >= len(b) {
 			return i, short(i)
 		}
-		c := b[i]
-		var size, units int
-		switch {
-		case c >= 0xc0 && c <= 0xdf:
-			size, units = 2, 1
-		case c >= 0xe0 && c <= 0xef:
-			size, units = 3, 1
-		case c >= 0xf0 && c <= 0xf7:
-			size, units = 4, 2
-		default:
+		size, units := utf16Seq(b, i)
+		if size <= 0 || units > n {
+			if size < 0 {
+				return i, short(i)
+			}
 			return i, malformed(i)
-		}
-		if units > n {
-			return i, malformed(i)
-		}
-		if i+size > len(b) {
-			return i, short(i)
 		}
 		i += size
 		n -= units
 	}
 	return i, nil
+}
+
+// utf16Seq measures the UTF-8 sequence at s[i]: its size in bytes and how many UTF-16 units it stands for.
+// The reader and the writer share it so they always agree. size is 0 for an invalid sequence and -1 when s
+// ends inside one. Surrogates written as 3-byte sequences (as Java writes them) are valid here.
+func utf16Seq[T string | []byte](s T, i int) (size, units int) {
+	c := s[i]
+	switch {
+	case c < 0x80:
+		return 1, 1
+	case c >= 0xc0 && c <= 0xdf:
+		size, units = 2, 1
+	case c >= 0xe0 && c <= 0xef:
+		size, units = 3, 1
+	case c >= 0xf0 && c <= 0xf4:
+		size, units = 4, 2
+	default:
+		return 0, 0
+	}
+	if i+size > len(s) {
+		return -1, 0
+	}
+	for k := 1; k < size; k++ {
+		if s[i+k]&0xc0 != 0x80 {
+			return 0, 0
+		}
+	}
+	if size == 4 {
+		// Only real supplementary characters: anything else would not survive as a surrogate pair.
+		r := rune(c&0x07)<<18 | rune(s[i+1]&0x3f)<<12 | rune(s[i+2]&0x3f)<<6 | rune(s[i+3]&0x3f)
+		if r < 0x10000 || r > 0x10ffff {
+			return 0, 0
+		}
+	}
+	return size, units
 }
 
 // Int reads a 32-bit int in any of its encodings (compact or 'I').

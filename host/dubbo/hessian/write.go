@@ -10,10 +10,11 @@ const maxChunk = 0xffff
 
 // AppendString appends s as a Hessian string, in the shortest form, split into chunks past 65535 characters.
 // Hessian counts UTF-16 code units and Java's reader only knows 1- to 3-byte sequences, so a supplementary
-// character (4 bytes in UTF-8) is written as two 3-byte surrogates, as Java and dubbo-go write it.
+// character (4 bytes in UTF-8) is written as two 3-byte surrogates, as Java and dubbo-go write it. Bytes that
+// are not UTF-8 are written as U+FFFD, so the output is always readable.
 func AppendString(dst []byte, s string) []byte {
 	for {
-		units, size, wide := measure(s)
+		units, size, rewrite := measure(s)
 		rest := s[size:]
 		switch {
 		case rest != "":
@@ -25,8 +26,8 @@ func AppendString(dst []byte, s string) []byte {
 		default:
 			dst = append(dst, TagStringFinal, byte(units>>8), byte(units))
 		}
-		if wide {
-			dst = appendSurrogates(dst, s[:size])
+		if rewrite {
+			dst = appendRewritten(dst, s[:size])
 		} else {
 			dst = append(dst, s[:size]...)
 		}
@@ -37,56 +38,57 @@ func AppendString(dst []byte, s string) []byte {
 	}
 }
 
-// measure reads at most one chunk of s by lead bytes, as the reader counts: it returns the chunk's length in
-// UTF-16 units, its size in bytes, and whether it holds a 4-byte sequence to rewrite as surrogates. Bytes that
-// are not valid UTF-8 are counted one unit each and passed through.
-func measure(s string) (units, size int, wide bool) {
+// measure reads at most one chunk of s: its length in UTF-16 units, its size in bytes, and whether it holds
+// sequences to rewrite (4-byte ones, or invalid bytes).
+func measure(s string) (units, size int, rewrite bool) {
 	for size < len(s) {
-		c := s[size]
 		w, u, room := 1, 1, 1
-		switch {
-		case c >= 0xc0 && c <= 0xdf:
-			w = 2
-		case c >= 0xe0 && c <= 0xef:
-			w = 3
-			// A high surrogate needs room for its low half: chunks must not split a pair.
-			if c == 0xed && size+1 < len(s) && s[size+1] >= 0xa0 && s[size+1] <= 0xaf {
+		if s[size] >= 0x80 {
+			w, u = utf16Seq(s, size)
+			switch {
+			case w <= 0: // invalid: one byte becomes U+FFFD
+				w, u, rewrite = 1, 1, true
+			case w == 4:
+				room, rewrite = 2, true
+			case w == 3 && s[size] == 0xed && s[size+1] >= 0xa0 && s[size+1] <= 0xaf:
+				// A high surrogate needs room for its low half: chunks must not split a pair.
 				room = 2
-			}
-		case c >= 0xf0 && c <= 0xf7:
-			if r, n := utf8.DecodeRuneInString(s[size:]); n == 4 && r > 0xffff {
-				w, u, room, wide = 4, 2, 2, true
 			}
 		}
 		if units+room > maxChunk {
 			break
 		}
 		units += u
-		size = min(size+w, len(s))
+		size += w
 	}
-	return units, size, wide
+	return units, size, rewrite
 }
 
-// appendSurrogates copies s, writing each 4-byte sequence as a UTF-16 surrogate pair of 3-byte sequences.
-func appendSurrogates(dst []byte, s string) []byte {
+// appendRewritten copies s, writing each 4-byte sequence as a UTF-16 surrogate pair of 3-byte sequences and
+// each invalid byte as U+FFFD.
+func appendRewritten(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
-		if c := s[i]; c >= 0xf0 && c <= 0xf7 {
-			if r, n := utf8.DecodeRuneInString(s[i:]); n == 4 && r > 0xffff {
-				r -= 0x10000
-				dst = append3(dst, 0xd800+(r>>10))
-				dst = append3(dst, 0xdc00+(r&0x3ff))
-				i += 4
-				continue
-			}
+		if s[i] < 0x80 {
+			dst = append(dst, s[i])
+			i++
+			continue
 		}
-		dst = append(dst, s[i])
-		i++
+		switch w, _ := utf16Seq(s, i); w {
+		case 4:
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			r -= 0x10000
+			dst = append3(dst, 0xd800+(r>>10))
+			dst = append3(dst, 0xdc00+(r&0x3ff))
+			i += 4
+		case 2, 3:
+			dst = append(dst, s[i:i+w]...)
+			i += w
+		default:
+			dst = append3(dst, utf8.RuneError)
+			i++
+		}
 	}
 	return dst
-}
-
-func append3(dst []byte, u rune) []byte {
-	return append(dst, byte(0xe0|u>>12), byte(0x80|(u>>6)&0x3f), byte(0x80|u&0x3f))
 }
 
 // AppendInt appends a 32-bit int in its shortest form.
@@ -112,3 +114,7 @@ func AppendMapStart(dst []byte) []byte { return append(dst, TagMapUntyped) }
 
 // AppendEnd closes a map or a variable-length list.
 func AppendEnd(dst []byte) []byte { return append(dst, TagEnd) }
+
+func append3(dst []byte, u rune) []byte {
+	return append(dst, byte(0xe0|u>>12), byte(0x80|(u>>6)&0x3f), byte(0x80|u&0x3f))
+}

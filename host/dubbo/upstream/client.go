@@ -49,7 +49,9 @@ type ConnError struct {
 	Err  error
 }
 
-func (e *ConnError) Error() string   { return "dubbo upstream " + e.Addr + ": connection failed: " + e.Err.Error() }
+func (e *ConnError) Error() string {
+	return "dubbo upstream " + e.Addr + ": connection failed: " + e.Err.Error()
+}
 func (e *ConnError) Unwrap() []error { return []error{ErrConnection, e.Err} }
 
 // Config is the client's immutable configuration. Zero fields take the defaults in parentheses.
