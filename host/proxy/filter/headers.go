@@ -1,0 +1,241 @@
+package filter
+
+import (
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// Headers is a header (or trailer) map as filters see it. Names are case-insensitive. Pseudo-headers
+// (":path", ":method", ":authority", ":scheme", ":status") are part of the map, as in proxy-wasm.
+type Headers interface {
+	Get(name string) string
+	Set(name, value string)
+	Add(name, value string)
+	Del(name string)
+	// Range calls fn for each pair until it returns false.
+	Range(fn func(name, value string) bool)
+}
+
+// HTTPRequestHeaders shows an *http.Request's header map and pseudo-headers as Headers without copying.
+// Setting ":path", ":authority" or ":method" rewrites the request. Canonical names ("X-User") are cheapest:
+// other spellings are canonicalised on each call.
+type HTTPRequestHeaders struct {
+	R *http.Request
+}
+
+func (h *HTTPRequestHeaders) Get(name string) string {
+	if len(name) > 0 && name[0] == ':' {
+		switch name {
+		case ":path":
+			return h.R.URL.RequestURI()
+		case ":method":
+			return h.R.Method
+		case ":authority":
+			return h.R.Host
+		case ":scheme":
+			if h.R.TLS != nil {
+				return "https"
+			}
+			return "http"
+		}
+		return ""
+	}
+	return h.R.Header.Get(name)
+}
+
+func (h *HTTPRequestHeaders) Set(name, value string) {
+	if len(name) > 0 && name[0] == ':' {
+		switch name {
+		case ":path":
+			path, query, _ := strings.Cut(value, "?")
+			h.R.URL.Path, h.R.URL.RawPath, h.R.URL.RawQuery = path, "", query
+		case ":method":
+			h.R.Method = value
+		case ":authority":
+			h.R.Host = value
+		}
+		return
+	}
+	h.R.Header.Set(name, value)
+}
+
+func (h *HTTPRequestHeaders) Add(name, value string) {
+	if len(name) > 0 && name[0] == ':' {
+		h.Set(name, value)
+		return
+	}
+	h.R.Header.Add(name, value)
+}
+
+func (h *HTTPRequestHeaders) Del(name string) {
+	if len(name) > 0 && name[0] == ':' {
+		return
+	}
+	h.R.Header.Del(name)
+}
+
+func (h *HTTPRequestHeaders) Range(fn func(name, value string) bool) {
+	for _, n := range [...]string{":method", ":path", ":authority", ":scheme"} {
+		if !fn(n, h.Get(n)) {
+			return
+		}
+	}
+	rangeHeader(h.R.Header, fn)
+}
+
+// HTTPResponseHeaders shows a response header map and its ":status" as Headers.
+type HTTPResponseHeaders struct {
+	H      http.Header
+	Status *int
+}
+
+func (h *HTTPResponseHeaders) Get(name string) string {
+	if name == ":status" {
+		return statusText(*h.Status)
+	}
+	return h.H.Get(name)
+}
+
+func (h *HTTPResponseHeaders) Set(name, value string) {
+	if name == ":status" {
+		if n, ok := parseStatus(value); ok {
+			*h.Status = n
+		}
+		return
+	}
+	if len(name) > 0 && name[0] == ':' {
+		return
+	}
+	h.H.Set(name, value)
+}
+
+func (h *HTTPResponseHeaders) Add(name, value string) {
+	if len(name) > 0 && name[0] == ':' {
+		h.Set(name, value)
+		return
+	}
+	h.H.Add(name, value)
+}
+
+func (h *HTTPResponseHeaders) Del(name string) { h.H.Del(name) }
+
+func (h *HTTPResponseHeaders) Range(fn func(name, value string) bool) {
+	if !fn(":status", statusText(*h.Status)) {
+		return
+	}
+	rangeHeader(h.H, fn)
+}
+
+// MapHeaders shows a plain http.Header (trailers) as Headers.
+type MapHeaders struct{ H http.Header }
+
+func (h *MapHeaders) Get(name string) string { return h.H.Get(name) }
+func (h *MapHeaders) Set(name, value string) { h.H.Set(name, value) }
+func (h *MapHeaders) Add(name, value string) { h.H.Add(name, value) }
+func (h *MapHeaders) Del(name string)        { h.H.Del(name) }
+func (h *MapHeaders) Range(fn func(name, value string) bool) {
+	rangeHeader(h.H, fn)
+}
+
+// Pairs is a header list in wire order, the shape host/dubbo produces. Names compare case-insensitively.
+type Pairs struct{ P [][2]string }
+
+func (h *Pairs) Get(name string) string {
+	for _, p := range h.P {
+		if strings.EqualFold(p[0], name) {
+			return p[1]
+		}
+	}
+	return ""
+}
+
+func (h *Pairs) Set(name, value string) {
+	for i, p := range h.P {
+		if strings.EqualFold(p[0], name) {
+			h.P[i][1] = value
+			h.delFrom(name, i+1)
+			return
+		}
+	}
+	h.P = append(h.P, [2]string{strings.ToLower(name), value})
+}
+
+func (h *Pairs) Add(name, value string) { h.P = append(h.P, [2]string{strings.ToLower(name), value}) }
+func (h *Pairs) Del(name string)        { h.delFrom(name, 0) }
+
+func (h *Pairs) delFrom(name string, from int) {
+	out := h.P[:from]
+	for _, p := range h.P[from:] {
+		if !strings.EqualFold(p[0], name) {
+			out = append(out, p)
+		}
+	}
+	h.P = out
+}
+
+func (h *Pairs) Range(fn func(name, value string) bool) {
+	for _, p := range h.P {
+		if !fn(p[0], p[1]) {
+			return
+		}
+	}
+}
+
+// rangeHeader reports names in lower case, as proxy-wasm guests expect them.
+func rangeHeader(h http.Header, fn func(name, value string) bool) {
+	for k, vs := range h {
+		lk := lower(k)
+		for _, v := range vs {
+			if !fn(lk, v) {
+				return
+			}
+		}
+	}
+}
+
+func lower(k string) string {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(k)
+		}
+	}
+	return k
+}
+
+// statusTexts avoids strconv allocations for every status a response can carry.
+var statusTexts = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = itoa3(i)
+	}
+	return t
+}()
+
+func itoa3(n int) string {
+	return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+}
+
+func statusText(n int) string {
+	if n >= 100 && n < len(statusTexts) {
+		return statusTexts[n]
+	}
+	return "0"
+}
+
+func parseStatus(s string) (int, bool) {
+	if len(s) != 3 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < 3; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n >= 100
+}
+
+// CanonicalName returns the net/http spelling of a header name; native filters convert their configured names
+// once at build time so lookups on the request path do not allocate.
+func CanonicalName(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }
