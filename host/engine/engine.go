@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmesh/wasmesh/host/abi"
+)
+
+// Defaults for the limits a PluginConfig leaves at zero.
+const (
+	DefaultPoolSize         = 4
+	DefaultCallTimeout      = 1 * time.Second
+	DefaultMemoryLimitPages = 2048 // 128 MiB; a Go-built guest idles at a few MiB
+	DefaultRestartsPerMin   = 10
+)
+
+// Config configures an Engine. The zero value works: no disk cache, no outbound calls, logs discarded.
+type Config struct {
+	// CacheDir is where compiled machine code is kept across restarts (wazero's compilation cache, keyed by the
+	// module's digest and the wazero version). Empty keeps compiled code in memory only.
+	CacheDir string
+	// Caller sends the modules' proxy_http_call (and gRPC calls, if it implements GRPCCaller). With no Caller
+	// those calls fail with BAD_ARGUMENT, the status Envoy gives for an unknown cluster.
+	Caller Caller
+	// Properties answers properties no stream knows, typically node.* (node.id, node.metadata...). Optional.
+	Properties PropertyGetter
+	// LogLevel is the level reported to guests by proxy_get_log_level; guest logs below it are dropped.
+	LogLevel abi.LogLevel
+	// Logger receives guest logs and engine events. Nil discards.
+	Logger *slog.Logger
+	// MaxRestartsPerMinute caps FAIL_RELOAD VM restarts per plugin group; 0 means DefaultRestartsPerMin.
+	MaxRestartsPerMinute int
+	// Now is the clock for proxy_get_current_time_nanoseconds; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// Engine compiles modules once per digest and runs plugins on them. It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	cache wazero.CompilationCache
+
+	mu       sync.Mutex
+	closed   bool
+	runtimes map[runtimeKey]*runtime
+	modules  map[string]*Module
+	groups   map[groupKey]*vmGroup
+	shared   map[string]*sharedStore // by vm id
+
+	metrics *Metrics
+	queueID atomic.Uint32
+	queues  sync.Map // queue id -> *sharedStore
+}
+
+// runtimeKey selects a wazero runtime: the memory limit is a runtime setting, and so is the termination check
+// that the CPU deadline needs (it costs a goroutine per guest call, so plugins without a deadline skip it).
+type runtimeKey struct {
+	memoryPages uint32
+	deadline    bool
+}
+
+type runtime struct {
+	r        wazero.Runtime
+	mu       sync.Mutex
+	compiled map[string]wazero.CompiledModule
+}
+
+// New returns an Engine. Close it to release compiled code and VMs.
+func New(cfg Config) (*Engine, error) {
+	e := &Engine{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		runtimes: map[runtimeKey]*runtime{},
+		modules:  map[string]*Module{},
+		groups:   map[groupKey]*vmGroup{},
+		shared:   map[string]*sharedStore{},
+		metrics:  newMetrics(),
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.cfg.Now == nil {
+		e.cfg.Now = time.Now
+	}
+	if e.cfg.MaxRestartsPerMinute == 0 {
+		e.cfg.MaxRestartsPerMinute = DefaultRestartsPerMin
+	}
+	if cfg.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("engine: compilation cache dir %q: %w (make it writable or leave CacheDir empty)", cfg.CacheDir, err)
+		}
+		e.cache = c
+	} else {
+		e.cache = wazero.NewCompilationCache()
+	}
+	return e, nil
+}
+
+// Metrics is the registry of metrics the modules defined, for the data plane to publish.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// Close stops every VM and frees compiled code.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	groups := make([]*vmGroup, 0, len(e.groups))
+	for _, g := range e.groups {
+		groups = append(groups, g)
+	}
+	rts := e.runtimes
+	e.mu.Unlock()
+	for _, g := range groups {
+		g.closeAll(ctx)
+	}
+	var first error
+	for _, rt := range rts {
+		if err := rt.r.Close(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := e.cache.Close(ctx); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// runtime returns (creating on first use) the wazero runtime for a memory limit and deadline setting, with the
+// proxy-wasm host functions and WASI registered.
+func (e *Engine) runtime(ctx context.Context, key runtimeKey) (*runtime, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if rt := e.runtimes[key]; rt != nil {
+		return rt, nil
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithCompilationCache(e.cache).
+		WithMemoryLimitPages(key.memoryPages).
+		WithCloseOnContextDone(key.deadline)
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	if err := abi.Register(ctx, r, resolveHost); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("engine: register proxy-wasm host functions: %w", err)
+	}
+	if err := abi.RegisterWASI(ctx, r); err != nil {
+		_ = r.Close(ctx)
+		return nil, fmt.Errorf("engine: register WASI: %w", err)
+	}
+	rt := &runtime{r: r, compiled: map[string]wazero.CompiledModule{}}
+	e.runtimes[key] = rt
+	return rt, nil
+}
+
+var defaultRuntime = runtimeKey{memoryPages: DefaultMemoryLimitPages, deadline: true}
+
+// Compile validates and compiles wasm once per digest: compiling the same bytes again returns the same Module, and
+// with Config.CacheDir set a restarted process loads the machine code from disk instead of recompiling. Errors
+// wrap ErrCompile or ErrImports.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	e.mu.Lock()
+	if m := e.modules[digest]; m != nil {
+		e.mu.Unlock()
+		return m, nil
+	}
+	e.mu.Unlock()
+
+	rt, err := e.runtime(ctx, defaultRuntime)
+	if err != nil {
+		return nil, err
+	}
+	own := slices.Clone(wasm) // the caller may reuse its buffer; other runtimes compile from this copy later
+	cm, err := rt.r.CompileModule(ctx, own)
+	if err != nil {
+		return nil, &Error{Kind: ErrCompile, Op: "compile", Digest: digest, Err: err}
+	}
+	if err := checkImports(cm); err != nil {
+		_ = cm.Close(ctx)
+		return nil, &Error{Kind: ErrImports, Op: "compile", Digest: digest, Err: err}
+	}
+	m := &Module{digest: digest, wasm: own, exports: map[string]bool{}, compiled: cm}
+	for name := range cm.ExportedFunctions() {
+		m.exports[name] = true
+		if v, ok := abi.VersionFromExport(name); ok {
+			m.version = v
+		}
+	}
+	rt.mu.Lock()
+	rt.compiled[digest] = cm
+	rt.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if prev := e.modules[digest]; prev != nil { // lost a race with another Compile of the same bytes
+		return prev, nil
+	}
+	e.modules[digest] = m
+	return m, nil
+}
+
+// compiledIn returns m compiled in rt (a cache hit on disk or in memory after the first Compile).
+func (rt *runtime) compiledIn(ctx context.Context, m *Module) (wazero.CompiledModule, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if cm := rt.compiled[m.digest]; cm != nil {
+		return cm, nil
+	}
+	cm, err := rt.r.CompileModule(ctx, m.wasm)
+	if err != nil {
+		return nil, &Error{Kind: ErrCompile, Op: "compile", Digest: m.digest, Err: err}
+	}
+	rt.compiled[m.digest] = cm
+	return cm, nil
+}
+
+// checkImports rejects a module that imports something no registered host module provides, with every missing
+// name in one message, before any VM is started.
+func checkImports(cm wazero.CompiledModule) error {
+	have := map[string]bool{}
+	for _, n := range abi.ImportNames() {
+		have[n] = true
+	}
+	var missing []string
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case abi.ImportModule:
+			if !have[name] {
+				missing = append(missing, mod+"."+name)
+			}
+		case abi.WASISnapshotPreview1, abi.WASIUnstable:
+		default:
+			missing = append(missing, mod+"."+name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %v (build the module against a proxy-wasm SDK for ABI 0.1.0-0.2.1)", missing)
+	}
+	return nil
+}
+
+// resolveHost finds the VM a host function was called from: every guest call carries its VM in the context.
+func resolveHost(ctx context.Context, _ api.Module) abi.Host {
+	if v, ok := ctx.Value(vmKey{}).(*vm); ok {
+		return v
+	}
+	return nil
+}
+
+type vmKey struct{}
+
+// sharedFor returns the shared data and queues of a vm id.
+func (e *Engine) sharedFor(vmID string) *sharedStore {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.shared[vmID]
+	if s == nil {
+		s = newSharedStore(e, vmID)
+		e.shared[vmID] = s
+	}
+	return s
+}
+
+// SharedData returns the value and CAS of a shared-data key of a vm id, as the guests see it; for tests, admin
+// endpoints and data planes that seed values.
+func (e *Engine) SharedData(vmID, key string) ([]byte, uint32, bool) {
+	return e.sharedFor(vmID).get(key)
+}

@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	"github.com/wasmesh/wasmesh/host/abi"
+)
+
+// PropertyGetter answers property lookups by dotted path ("request.path", "source.address"). The path string is
+// only valid during the call (it may point into a reused buffer): do not keep it. Values use Envoy's encodings:
+// strings as bytes, integers as 8-byte little-endian, maps in the proxy-wasm map encoding.
+type PropertyGetter interface {
+	GetProperty(path string) ([]byte, bool)
+}
+
+// PropertyMap is the simplest PropertyGetter.
+type PropertyMap map[string][]byte
+
+// GetProperty implements PropertyGetter.
+func (m PropertyMap) GetProperty(path string) ([]byte, bool) {
+	v, ok := m[path]
+	return v, ok
+}
+
+// StreamInfo is what the data plane tells the engine about a stream besides headers and bodies.
+type StreamInfo struct {
+	// Properties answers request.*, response.*, source.*, destination.*, connection.*, upstream.* lookups.
+	Properties PropertyGetter
+}
+
+// LocalResponse is the answer a module sent with proxy_send_local_response, or the 503 of FAIL_CLOSE.
+type LocalResponse struct {
+	StatusCode uint32
+	Details    string
+	Headers    abi.Headers
+	Body       []byte
+	GRPCStatus int32
+}
+
+type prop struct {
+	key   string
+	value []byte
+}
+
+type streamMode uint8
+
+const (
+	modeNormal streamMode = iota
+	modeBypass            // FAIL_OPEN after a failure: the filter is skipped
+	modeFailed            // FAIL_CLOSE / FAIL_RELOAD after a failure: the stream has a 503 local response
+)
+
+// streamCore is what HTTP and TCP streams share: the VM they are pinned to, their context, their fail handling.
+// A stream is used by one goroutine at a time (the data plane's), like an http.Request.
+type streamCore struct {
+	p    *Plugin
+	v    *vm
+	cs   ctxState
+	ctx  context.Context
+	info StreamInfo
+	mode streamMode
+	err  error
+
+	// Written by the guest under the VM lock, read by the data plane after a callback or after Wait.
+	local  *LocalResponse
+	reset  bool
+	props  []prop
+	resume chan struct{}
+
+	owner struct { // the stream type embedding this core, for the host functions
+		http *HTTPStream
+		tcp  *TCPStream
+	}
+}
+
+func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error {
+	s.p, s.ctx, s.info = p, ctx, info
+	s.mode, s.err, s.local, s.reset, s.props = modeNormal, nil, nil, false, s.props[:0]
+	if s.resume == nil {
+		s.resume = make(chan struct{}, 1)
+	}
+	select {
+	case <-s.resume:
+	default:
+	}
+	v, err := p.g.pick(ctx, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.v = nil
+		s.fail(err)
+		return nil
+	}
+	if err := v.acquire(ctx); err != nil {
+		return err
+	}
+	defer v.release()
+	if v.dead.Load() {
+		s.v = nil
+		s.fail(v.deathErr)
+		return nil
+	}
+	root := v.rootFor(p)
+	if root == nil { // the VM started while p was joining the group
+		if err := v.startRoot(p); err != nil {
+			s.fail(err)
+			return nil
+		}
+		root = v.rootFor(p)
+	}
+	s.v = v
+	v.nextID++
+	s.cs = ctxState{id: v.nextID, plugin: p, root: root, stream: s}
+	v.contexts[s.cs.id] = &s.cs
+	v.streams.Add(1)
+	if _, err := v.call(&s.cs, cbContextCreate, uint64(s.cs.id), uint64(root.id), 0, 0, 0); err != nil && err != errMissingCallback {
+		s.fail(err)
+	}
+	return nil
+}
+
+// signal wakes Wait; it never blocks.
+func (s *streamCore) signal() {
+	select {
+	case s.resume <- struct{}{}:
+	default:
+	}
+}
+
+// fail applies the plugin's fail strategy to this stream.
+func (s *streamCore) fail(err error) abi.Action {
+	if s.mode != modeNormal {
+		return s.failedAction()
+	}
+	s.err = err
+	s.p.log.Warn("wasm stream failed", "strategy", s.p.cfg.FailStrategy.String(), "error", err)
+	if s.p.cfg.FailStrategy == FailOpen {
+		s.mode = modeBypass
+	} else {
+		s.mode = modeFailed
+		s.local = &LocalResponse{StatusCode: 503, Details: "wasm_fail_closed", Body: []byte("wasm plugin " + s.p.cfg.Name + " failed\n")}
+	}
+	s.signal()
+	return s.failedAction()
+}
+
+func (s *streamCore) failedAction() abi.Action {
+	if s.mode == modeBypass {
+		return abi.ActionContinue
+	}
+	return abi.ActionPause
+}
+
+// settle notices a VM that died while the stream was not in a callback (e.g. during an HTTP call).
+func (s *streamCore) settle() {
+	if s.mode == modeNormal && s.v != nil && s.v.dead.Load() {
+		s.fail(s.v.deathErr)
+	}
+}
+
+// invoke runs a stream callback and turns its result, or its failure, into an Action.
+func (s *streamCore) invoke(cb int, a1, a2 uint64) abi.Action {
+	if s.mode != modeNormal {
+		return s.failedAction()
+	}
+	v := s.v
+	if err := v.acquire(s.ctx); err != nil {
+		return s.fail(err)
+	}
+	if v.dead.Load() {
+		v.release()
+		return s.fail(v.deathErr)
+	}
+	r, err := v.call(&s.cs, cb, uint64(s.cs.id), a1, a2, 0, 0)
+	v.release()
+	switch {
+	case err == errMissingCallback:
+		return abi.ActionContinue
+	case err != nil:
+		return s.fail(err)
+	case s.local != nil:
+		return abi.ActionPause
+	}
+	if abi.Action(uint32(r)) == abi.ActionContinue {
+		return abi.ActionContinue
+	}
+	return abi.ActionPause
+}
+
+// finish runs proxy_on_done, proxy_on_log and proxy_on_delete (Envoy's order) and unpins the stream from its VM.
+func (s *streamCore) finish(closeCallbacks func(v *vm)) {
+	v := s.v
+	if v == nil {
+		return
+	}
+	s.v = nil
+	if err := v.acquire(context.Background()); err != nil {
+		return
+	}
+	defer v.release()
+	if !v.dead.Load() && s.mode == modeNormal {
+		id := uint64(s.cs.id)
+		if closeCallbacks != nil {
+			closeCallbacks(v)
+		}
+		_, _ = v.call(&s.cs, cbDone, id, 0, 0, 0, 0)
+		_, _ = v.call(&s.cs, cbLog, id, 0, 0, 0, 0)
+		_, _ = v.call(&s.cs, cbDelete, id, 0, 0, 0, 0)
+	}
+	delete(v.contexts, s.cs.id)
+	v.streams.Add(-1)
+}
+
+// Wait blocks until the module resumes a paused stream (proxy_continue_stream), answers it locally
+// (proxy_send_local_response), or its VM fails; or until ctx ends. Check LocalResponse after it returns.
+func (s *streamCore) Wait(ctx context.Context) error {
+	select {
+	case <-s.resume:
+		s.settle()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// LocalResponse is the module's local answer (or the fail-closed 503), nil if the stream should proceed.
+func (s *streamCore) LocalResponse() *LocalResponse {
+	s.settle()
+	return s.local
+}
+
+// Property returns a property the module set on the stream with proxy_set_property, e.g. "upstream_cluster"
+// (the routing hook the data plane reads).
+func (s *streamCore) Property(path string) ([]byte, bool) {
+	for _, p := range s.props {
+		if p.key == path {
+			return p.value, true
+		}
+	}
+	return nil, false
+}
+
+// Err is the failure that put the stream into its fail strategy, nil if none.
+func (s *streamCore) Err() error { return s.err }
+
+// Bypassed reports whether the filter is being skipped (FAIL_OPEN after a failure).
+func (s *streamCore) Bypassed() bool { return s.mode == modeBypass }
+
+// ResetRequested reports whether the module asked to close the stream (proxy_close_stream).
+func (s *streamCore) ResetRequested() bool { return s.reset }
+
+// HTTPStream is one HTTP (or HTTP-like, e.g. Dubbo) request/response exchange, pinned to one VM for its life.
+// The data plane owns the header maps and bodies it passes in; the module edits them in place.
+type HTTPStream struct {
+	streamCore
+	reqHeaders, reqTrailers, respHeaders, respTrailers *abi.Headers
+	reqBody, respBody                                  *[]byte
+	reqEnd, respEnd                                    bool
+}
+
+var httpStreams = sync.Pool{New: func() any { return new(HTTPStream) }}
+
+// NewHTTPStream creates a stream context (proxy_on_context_create) on a VM of the plugin. Waiting for a VM
+// ends with ctx. A plugin without a live VM yields a stream already in its fail strategy, not an error.
+func (p *Plugin) NewHTTPStream(ctx context.Context, info StreamInfo) (*HTTPStream, error) {
+	s := httpStreams.Get().(*HTTPStream)
+	s.reqHeaders, s.reqTrailers, s.respHeaders, s.respTrailers = nil, nil, nil, nil
+	s.reqBody, s.respBody, s.reqEnd, s.respEnd = nil, nil, false, false
+	s.owner.http = s
+	if err := s.init(ctx, p, info); err != nil {
+		httpStreams.Put(s)
+		return nil, err
+	}
+	return s, nil
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// OnRequestHeaders runs proxy_on_request_headers. h stays in use by the stream until Done.
+func (s *HTTPStream) OnRequestHeaders(h *abi.Headers, endOfStream bool) abi.Action {
+	s.reqHeaders = h
+	s.reqEnd = endOfStream
+	return s.invoke(cbRequestHeaders, uint64(len(*h)), b2u(endOfStream))
+}
+
+// OnRequestBody runs proxy_on_request_body; body holds what has arrived so far and may be rewritten.
+func (s *HTTPStream) OnRequestBody(body *[]byte, endOfStream bool) abi.Action {
+	s.reqBody = body
+	s.reqEnd = endOfStream
+	return s.invoke(cbRequestBody, uint64(len(*body)), b2u(endOfStream))
+}
+
+// OnRequestTrailers runs proxy_on_request_trailers.
+func (s *HTTPStream) OnRequestTrailers(t *abi.Headers) abi.Action {
+	s.reqTrailers = t
+	s.reqEnd = true
+	return s.invoke(cbRequestTrailers, uint64(len(*t)), 0)
+}
+
+// OnResponseHeaders runs proxy_on_response_headers.
+func (s *HTTPStream) OnResponseHeaders(h *abi.Headers, endOfStream bool) abi.Action {
+	s.respHeaders = h
+	s.respEnd = endOfStream
+	return s.invoke(cbResponseHeaders, uint64(len(*h)), b2u(endOfStream))
+}
+
+// OnResponseBody runs proxy_on_response_body.
+func (s *HTTPStream) OnResponseBody(body *[]byte, endOfStream bool) abi.Action {
+	s.respBody = body
+	s.respEnd = endOfStream
+	return s.invoke(cbResponseBody, uint64(len(*body)), b2u(endOfStream))
+}
+
+// OnResponseTrailers runs proxy_on_response_trailers.
+func (s *HTTPStream) OnResponseTrailers(t *abi.Headers) abi.Action {
+	s.respTrailers = t
+	s.respEnd = true
+	return s.invoke(cbResponseTrailers, uint64(len(*t)), 0)
+}
+
+// Done ends the stream (proxy_on_done, proxy_on_log, proxy_on_delete). The stream must not be used afterwards:
+// it is recycled.
+func (s *HTTPStream) Done() {
+	s.finish(nil)
+	s.reqHeaders, s.reqTrailers, s.respHeaders, s.respTrailers, s.reqBody, s.respBody = nil, nil, nil, nil, nil, nil
+	s.info = StreamInfo{}
+	s.ctx = nil
+	httpStreams.Put(s)
+}
+
+// TCPStream is one L4 connection, pinned to one VM for its life. The data plane passes the bytes read in each
+// direction; the module may rewrite them in place.
+type TCPStream struct {
+	streamCore
+	downstream, upstream       *[]byte
+	downstreamEnd, upstreamEnd bool
+	closedDown, closedUp       bool
+	peerDown, peerUp           abi.PeerType
+}
+
+// NewTCPStream creates a connection context on a VM of the plugin.
+func (p *Plugin) NewTCPStream(ctx context.Context, info StreamInfo) (*TCPStream, error) {
+	s := &TCPStream{}
+	s.owner.tcp = s
+	if err := s.init(ctx, p, info); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OnNewConnection runs proxy_on_new_connection.
+func (s *TCPStream) OnNewConnection() abi.Action { return s.invoke(cbNewConnection, 0, 0) }
+
+// OnDownstreamData runs proxy_on_downstream_data with the bytes read from the client.
+func (s *TCPStream) OnDownstreamData(data *[]byte, endOfStream bool) abi.Action {
+	s.downstream, s.downstreamEnd = data, endOfStream
+	return s.invoke(cbDownstreamData, uint64(len(*data)), b2u(endOfStream))
+}
+
+// OnUpstreamData runs proxy_on_upstream_data with the bytes read from the server.
+func (s *TCPStream) OnUpstreamData(data *[]byte, endOfStream bool) abi.Action {
+	s.upstream, s.upstreamEnd = data, endOfStream
+	return s.invoke(cbUpstreamData, uint64(len(*data)), b2u(endOfStream))
+}
+
+// OnDownstreamClose runs proxy_on_downstream_connection_close.
+func (s *TCPStream) OnDownstreamClose(peer abi.PeerType) {
+	if !s.closedDown {
+		s.closedDown = true
+		s.invoke(cbDownstreamClose, uint64(peer), 0)
+	}
+}
+
+// OnUpstreamClose runs proxy_on_upstream_connection_close.
+func (s *TCPStream) OnUpstreamClose(peer abi.PeerType) {
+	if !s.closedUp {
+		s.closedUp = true
+		s.invoke(cbUpstreamClose, uint64(peer), 0)
+	}
+}
+
+// Done ends the connection's context.
+func (s *TCPStream) Done() { s.finish(nil) }

@@ -1,0 +1,455 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmesh/wasmesh/host/abi"
+)
+
+// Callback indexes into vm.fns. callbackNames must list them in the same order.
+const (
+	cbContextCreate = iota
+	cbVMStart
+	cbConfigure
+	cbTick
+	cbNewConnection
+	cbDownstreamData
+	cbDownstreamClose
+	cbUpstreamData
+	cbUpstreamClose
+	cbRequestHeaders
+	cbRequestBody
+	cbRequestTrailers
+	cbResponseHeaders
+	cbResponseBody
+	cbResponseTrailers
+	cbHTTPCallResponse
+	cbGRPCInitialMetadata
+	cbGRPCTrailingMetadata
+	cbGRPCReceive
+	cbGRPCClose
+	cbQueueReady
+	cbForeignFunction
+	cbLog
+	cbDone
+	cbDelete
+	numCallbacks
+)
+
+var callbackNames = [numCallbacks]string{
+	"proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure", "proxy_on_tick",
+	"proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_downstream_connection_close",
+	"proxy_on_upstream_data", "proxy_on_upstream_connection_close",
+	"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
+	"proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers",
+	"proxy_on_http_call_response",
+	"proxy_on_grpc_receive_initial_metadata", "proxy_on_grpc_receive_trailing_metadata", "proxy_on_grpc_receive",
+	"proxy_on_grpc_close", "proxy_on_queue_ready", "proxy_on_foreign_function",
+	"proxy_on_log", "proxy_on_done", "proxy_on_delete",
+}
+
+// ctxState is one proxy-wasm context inside a VM: a root context (one per plugin) or a stream context.
+type ctxState struct {
+	id     uint32
+	plugin *Plugin
+	root   *ctxState // the root context; itself for a root
+	stream *streamCore
+
+	// Root contexts only; guarded by the VM lock.
+	tickPeriod time.Duration
+	nextTick   time.Time
+	props      []prop
+}
+
+// vm is one module instance. Its lock (sem) is held for every guest call; the stream, tick, call-response and
+// queue paths all take it, so the guest never runs on two goroutines at once.
+type vm struct {
+	g    *vmGroup
+	eng  *Engine
+	mod  api.Module
+	mem  api.Memory
+	ctx  context.Context // carries the vm for resolveHost; cancelled when a call overruns its deadline
+	stop context.CancelFunc
+	sem  chan struct{}
+
+	fns     [numCallbacks]api.Function
+	nparams [numCallbacks]int
+	alloc   api.Function
+
+	stack      [8]uint64
+	allocStack [1]uint64
+
+	// Guarded by sem.
+	nextID      uint32
+	nextCallout uint32
+	roots       []*ctxState
+	contexts    map[uint32]*ctxState
+	cur         *ctxState
+	depth       int
+	propBuf     []byte
+	callResp    *CallResponse // set while proxy_on_http_call_response runs
+	grpcResp    *GRPCResponse // set while a gRPC callback runs
+	status      uint32
+	statusMsg   string
+	pendingGRPC map[uint32]context.CancelFunc
+
+	streams  atomic.Int32
+	dead     atomic.Bool
+	deathErr error // set before dead is stored
+	timeout  time.Duration
+	timer    *time.Timer
+	inCall   atomic.Bool
+	overran  atomic.Bool
+	stderr   *tailBuffer
+	lastLog  string // the guest's last warning or worse, quoted in start-up errors
+}
+
+// instantiate creates a VM of g's module, runs its entry point and creates every plugin's root context.
+func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
+	v := &vm{
+		g:           g,
+		eng:         g.eng,
+		sem:         make(chan struct{}, 1),
+		contexts:    map[uint32]*ctxState{},
+		stderr:      &tailBuffer{},
+		timeout:     g.timeout,
+		pendingGRPC: map[uint32]context.CancelFunc{},
+	}
+	v.ctx, v.stop = context.WithCancel(context.WithValue(context.Background(), vmKey{}, v))
+	v.timer = time.AfterFunc(time.Hour, v.overrun)
+	v.timer.Stop()
+
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(). // the entry point is called below, so its failure is reported like any other
+		WithStdout(v.stderr).WithStderr(v.stderr).
+		WithSysWalltime().WithSysNanotime().
+		WithRandSource(rand.Reader).
+		WithArgs("wasmesh")
+	for k, val := range g.env {
+		mc = mc.WithEnv(k, val)
+	}
+	mod, err := g.rt.r.InstantiateModule(v.ctx, g.cm, mc)
+	if err != nil {
+		return nil, &Error{Kind: ErrInstantiate, Op: "instantiate", Digest: g.mod.digest, Err: err}
+	}
+	v.mod = mod
+	v.mem = mod.Memory()
+	for i, name := range callbackNames {
+		if f := mod.ExportedFunction(name); f != nil {
+			v.fns[i] = f
+			v.nparams[i] = len(f.Definition().ParamTypes())
+		}
+	}
+	if v.alloc = mod.ExportedFunction(abi.ExportMemoryAllocate); v.alloc == nil {
+		v.alloc = mod.ExportedFunction(abi.ExportMalloc)
+	}
+	if v.alloc == nil || v.mem == nil {
+		_ = mod.Close(ctx)
+		return nil, &Error{Kind: ErrInstantiate, Op: "instantiate", Digest: g.mod.digest,
+			Err: errors.New("module exports neither proxy_on_memory_allocate nor malloc, or has no memory")}
+	}
+
+	v.sem <- struct{}{}
+	defer v.release()
+	for _, entry := range []string{abi.ExportInitialize, abi.ExportStart} {
+		f := mod.ExportedFunction(entry)
+		if f == nil {
+			continue
+		}
+		if err := v.callEntry(f); err != nil {
+			v.kill(err)
+			return nil, &Error{Kind: ErrInstantiate, Op: entry, Digest: g.mod.digest, Err: v.withStderr(err)}
+		}
+		break
+	}
+	for _, p := range g.pluginsSnapshot() {
+		if err := v.startRoot(p); err != nil {
+			v.kill(err)
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func (v *vm) callEntry(f api.Function) error {
+	v.arm()
+	_, err := f.Call(v.ctx)
+	v.disarm()
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 0 && !v.mod.IsClosed() {
+		return nil
+	}
+	return err
+}
+
+// startRoot creates p's root context in v and runs proxy_on_vm_start and proxy_on_configure on it.
+func (v *vm) startRoot(p *Plugin) error {
+	v.nextID++
+	cs := &ctxState{id: v.nextID, plugin: p}
+	cs.root = cs
+	v.contexts[cs.id] = cs
+	v.roots = append(v.roots, cs)
+	if _, err := v.call(cs, cbContextCreate, uint64(cs.id), 0, 0, 0, 0); err != nil {
+		return p.wrap(ErrTrap, "proxy_on_context_create", err)
+	}
+	if v.fns[cbVMStart] != nil {
+		r, err := v.call(cs, cbVMStart, uint64(cs.id), uint64(len(v.g.vmConfig)), 0, 0, 0)
+		if err != nil {
+			return p.wrap(ErrTrap, "proxy_on_vm_start", err)
+		}
+		if uint32(r) == 0 {
+			return p.wrap(ErrVMStart, "proxy_on_vm_start", v.stderrErr())
+		}
+	}
+	if v.fns[cbConfigure] != nil {
+		r, err := v.call(cs, cbConfigure, uint64(cs.id), uint64(len(p.cfg.Configuration)), 0, 0, 0)
+		if err != nil {
+			return p.wrap(ErrTrap, "proxy_on_configure", err)
+		}
+		if uint32(r) == 0 {
+			return p.wrap(ErrConfigure, "proxy_on_configure", v.stderrErr())
+		}
+	}
+	return nil
+}
+
+// stopRoot runs the end of p's root context (proxy_on_done, proxy_on_delete) and forgets it.
+func (v *vm) stopRoot(p *Plugin) {
+	cs := v.rootFor(p)
+	if cs == nil {
+		return
+	}
+	if !v.dead.Load() {
+		_, _ = v.call(cs, cbDone, uint64(cs.id), 0, 0, 0, 0)
+		_, _ = v.call(cs, cbDelete, uint64(cs.id), 0, 0, 0, 0)
+	}
+	delete(v.contexts, cs.id)
+	for i, r := range v.roots {
+		if r == cs {
+			v.roots = append(v.roots[:i], v.roots[i+1:]...)
+			break
+		}
+	}
+}
+
+func (v *vm) rootFor(p *Plugin) *ctxState {
+	for _, r := range v.roots {
+		if r.plugin == p {
+			return r
+		}
+	}
+	return nil
+}
+
+// acquire takes the VM lock, giving up when ctx ends: a request waits for its VM only as long as it lives.
+func (v *vm) acquire(ctx context.Context) error {
+	select {
+	case v.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case v.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (v *vm) release() { <-v.sem }
+
+// errMissingCallback marks a callback the module does not export; callers treat it as "continue".
+var errMissingCallback = errors.New("callback not exported")
+
+// call runs one callback in context cs with up to five arguments (only as many as the export declares are
+// passed, which is how ABI 0.1.0's two-argument proxy_on_request_headers is served). The caller holds the lock.
+// A failure kills the VM and is returned as an *Error.
+func (v *vm) call(cs *ctxState, cb int, a0, a1, a2, a3, a4 uint64) (uint64, error) {
+	f := v.fns[cb]
+	if f == nil {
+		return 0, errMissingCallback
+	}
+	if v.dead.Load() {
+		return 0, v.deathErr
+	}
+	v.cur = cs
+	s := v.stack[:]
+	s[0], s[1], s[2], s[3], s[4] = a0, a1, a2, a3, a4
+	v.arm()
+	err := f.CallWithStack(v.ctx, s)
+	v.disarm()
+	if err != nil {
+		kind := ErrTrap
+		if v.overran.Load() {
+			kind = ErrDeadline
+		}
+		e := &Error{Kind: kind, Op: callbackNames[cb], Plugin: cs.plugin.cfg.Name, Digest: v.g.mod.digest, Err: v.withStderr(err)}
+		v.kill(e)
+		return 0, e
+	}
+	return s[0], nil
+}
+
+// arm starts the CPU deadline of an outermost guest call; nested calls (the allocator, called from a host
+// function) run under the deadline of the callback around them.
+func (v *vm) arm() {
+	v.depth++
+	if v.depth == 1 && v.timeout > 0 {
+		v.inCall.Store(true)
+		v.timer.Reset(v.timeout)
+	}
+}
+
+func (v *vm) disarm() {
+	if v.depth == 1 && v.timeout > 0 {
+		v.timer.Stop()
+		v.inCall.Store(false)
+	}
+	v.depth--
+}
+
+// overrun fires when a callback outlives its deadline: cancelling the VM's context makes wazero close the module
+// at its next termination check, so even `for {}` stops.
+func (v *vm) overrun() {
+	if v.inCall.Load() {
+		v.overran.Store(true)
+		v.stop()
+	}
+}
+
+// Allocate implements abi.Host with the module's allocator.
+func (v *vm) Allocate(size uint32) (uint32, error) {
+	v.allocStack[0] = uint64(size)
+	v.arm()
+	err := v.alloc.CallWithStack(v.ctx, v.allocStack[:])
+	v.disarm()
+	if err != nil {
+		return 0, err
+	}
+	ptr := uint32(v.allocStack[0])
+	if ptr == 0 && size > 0 {
+		return 0, errors.New("guest allocator returned NULL")
+	}
+	return ptr, nil
+}
+
+// kill marks the VM dead (once), logs why with the guest's last output, removes it from its group and wakes every
+// stream waiting on it so the fail strategy can run.
+func (v *vm) kill(err error) {
+	if v.dead.Load() {
+		return
+	}
+	v.deathErr = err
+	v.dead.Store(true)
+	v.eng.log.Error("wasm VM died", "digest", v.g.mod.digest, "vm_id", v.g.key.vmID, "error", err)
+	v.stop()
+	if v.mod != nil {
+		_ = v.mod.Close(context.Background())
+	}
+	for _, cancel := range v.pendingGRPC {
+		cancel()
+	}
+	for _, cs := range v.contexts {
+		if cs.stream != nil {
+			cs.stream.signal()
+		}
+	}
+	v.g.shared.forget(v)
+	v.g.vmDied(v)
+}
+
+// close ends a healthy VM: root contexts are told, then the instance is freed.
+func (v *vm) close(ctx context.Context) {
+	if err := v.acquire(ctx); err == nil {
+		for len(v.roots) > 0 {
+			v.stopRoot(v.roots[0].plugin)
+		}
+		v.release()
+	}
+	v.dead.Store(true)
+	v.stop()
+	if v.mod != nil {
+		_ = v.mod.Close(ctx)
+	}
+}
+
+// withStderr appends the tail of the guest's stdout/stderr (a Go guest prints its panic and goroutine trace
+// there) to err; wazero's own error text already carries the wasm stack trace.
+func (v *vm) withStderr(err error) error {
+	tail := v.stderr.String()
+	if tail == "" {
+		return err
+	}
+	return &guestOutputError{err: err, output: tail}
+}
+
+func (v *vm) stderrErr() error {
+	var parts []string
+	if v.lastLog != "" {
+		parts = append(parts, "guest log: "+strconv.Quote(v.lastLog))
+	}
+	if tail := v.stderr.String(); tail != "" {
+		parts = append(parts, "guest output: "+tail)
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+type guestOutputError struct {
+	err    error
+	output string
+}
+
+func (e *guestOutputError) Error() string { return e.err.Error() + "\nguest output:\n" + e.output }
+func (e *guestOutputError) Unwrap() error { return e.err }
+
+// tailBuffer keeps the last 4 KiB a guest wrote to stdout/stderr.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailMax = 4096
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailMax {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// queueReady tells a root context that its queue has items.
+func (v *vm) queueReady(root, queueID uint32) {
+	if err := v.acquire(context.Background()); err != nil {
+		return
+	}
+	defer v.release()
+	cs := v.contexts[root]
+	if cs == nil || v.dead.Load() {
+		return
+	}
+	_, _ = v.call(cs, cbQueueReady, uint64(root), uint64(queueID), 0, 0, 0)
+}
