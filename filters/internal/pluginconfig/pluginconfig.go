@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -74,6 +75,9 @@ func Decode(data []byte, v any) error {
 func describe(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
+		if typeErr.Type == reflect.TypeFor[Duration]() {
+			return &FieldError{Field: typeErr.Field, Msg: fmt.Sprintf("%s is not a duration such as \"30s\"", typeErr.Value)}
+		}
 		return &FieldError{Field: typeErr.Field, Msg: fmt.Sprintf("must be %s, got %s", typeErr.Type, typeErr.Value)}
 	}
 	var fe *FieldError
@@ -92,13 +96,15 @@ type Duration time.Duration
 
 // UnmarshalJSON accepts a duration string.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	// An UnmarshalTypeError gets the field path filled in by encoding/json, so the message names the field.
+	bad := &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[Duration]()}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("must be a duration string such as \"30s\"")
+		return bad
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		return fmt.Errorf("%q is not a non-negative duration such as \"30s\"", s)
+		return bad
 	}
 	*d = Duration(v)
 	return nil
