@@ -48,11 +48,11 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 	p.next = make([]time.Time, len(pc.providers))
 	p.waiters = make([][]uint32, len(pc.providers))
 	p.metrics = metrics{
-		allowed:         proxywasm.DefineCounterMetric("wasmesh.auth.allowed"),
-		unauthenticated: proxywasm.DefineCounterMetric("wasmesh.auth.unauthenticated"),
-		forbidden:       proxywasm.DefineCounterMetric("wasmesh.auth.forbidden"),
-		jwksOK:          proxywasm.DefineCounterMetric("wasmesh.auth.jwks_fetch_ok"),
-		jwksFailed:      proxywasm.DefineCounterMetric("wasmesh.auth.jwks_fetch_failed"),
+		allowed:         proxywasm.DefineCounterMetric("wasmesh_auth_requests_total.result=allowed"),
+		unauthenticated: proxywasm.DefineCounterMetric("wasmesh_auth_requests_total.result=unauthenticated"),
+		forbidden:       proxywasm.DefineCounterMetric("wasmesh_auth_requests_total.result=forbidden"),
+		jwksOK:          proxywasm.DefineCounterMetric("wasmesh_auth_jwks_fetches_total.result=ok"),
+		jwksFailed:      proxywasm.DefineCounterMetric("wasmesh_auth_jwks_fetches_total.result=failed"),
 	}
 	for _, pr := range pc.providers {
 		if pr.remote == nil {

@@ -6,11 +6,12 @@ import "strings"
 type counter interface{ Increment(uint64) }
 
 // metricSet defines counters lazily per service and method, bounded by max_metrics because the names come from
-// clients. Names (see README.md):
+// clients. Names use Envoy-style tag segments (key=value) that become Prometheus labels (see README.md):
 //
-//	wasmesh.dubbo_routing.<service>.<method>.requests
-//	wasmesh.dubbo_routing.<service>.<method>.route.<route>.<cluster>   (route taken)
-//	wasmesh.dubbo_routing.<service>.<method>.route.none                (no route matched)
+//	wasmesh_dubbo_routing_requests_total.service=<service>.method=<method>
+//	wasmesh_dubbo_routing_routed_total.service=<service>.method=<method>.route=<route>.cluster=<cluster>
+//
+// with route=none and cluster=default when no route matched.
 type metricSet struct {
 	rt      *router
 	define  func(string) counter
@@ -24,7 +25,7 @@ type routeKey struct {
 }
 
 type methodCounters struct {
-	prefix   string
+	tags     string
 	requests counter
 	none     counter
 	routes   map[routeKey]counter
@@ -45,7 +46,7 @@ func (m *metricSet) count(service, method string, d Decision) {
 	key := routeKey{d.Route, d.Cluster}
 	c, ok := mc.routes[key]
 	if !ok {
-		c = m.define(mc.prefix + ".route." + route + "." + sanitize(d.Cluster))
+		c = m.define("wasmesh_dubbo_routing_routed_total" + mc.tags + ".route=" + route + ".cluster=" + sanitize(d.Cluster))
 		mc.routes[key] = c
 	}
 	c.Increment(1)
@@ -63,9 +64,9 @@ func (m *metricSet) lookup(service, method string) *methodCounters {
 			return mc
 		}
 	}
-	prefix := "wasmesh.dubbo_routing." + sanitize(service) + "." + sanitize(method)
-	mc := &methodCounters{prefix: prefix, requests: m.define(prefix + ".requests"), none: m.define(prefix + ".route.none"),
-		routes: map[routeKey]counter{}}
+	tags := ".service=" + sanitize(service) + ".method=" + sanitize(method)
+	mc := &methodCounters{tags: tags, requests: m.define("wasmesh_dubbo_routing_requests_total" + tags),
+		none: m.define("wasmesh_dubbo_routing_routed_total" + tags + ".route=none.cluster=default"), routes: map[routeKey]counter{}}
 	if m.methods[service] == nil {
 		m.methods[service] = map[string]*methodCounters{}
 	}
@@ -74,8 +75,8 @@ func (m *metricSet) lookup(service, method string) *methodCounters {
 	return mc
 }
 
-// sanitize keeps metric name segments to [A-Za-z0-9_-]: dots would split a Java interface name into stat-tree
-// levels, and anything else may break Prometheus names.
+// sanitize keeps tag values to [A-Za-z0-9_-]: a dot would split a Java interface name into two segments, '='
+// would start a new tag, and anything else may break Prometheus label values.
 func sanitize(s string) string {
 	if s == "" {
 		return "unknown"

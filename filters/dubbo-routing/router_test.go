@@ -114,7 +114,7 @@ func TestMetricsAreBounded(t *testing.T) {
 		r := request.New([][2]string{{":method", "DUBBO"}, {":path", "/" + svc + "/m"}}, "")
 		ms.count(r.Service, r.DubboMethod, rt.Decide(&r, randomN))
 	}
-	if got := *defined["wasmesh.dubbo_routing.other.other.requests"]; got != 7 {
+	if got := *defined["wasmesh_dubbo_routing_requests_total.service=other.method=other"]; got != 7 {
 		t.Fatalf("other.requests = %d, want 7 (10 services, 3 allowed): %v", got, len(defined))
 	}
 	if len(defined) != 8 {

@@ -56,13 +56,16 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		p.allowed = append(p.allowed, proxywasm.DefineCounterMetric(metricName(r.name, "allowed")))
 		p.limited = append(p.limited, proxywasm.DefineCounterMetric(metricName(r.name, "limited")))
 	}
-	p.storeErrors = proxywasm.DefineCounterMetric("wasmesh.ratelimit.store_errors")
+	p.storeErrors = proxywasm.DefineCounterMetric("wasmesh_ratelimit_store_errors_total")
 	proxywasm.LogInfof("ratelimit: configured: %d rules in domain %q", len(lim.rules), lim.domain)
 	return types.OnPluginStartStatusOK
 }
 
-// metricName is wasmesh.ratelimit.<rule>.<allowed|limited>; see README.md for the Prometheus form.
-func metricName(rule, what string) string { return "wasmesh.ratelimit." + rule + "." + what }
+// metricName is wasmesh_ratelimit_requests_total.rule=<rule>.result=<allowed|limited>: Envoy-style tag segments
+// that the host (and Envoy with a tag-extraction rule) export as Prometheus labels; see README.md.
+func metricName(rule, result string) string {
+	return "wasmesh_ratelimit_requests_total.rule=" + rule + ".result=" + result
+}
 
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
 	return &httpContext{plugin: p, quota: Result{Rule: -1}}
