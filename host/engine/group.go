@@ -74,26 +74,23 @@ func (g *vmGroup) vmsSnapshot() []*vm {
 	return slices.Clone(g.vms)
 }
 
-// pick chooses the VM a new stream will live on: an idle VM if there is one, else a new VM while the pool is under
-// its bound, else the VM with the fewest streams (the stream then waits for that VM's lock on each callback).
+// pick chooses the VM a new stream will live on: a VM with no streams if there is one, else a new VM while the
+// pool is under its bound, else the VM with the fewest streams (the stream then waits for that VM's lock on each
+// callback). So concurrency, not traffic volume, grows the pool, and an idle proxy keeps one VM.
 func (g *vmGroup) pick(ctx context.Context, p *Plugin) (*vm, error) {
 	g.mu.Lock()
-	var idle, least *vm
+	var least *vm
 	for _, v := range g.vms {
 		if v.dead.Load() {
 			continue
 		}
-		n := v.streams.Load()
-		if len(v.sem) == 0 && (idle == nil || n < idle.streams.Load()) {
-			idle = v
-		}
-		if least == nil || n < least.streams.Load() {
+		if least == nil || v.streams.Load() < least.streams.Load() {
 			least = v
 		}
 	}
-	if idle != nil {
+	if least != nil && least.streams.Load() == 0 {
 		g.mu.Unlock()
-		return idle, nil
+		return least, nil
 	}
 	restart, ok := g.canCreate(p)
 	if !ok {

@@ -417,28 +417,44 @@ type guestOutputError struct {
 func (e *guestOutputError) Error() string { return e.err.Error() + "\nguest output:\n" + e.output }
 func (e *guestOutputError) Unwrap() error { return e.err }
 
-// tailBuffer keeps the last 4 KiB a guest wrote to stdout/stderr.
+// tailBuffer keeps the first 1 KiB and the last 3 KiB a guest wrote to stdout/stderr: a Go guest's fatal error
+// prints its headline ("fatal error: out of memory") first and its goroutine trace after.
 type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu      sync.Mutex
+	head    []byte
+	tail    []byte
+	dropped bool
 }
 
-const tailMax = 4096
+const (
+	headMax = 1024
+	tailMax = 3072
+)
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
+	n := len(p)
+	if room := headMax - len(t.head); room > 0 {
+		k := min(room, len(p))
+		t.head = append(t.head, p[:k]...)
+		p = p[k:]
 	}
-	return len(p), nil
+	t.tail = append(t.tail, p...)
+	if len(t.tail) > tailMax {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailMax:]...)
+		t.dropped = true
+	}
+	return n, nil
 }
 
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	if t.dropped {
+		return string(t.head) + "\n[...]\n" + string(t.tail)
+	}
+	return string(t.head) + string(t.tail)
 }
 
 // queueReady tells a root context that its queue has items.
