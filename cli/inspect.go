@@ -35,6 +35,7 @@ func newInspectCommand(s Streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print as JSON")
+	addRegistryFlags(cmd.Flags()) // for REF: --plain-http, --insecure, --ca-file (cli/oci_flags.go)
 	return cmd
 }
 

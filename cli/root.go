@@ -34,6 +34,11 @@ func NewRootCommand(s Streams) *cobra.Command {
 		newVersionCommand(s),
 		newBuildCommand(s),
 		newInspectCommand(s),
+		newPushCommand(s),
+		newPullCommand(s),
+		newLoginCommand(s),
+		newLogoutCommand(s),
+		newRegistryCommand(s),
 	)
 	return root
 }

@@ -26,7 +26,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/wasmesh/wasmesh/oci"
-	"github.com/wasmesh/wasmesh/oci/internal/registrytest"
+	"github.com/wasmesh/wasmesh/oci/registrytest"
 )
 
 func ctx(t *testing.T) context.Context {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/wasmesh/wasmesh/oci"
-	"github.com/wasmesh/wasmesh/oci/internal/registrytest"
+	"github.com/wasmesh/wasmesh/oci/registrytest"
 )
 
 // counting wraps the real client to count network operations.

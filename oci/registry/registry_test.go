@@ -10,8 +10,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/wasmesh/wasmesh/oci"
-	"github.com/wasmesh/wasmesh/oci/internal/registrytest"
 	"github.com/wasmesh/wasmesh/oci/registry"
+	"github.com/wasmesh/wasmesh/oci/registrytest"
 )
 
 // serve starts a registry on a free port and returns its address and a stop function that waits for Start.
