@@ -30,6 +30,7 @@ type Request struct {
 	path  string // /Service/Method, built at decode time so headers cost nothing
 	group string // the group attachment at decode time, to tell whether a filter changed x-dubbo-group
 
+	dubbox    []byte // the int some clients write between method and parameter types, verbatim
 	hasMap    bool
 	nullMap   bool      // the client wrote null for the map; written back as null while there are no attachments
 	mapPrefix []byte    // 'H', or 'M' and its type, as received: keeps the stream's type table intact
@@ -102,6 +103,13 @@ func DecodeRequest(body []byte, r *Request) error {
 	var fields [5][]byte
 	off := 0
 	for i := range fields {
+		if i == 4 && off < len(body) && !hessian.IsString(body, off) && body[off] != hessian.TagNull {
+			// dubbo2.js with isSupportedDubbox writes an int (-1) before the parameter types: keep it as is.
+			if _, next, err := hessian.Int(body, off); err == nil {
+				r.dubbox = r.keep(body[off:next])
+				off = next
+			}
+		}
 		if off < len(body) && body[off] == hessian.TagNull { // a null service version is legal
 			off++
 			continue
@@ -141,15 +149,19 @@ func DecodeRequest(body []byte, r *Request) error {
 
 var leadingNames = [5]string{"dubbo version", "service path", "service version", "method name", "parameter types"}
 
+// reset clears r field by field: assigning a whole new struct would copy the embedded scanner and cost a bulk
+// write barrier on every request.
 func (r *Request) reset() {
-	*r = Request{
-		Attachments: r.Attachments[:0],
-		others:      r.others[:0],
-		sc:          r.sc,
-		text:        r.text[:0],
-		spans:       r.spans[:0],
-		scratch:     r.scratch[:0],
-	}
+	r.DubboVersion, r.Service, r.Version, r.Method, r.ParamTypes = "", "", "", "", ""
+	r.Args = nil
+	r.Attachments = r.Attachments[:0]
+	r.path, r.group = "", ""
+	r.hasMap, r.nullMap = false, false
+	r.mapPrefix, r.tail, r.dubbox = nil, nil, nil
+	r.others = r.others[:0]
+	r.text = r.text[:0]
+	r.spans = r.spans[:0]
+	r.scratch = r.scratch[:0]
 	r.sc.Reset()
 }
 
@@ -309,6 +321,7 @@ func (r *Request) AppendBody(dst []byte) []byte {
 	dst = hessian.AppendString(dst, r.Service)
 	dst = hessian.AppendString(dst, r.Version)
 	dst = hessian.AppendString(dst, r.Method)
+	dst = append(dst, r.dubbox...)
 	dst = hessian.AppendString(dst, r.ParamTypes)
 	dst = append(dst, r.Args...)
 	if !r.hasMap && len(r.Attachments) == 0 {

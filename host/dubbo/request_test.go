@@ -280,6 +280,21 @@ func TestTypedAttachmentMapAsHessianJSWritesIt(t *testing.T) {
 	}
 }
 
+func TestDubboxMarkerIsKept(t *testing.T) {
+	// dubbo2.js in dubbox mode writes -1 between the method and the parameter types.
+	body := bodyOf(t, "2.0.2", "svc", "1.0", "greet", int32(-1), "Ljava/lang/String;", "Bob", map[any]any{"k": "v"})
+	var r Request
+	if err := DecodeRequest(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.ParamTypes != "Ljava/lang/String;" || len(r.Attachments) != 1 {
+		t.Fatalf("decoded %+v", r)
+	}
+	if got := r.AppendBody(nil); !bytes.Equal(got, body) {
+		t.Fatalf("re-encoded\n% x\nwant\n% x", got, body)
+	}
+}
+
 func TestDecodeRequestErrors(t *testing.T) {
 	good := typicalRequest(t)[HeaderLen:]
 	tests := []struct {
