@@ -441,3 +441,5 @@ func TestOrasInterop(t *testing.T) {
 		t.Errorf("pull of untyped oras push: %v", err)
 	}
 }
+
+var noCredentials = auth.StaticCredential("", auth.Credential{})
