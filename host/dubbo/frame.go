@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strconv"
 )
 
 // HeaderLen is the size of the fixed frame header.
@@ -48,6 +49,15 @@ func (h Header) IsEvent() bool { return h.Flags&FlagEvent != 0 }
 
 // Serialization returns the serialization id (2 for hessian2).
 func (h Header) Serialization() byte { return h.Flags & serializationMask }
+
+// RequireHessian2 returns a KindSerialization error unless the frame's body is hessian2, the only one
+// DecodeRequest and DecodeResponse read. A proxy may still forward other frames untouched.
+func (h Header) RequireHessian2() error {
+	if h.Serialization() != SerializationHessian2 {
+		return protocolError(KindSerialization, "body serialization id "+strconv.Itoa(int(h.Serialization()))+" is not hessian2 (2)", nil)
+	}
+	return nil
+}
 
 // ParseHeader reads a frame header from the first HeaderLen bytes of b and checks it: the magic, the body
 // length against maxBody (DefaultMaxBody when maxBody <= 0).

@@ -183,6 +183,15 @@ func TestParseHeaderAndReadFrame(t *testing.T) {
 	}
 }
 
+func TestRequireHessian2(t *testing.T) {
+	if err := (Header{Flags: FlagRequest | SerializationHessian2}).RequireHessian2(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Header{Flags: FlagRequest | 6}).RequireHessian2(); KindOf(err) != KindSerialization {
+		t.Fatalf("fastjson frame: %v", err)
+	}
+}
+
 func TestHeartbeatAndSetID(t *testing.T) {
 	req := AppendHeartbeat(nil, 77, true)
 	h, err := ParseHeader(req, 0)
