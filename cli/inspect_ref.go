@@ -21,7 +21,7 @@ func inspectRef(cmd *cobra.Command, s Streams, ref string, jsonOut bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: not a file, and not a registry reference: %w", ref, err)
 	}
-	m, err := c.Pull(cmd.Context(), ref, oci.PullOptions{})
+	m, err := c.Pull(cmd.Context(), ref, oci.PullOptions{WithPluginConfig: true})
 	if err != nil {
 		return err
 	}
@@ -41,6 +41,11 @@ func inspectRef(cmd *cobra.Command, s Streams, ref string, jsonOut bool) error {
 		}
 		if m.IndexDigest != "" {
 			out["indexDigest"] = m.IndexDigest
+		}
+		for key, doc := range map[string][]byte{"pluginConfig": m.PluginConfig, "pluginConfigSchema": m.PluginConfigSchema} {
+			if json.Valid(doc) {
+				out[key] = json.RawMessage(doc)
+			}
 		}
 		if factsErr != nil {
 			out["moduleError"] = factsErr.Error()
@@ -75,6 +80,18 @@ func inspectRef(cmd *cobra.Command, s Streams, ref string, jsonOut bool) error {
 	row("annotations", fmt.Sprintf("%d", len(keys)))
 	for _, k := range keys {
 		fmt.Fprintf(&b, "  %s=%s\n", k, m.Annotations[k])
+	}
+	for _, a := range []struct {
+		name string
+		doc  []byte
+	}{{"plugin config", m.PluginConfig}, {"config schema", m.PluginConfigSchema}} {
+		switch {
+		case a.doc == nil:
+		case len(a.doc) <= 200:
+			row(a.name, string(a.doc))
+		default:
+			row(a.name, fmt.Sprintf("%d bytes (see --json)", len(a.doc)))
+		}
 	}
 	if _, err := fmt.Fprint(s.Out, b.String()); err != nil {
 		return err

@@ -119,7 +119,7 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 	}
 
 	code, stdout, stderr = run(t, "", append([]string{"inspect", ref}, tls...)...)
-	for _, want := range []string{pushed.Digest.String(), "application/vnd.module.wasm.content.layer.v1+wasm", "application/vnd.wasmesh.plugin.config.v1+json",
+	for _, want := range []string{pushed.Digest.String(), "application/vnd.module.wasm.content.layer.v1+wasm", `plugin config {"greeting":"hi"}`, "runtime-config.json",
 		"org.opencontainers.image.revision=abc123", "io.wasmesh.language=Go", "sha256", "language", "hello.wasm"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("inspect output lacks %q:\n%s%s", want, stdout, stderr)

@@ -142,7 +142,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 					t.Errorf("progress reported %d bytes, want %d", pushed, len(wasm))
 				}
 				for _, r := range []string{ref, reg.Host + "/filters/demo@" + desc.Digest.String(), ref + "@" + desc.Digest.String()} {
-					m, err := c.Pull(ctx(t), r, oci.PullOptions{SHA256: digest.FromBytes(wasm).Encoded()})
+					m, err := c.Pull(ctx(t), r, oci.PullOptions{SHA256: digest.FromBytes(wasm).Encoded(), WithPluginConfig: true})
 					if err != nil {
 						t.Fatalf("pull %s: %v", r, err)
 					}
@@ -157,12 +157,23 @@ func TestPushPullRoundTrip(t *testing.T) {
 					}
 				}
 				m, _ := c.Pull(ctx(t), ref, oci.PullOptions{})
-				wantLayer, wantConfig := oci.MediaTypeIstioLayer, oci.MediaTypeIstioConfig
+				if m.PluginConfig != nil {
+					t.Errorf("plugin config fetched without WithPluginConfig")
+				}
+				// Istio's agent wants exactly [runtime config, module]; the CNCF artifact has the module alone.
+				wantLayer, wantConfig, wantLayers := oci.MediaTypeIstioLayer, oci.MediaTypeIstioConfig, []string{oci.MediaTypeIstioConfig, oci.MediaTypeIstioLayer}
 				if format == oci.FormatWasm {
-					wantLayer, wantConfig = oci.MediaTypeWasmLayer, oci.MediaTypeWasmConfig
+					wantLayer, wantConfig, wantLayers = oci.MediaTypeWasmLayer, oci.MediaTypeWasmConfig, []string{oci.MediaTypeWasmLayer}
 					if m.ArtifactType != oci.MediaTypeWasmConfig {
 						t.Errorf("artifactType = %q", m.ArtifactType)
 					}
+				}
+				var gotLayers []string
+				for _, l := range m.Layers {
+					gotLayers = append(gotLayers, l.MediaType)
+				}
+				if fmt.Sprint(gotLayers) != fmt.Sprint(wantLayers) {
+					t.Errorf("layers %v, want %v", gotLayers, wantLayers)
 				}
 				if m.Layer.MediaType != wantLayer || m.Config.MediaType != wantConfig {
 					t.Errorf("layer %q config %q, want %q %q", m.Layer.MediaType, m.Config.MediaType, wantLayer, wantConfig)

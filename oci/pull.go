@@ -44,8 +44,9 @@ type Module struct {
 	Compat bool
 	// ManifestBytes is the manifest exactly as served.
 	ManifestBytes []byte
-	// PluginConfig is the attached default plugin config, when the artifact has one.
-	PluginConfig []byte
+	// PluginConfig and PluginConfigSchema are the attached default plugin config and its schema, fetched when
+	// PullOptions.WithPluginConfig is set and the artifact has them.
+	PluginConfig, PluginConfigSchema []byte
 	// Bytes is the module.
 	Bytes []byte
 }
@@ -56,6 +57,8 @@ type PullOptions struct {
 	SHA256 string
 	// Progress, when set, is called as layer bytes arrive.
 	Progress func(done, total int64)
+	// WithPluginConfig also looks up the plugin config referrer (one or two more requests).
+	WithPluginConfig bool
 }
 
 // Resolve returns the manifest descriptor a reference points at now (one HEAD request for a tag). For a
@@ -169,12 +172,54 @@ func (c *Client) Pull(ctx context.Context, refStr string, opts PullOptions) (*Mo
 	if pin != "" && pin != m.ModuleDigest {
 		return nil, fmt.Errorf("%s (%s): %w: module is %s, --sha256 pinned %s", ref, desc.Digest, ErrDigestMismatch, m.ModuleDigest, pin)
 	}
-	if l, ok := pluginConfigLayer(doc, MediaTypePluginConfig); ok && l.Size <= c.opts.MaxManifestBytes {
-		if m.PluginConfig, err = c.fetchBlob(ctx, repo, ref, l, c.opts.MaxManifestBytes, nil); err != nil {
+	if opts.WithPluginConfig {
+		if err := c.fetchPluginConfig(ctx, repo, ref, desc, m); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// fetchPluginConfig finds the newest plugin-config referrer of the module manifest and reads its layers.
+func (c *Client) fetchPluginConfig(ctx context.Context, repo *remote.Repository, ref Reference, subject ocispec.Descriptor, m *Module) error {
+	var newest *ocispec.Descriptor
+	err := repo.Referrers(ctx, subject, MediaTypePluginConfig, func(referrers []ocispec.Descriptor) error {
+		for i := range referrers {
+			r := referrers[i]
+			if newest == nil || r.Annotations[AnnotationCreated] >= newest.Annotations[AnnotationCreated] {
+				newest = &r
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return classify("plugin config of "+ref.String(), subject.Digest, err)
+	}
+	if newest == nil {
+		return nil
+	}
+	if newest.Size > c.opts.MaxManifestBytes {
+		return fmt.Errorf("%s (%s): %w: plugin config manifest is %d bytes", ref, newest.Digest, ErrTooLarge, newest.Size)
+	}
+	doc, _, err := c.fetchManifest(ctx, repo, ref, *newest)
+	if err != nil {
+		return err
+	}
+	for _, l := range doc.Layers {
+		var dst *[]byte
+		switch l.MediaType {
+		case MediaTypePluginConfig:
+			dst = &m.PluginConfig
+		case MediaTypePluginConfigSchema:
+			dst = &m.PluginConfigSchema
+		default:
+			continue
+		}
+		if *dst, err = c.fetchBlob(ctx, repo, ref, l, c.opts.MaxManifestBytes, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ParsePin reads a module sha256 pin: 64 hex digits, optionally prefixed by "sha256:".

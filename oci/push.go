@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 )
@@ -24,8 +25,9 @@ type PushOptions struct {
 	Title string
 	// Annotations go on the manifest. org.opencontainers.image.created is added when missing.
 	Annotations map[string]string
-	// PluginConfig is a default plugin configuration (JSON), attached as an extra layer of type
-	// MediaTypePluginConfig; PluginConfigSchema likewise (MediaTypePluginConfigSchema).
+	// PluginConfig is a default plugin configuration (JSON) and PluginConfigSchema its JSON schema. They are
+	// attached as a referrer artifact (artifactType MediaTypePluginConfig, subject the module manifest), not as
+	// layers, so the module manifest stays exactly what Istio's agent accepts. See docs/oci.md.
 	PluginConfig, PluginConfigSchema []byte
 	// Created overrides the creation time (reproducible pushes); zero means now.
 	Created time.Time
@@ -95,7 +97,44 @@ func (c *Client) Push(ctx context.Context, refStr string, wasm []byte, opts Push
 	}
 	desc.ArtifactType = manifest.artifactType
 	desc.Annotations = manifest.annotations
+	if opts.PluginConfig != nil || opts.PluginConfigSchema != nil {
+		if err := pushPluginConfig(ctx, repo, desc, opts); err != nil {
+			return ocispec.Descriptor{}, classify("push plugin config "+ref.String(), desc.Digest, err)
+		}
+	}
 	return desc, nil
+}
+
+// pushPluginConfig attaches the default plugin config and its schema as a referrer artifact (OCI 1.1 subject) of
+// the module manifest rather than as extra layers, so the module manifest keeps the exact layer count Istio's
+// agent demands. oras-go falls back to the referrers tag schema on registries without the referrers API.
+func pushPluginConfig(ctx context.Context, repo *remote.Repository, subject ocispec.Descriptor, opts PushOptions) error {
+	var layers []ocispec.Descriptor
+	for _, extra := range []struct {
+		mediaType, title string
+		data             []byte
+	}{
+		{MediaTypePluginConfig, "plugin-config.json", opts.PluginConfig},
+		{MediaTypePluginConfigSchema, "plugin-config.schema.json", opts.PluginConfigSchema},
+	} {
+		if extra.data == nil {
+			continue
+		}
+		d := content.NewDescriptorFromBytes(extra.mediaType, extra.data)
+		d.Annotations = map[string]string{AnnotationTitle: extra.title}
+		if err := pushBlob(ctx, repo, d, extra.data, nil); err != nil {
+			return err
+		}
+		layers = append(layers, d)
+	}
+	created := subject.Annotations[AnnotationCreated]
+	subject.Annotations, subject.ArtifactType = nil, ""
+	_, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, MediaTypePluginConfig, oras.PackManifestOptions{
+		Subject:             &subject,
+		Layers:              layers,
+		ManifestAnnotations: map[string]string{AnnotationCreated: created},
+	})
+	return err
 }
 
 type blob struct {
@@ -166,20 +205,12 @@ func buildManifest(wasm []byte, opts PushOptions) (*builtManifest, error) {
 	out := &builtManifest{module: module, artifactType: artifactType, annotations: ann}
 	out.blobs = append(out.blobs, blob{config, configData}, blob{module, wasm})
 	layers := []ocispec.Descriptor{module}
-	for _, extra := range []struct {
-		mediaType, title string
-		data             []byte
-	}{
-		{MediaTypePluginConfig, "plugin-config.json", opts.PluginConfig},
-		{MediaTypePluginConfigSchema, "plugin-config.schema.json", opts.PluginConfigSchema},
-	} {
-		if extra.data == nil {
-			continue
-		}
-		d := content.NewDescriptorFromBytes(extra.mediaType, extra.data)
-		d.Annotations = map[string]string{AnnotationTitle: extra.title}
-		layers = append(layers, d)
-		out.blobs = append(out.blobs, blob{d, extra.data})
+	if format == FormatIstio {
+		// Istio's agent takes the "oci" variant only with exactly two layers, the runtime config and the module,
+		// as Solo's wasme pushed it; the config blob doubles as the first layer.
+		cfgLayer := config
+		cfgLayer.Annotations = map[string]string{AnnotationTitle: "runtime-config.json"}
+		layers = []ocispec.Descriptor{cfgLayer, module}
 	}
 	out.raw, err = json.Marshal(ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},

@@ -159,13 +159,3 @@ func selectLayers(doc *manifestDoc) ([]candidate, error) {
 	}
 	return out, nil
 }
-
-// pluginConfigLayer returns the attached default plugin config layer, if any.
-func pluginConfigLayer(doc *manifestDoc, mediaType string) (ocispec.Descriptor, bool) {
-	for _, l := range doc.Layers {
-		if l.MediaType == mediaType {
-			return l, true
-		}
-	}
-	return ocispec.Descriptor{}, false
-}
