@@ -24,7 +24,10 @@ var reservedNames = [...]string{HeaderService, HeaderMethodName, HeaderVersion, 
 // shown to filters (a client could otherwise forge x-dubbo-service) and are forwarded untouched. It takes bytes
 // or a string; the comparisons do not allocate.
 func isReservedName[T ~string | ~[]byte](key T) bool {
-	if len(key) > 0 && key[0] == ':' {
+	if len(key) == 0 || (key[0] != ':' && key[0] != 'x') { // every reserved name starts with one of these
+		return false
+	}
+	if key[0] == ':' {
 		return true
 	}
 	for _, n := range reservedNames {

@@ -106,9 +106,10 @@ type Stats struct {
 type Client struct {
 	cfg Config
 
-	mu     sync.Mutex
-	conns  []*conn
-	closed bool
+	mu          sync.Mutex
+	conns       []*conn
+	closed      bool
+	noDialUntil time.Time // after a failed extra dial, use the open connections for a while instead of re-dialling
 
 	requests, timeouts, connFailures, protocolErrors, overloaded, heartbeats atomic.Int64
 }
@@ -263,7 +264,8 @@ func (c *Client) pick(ctx context.Context) (*conn, error) {
 			best, bestN = cn, n
 		}
 	}
-	if best == nil || (bestN > 0 && len(c.conns) < c.cfg.MaxConns) {
+	grow := bestN > 0 && len(c.conns) < c.cfg.MaxConns && time.Now().After(c.noDialUntil)
+	if best == nil || grow {
 		// Dialling under the lock keeps the pool from over-dialling during a burst; requests wait at most
 		// DialTimeout.
 		cn, err := c.dial(ctx)
@@ -271,7 +273,8 @@ func (c *Client) pick(ctx context.Context) (*conn, error) {
 			if best == nil {
 				return nil, c.connErr(err)
 			}
-			c.cfg.Logger.Warn("dubbo upstream: extra connection failed, using an existing one", "addr", c.cfg.Addr, "err", err)
+			c.noDialUntil = time.Now().Add(time.Second)
+			c.cfg.Logger.Warn("dubbo upstream: extra connection failed, using the open ones for 1s", "addr", c.cfg.Addr, "err", err)
 		} else {
 			best, bestN = cn, 0
 		}

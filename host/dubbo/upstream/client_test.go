@@ -316,3 +316,42 @@ func TestStoppedClient(t *testing.T) {
 		t.Fatal("Do accepted a partial frame")
 	}
 }
+
+func TestFailedExtraDialFallsBackToOpenConnection(t *testing.T) {
+	addr, _ := startProvider(t, "v1")
+	var mu sync.Mutex
+	dials := 0
+	dial := func(ctx context.Context, network, a string) (net.Conn, error) {
+		mu.Lock()
+		dials++
+		n := dials
+		mu.Unlock()
+		if n > 1 {
+			return nil, errors.New("refused by the test")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, a)
+	}
+	c := startClient(t, Config{Addr: addr, MaxConns: 4, Dial: dial})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Do(context.Background(), frame(t, int64(i), call("sleep", int32(20)))); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if s := c.Stats(); s.OpenConns != 1 || dials > 3 {
+		t.Fatalf("stats %+v after %d dials: want one connection and few re-dials", s, dials)
+	}
+}
