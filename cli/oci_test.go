@@ -107,6 +107,13 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 		t.Fatalf("pulled %d bytes, want %d", len(got), len(wasm))
 	}
 	bad := filepath.Join(dir, "bad.wasm")
+	code, _, stderr = run(t, "", "pull", ref, "-o", bad)
+	if code == 0 || !strings.Contains(stderr, "TLS failure") || !strings.Contains(stderr, "--ca-file") {
+		t.Fatalf("pull from an unknown CA: code %d, %q", code, stderr)
+	}
+	if code, _, stderr = run(t, "", "pull", ref, "-o", out, "--insecure"); code != 0 {
+		t.Fatalf("pull --insecure: %s", stderr)
+	}
 	code, _, stderr = run(t, "", append([]string{"pull", ref, "-o", bad, "--sha256", strings.Repeat("0", 64)}, tls...)...)
 	if code == 0 || !strings.Contains(stderr, "digest mismatch") || !strings.Contains(stderr, ref) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("pull with a wrong pin: code %d, %q", code, stderr)
