@@ -405,15 +405,18 @@ func TestOrasInterop(t *testing.T) {
 	orasArgs := func(args ...string) []string {
 		return append(args, "--ca-file", reg.CAFile, "-u", reg.User, "-p", reg.Password)
 	}
-	run := func(dir string, args ...string) {
+	runOut := func(dir string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(oras, args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
-		if out, err := cmd.CombinedOutput(); err != nil {
+		out, err := cmd.CombinedOutput()
+		if err != nil {
 			t.Fatalf("oras %s: %v\n%s", strings.Join(args[:2], " "), err, out)
 		}
+		return string(out)
 	}
+	run := func(dir string, args ...string) { t.Helper(); runOut(dir, args...) }
 
 	for _, format := range []oci.Format{oci.FormatIstio, oci.FormatWasm} {
 		ref := reg.Host + "/interop/ours:" + string(format)
@@ -421,6 +424,15 @@ func TestOrasInterop(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
+		if format == oci.FormatIstio { // with a plugin config referrer, which oras must see
+			if _, err := c.Push(ctx(t), ref, wasm, oci.PushOptions{Format: format, PluginConfig: []byte(`{"a":1}`)}); err != nil {
+				t.Fatal(err)
+			}
+			out := runOut(dir, orasArgs("discover", ref, "--format", "json")...)
+			if !strings.Contains(out, oci.MediaTypePluginConfig) {
+				t.Errorf("oras discover does not list the plugin config referrer:\n%s", out)
+			}
+		}
 		run(dir, orasArgs("pull", ref, "-o", dir)...)
 		got, err := os.ReadFile(filepath.Join(dir, "plugin.wasm"))
 		if err != nil || !bytes.Equal(got, wasm) {
