@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Phase places a filter in the chain, as Istio's WasmPlugin phases do: AUTHN filters run first, then AUTHZ,
@@ -52,6 +53,8 @@ type Entry struct {
 	Phase    Phase
 	Priority int // higher runs first within a phase
 	Filter   Filter
+	// Observe, when set, receives the duration of each callback in seconds (filter call counts and durations).
+	Observe func(seconds float64)
 }
 
 // Chain is an ordered, immutable list of filters with, per callback, the positions of the filters that want it.
@@ -146,7 +149,12 @@ func (c *Chain) run(s *Stream, cb callback, end, reverse bool) bool {
 			i = idx[len(idx)-1-n]
 		}
 		s.cur = i
-		f := c.entries[i].Filter
+		e := &c.entries[i]
+		f := e.Filter
+		var start time.Time
+		if e.Observe != nil {
+			start = time.Now()
+		}
 		var a Action
 		switch cb {
 		case cbRequestHeaders:
@@ -161,6 +169,9 @@ func (c *Chain) run(s *Stream, cb callback, end, reverse bool) bool {
 			a = f.OnResponseBody(s, end)
 		case cbResponseTrailers:
 			a = f.OnResponseTrailers(s)
+		}
+		if e.Observe != nil {
+			e.Observe(time.Since(start).Seconds())
 		}
 		if a == Pause && !s.wait() {
 			return false

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/wasmesh/wasmesh/host/proxy/cluster"
+	"github.com/wasmesh/wasmesh/host/proxy/config"
+	"github.com/wasmesh/wasmesh/host/proxy/drain"
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
+	"github.com/wasmesh/wasmesh/host/proxy/httpproxy"
+	"github.com/wasmesh/wasmesh/host/proxy/metrics"
+	"github.com/wasmesh/wasmesh/host/proxy/route"
+)
+
+// generation is one built configuration: everything a request needs, plus what must be closed when the last
+// request on it is done.
+type generation struct {
+	id       int64
+	file     *config.File
+	hash     string
+	loadedAt time.Time
+	ref      *drain.Ref
+
+	listeners map[string]*httpproxy.Config
+	clusters  map[string]*httpproxy.Upstream
+	chains    map[string]*filter.Chain // listener chains, for /config_dump and /filters
+	filters   []builtFilter            // every filter instance built, including per-route overrides
+
+	stopHealth context.CancelFunc
+}
+
+type builtFilter struct {
+	listener string
+	route    string // set for a route's override instance
+	spec     config.Filter
+	f        filter.Filter
+}
+
+// build turns a validated file into a generation. On error everything built so far is closed.
+func build(ctx context.Context, id int64, f *config.File, hash string, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger) (_ *generation, err error) {
+	g := &generation{id: id, file: f, hash: hash, loadedAt: time.Now(), ref: drain.New(),
+		listeners: map[string]*httpproxy.Config{}, clusters: map[string]*httpproxy.Upstream{},
+		chains: map[string]*filter.Chain{}}
+	defer func() {
+		if err != nil {
+			g.close(context.Background())
+		}
+	}()
+	for i, cc := range f.Clusters {
+		c, err := cluster.New(cc, log)
+		if err != nil {
+			return nil, fmt.Errorf("clusters[%d]: %w", i, err)
+		}
+		g.clusters[cc.Name] = &httpproxy.Upstream{Cluster: c, Metrics: m.Cluster(cc.Name)}
+	}
+	for i, lc := range f.Listeners {
+		if lc.Protocol != "http" {
+			return nil, fmt.Errorf("listeners[%d] (%s): protocol %q is not served by this build yet (only http)", i, lc.Name, lc.Protocol)
+		}
+		hc, err := g.buildListener(ctx, lc, reg, m, log, f.AccessLog)
+		if err != nil {
+			return nil, fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
+		}
+		g.listeners[lc.Name] = hc
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.stopHealth = cancel
+	for _, u := range g.clusters {
+		go u.Start(hctx)
+	}
+	return g, nil
+}
+
+func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger, accessLog bool) (*httpproxy.Config, error) {
+	llog := log.With("listener", lc.Name)
+	entries := make([]filter.Entry, 0, len(lc.Filters))
+	for j, fc := range lc.Filters {
+		e, err := g.buildFilter(ctx, lc.Name, "", fc, fc.Config, reg, m, llog)
+		if err != nil {
+			return nil, fmt.Errorf("filters[%d]: %w", j, err)
+		}
+		entries = append(entries, e)
+	}
+	chain := filter.NewChain(entries)
+	g.chains[lc.Name] = chain
+	table, err := route.NewTable(lc.Routes)
+	if err != nil {
+		return nil, err
+	}
+	hc := &httpproxy.Config{Listener: lc.Name, Address: lc.Address, Table: table, NoRoute: m.Route(lc.Name, ""),
+		Clusters: g.clusters, MaxBuffer: lc.MaxBufferBytes, AccessLog: accessLog, Log: llog, Ref: g.ref}
+	for j, r := range table.Routes() {
+		rc := chain
+		if len(r.Filters) > 0 {
+			if rc, err = g.routeChain(ctx, lc, entries, r, reg, m, llog); err != nil {
+				return nil, fmt.Errorf("routes[%d] (%s): %w", j, r.Name, err)
+			}
+		}
+		hc.Routes = append(hc.Routes, httpproxy.Route{Route: r, Chain: rc, Stats: m.Route(lc.Name, r.Name)})
+	}
+	return hc, nil
+}
+
+// routeChain applies a route's overrides: a disabled filter is left out, a filter with its own config is built
+// again with it (its phase and priority unchanged).
+func (g *generation) routeChain(ctx context.Context, lc config.Listener, entries []filter.Entry, r *route.Route, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger) (*filter.Chain, error) {
+	var out []filter.Entry
+	for j, e := range entries {
+		o, ok := r.Filters[e.Name]
+		switch {
+		case !ok:
+			out = append(out, e)
+		case o.Disabled:
+		case len(o.Config) > 0:
+			ne, err := g.buildFilter(ctx, lc.Name, r.Name, lc.Filters[j], o.Config, reg, m, log)
+			if err != nil {
+				return nil, fmt.Errorf("filters.%s: %w", e.Name, err)
+			}
+			out = append(out, ne)
+		default:
+			out = append(out, e)
+		}
+	}
+	return filter.NewChain(out), nil
+}
+
+func (g *generation) buildFilter(ctx context.Context, listener, routeName string, fc config.Filter, cfg []byte, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger) (filter.Entry, error) {
+	phase, err := filter.ParsePhase(fc.Phase)
+	if err != nil {
+		return filter.Entry{}, err
+	}
+	spec := filter.Spec{Name: fc.Name, Kind: fc.Kind, Config: cfg, FailOpen: fc.FailOpen,
+		Logger: log.With("filter", fc.Name)}
+	if fc.Module != nil {
+		spec.Module = filter.ModuleRef{URL: fc.Module.URL, SHA256: fc.Module.SHA256}
+	}
+	f, err := reg.Build(ctx, spec)
+	if err != nil {
+		return filter.Entry{}, err
+	}
+	g.filters = append(g.filters, builtFilter{listener: listener, route: routeName, spec: fc, f: f})
+	return filter.Entry{Name: fc.Name, Kind: fc.Kind, Phase: phase, Priority: fc.Priority, Filter: f,
+		Observe: m.FilterObserver(listener, fc.Name)}, nil
+}
+
+// close releases what the generation holds. Call it after its Ref is done (or on a failed build).
+func (g *generation) close(ctx context.Context) error {
+	if g.stopHealth != nil {
+		g.stopHealth()
+	}
+	var errs []error
+	for _, bf := range g.filters {
+		if c, ok := bf.f.(filter.Closer); ok {
+			if err := c.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close filter %s: %w", bf.spec.Name, err))
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(g.clusters)) {
+		g.clusters[name].Close()
+	}
+	return errors.Join(errs...)
+}

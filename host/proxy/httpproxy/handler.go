@@ -1,0 +1,612 @@
+package httpproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmesh/wasmesh/host/proxy/cluster"
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
+	"github.com/wasmesh/wasmesh/host/proxy/route"
+)
+
+// Handler serves one listener's requests on the current configuration.
+type Handler struct {
+	cur atomic.Pointer[Config]
+}
+
+// NewHandler returns a Handler serving cfg.
+func NewHandler(cfg *Config) *Handler {
+	h := &Handler{}
+	h.cur.Store(cfg)
+	return h
+}
+
+// Swap installs cfg for new requests and returns the previous configuration. The caller retires the old
+// configuration's Ref (once per generation) and closes it when the Ref is done.
+func (h *Handler) Swap(cfg *Config) *Config { return h.cur.Swap(cfg) }
+
+// Current returns the configuration new requests use.
+func (h *Handler) Current() *Config { return h.cur.Load() }
+
+// acquire returns the current configuration with a reference held. A configuration retired between the load
+// and the acquire has already been replaced, so loading again finds the new one.
+func (h *Handler) acquire() *Config {
+	for {
+		c := h.cur.Load()
+		if c.Ref.Acquire() {
+			return c
+		}
+	}
+}
+
+// state is everything a request needs besides the request itself, pooled so steady-state requests allocate
+// nothing of their own.
+type state struct {
+	s     *filter.Stream
+	reqH  filter.HTTPRequestHeaders
+	respH filter.HTTPResponseHeaders
+	reqT  filter.MapHeaders
+	respT filter.MapHeaders
+	url   url.URL
+	// Separate buffers: filters may read the request body while the response body is buffered.
+	reqBody, respBody bytes.Buffer
+}
+
+var statePool = sync.Pool{New: func() any {
+	return &state{s: filter.NewStream()}
+}}
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// Hop-by-hop headers (RFC 9110 7.6.1), as canonical keys.
+var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+var (
+	emptyValue    = []string{""}[:1:1]
+	textPlain     = []string{"text/plain; charset=utf-8"}[:1:1]
+	errNoUpstream = errors.New("no upstream response")
+)
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	cfg := h.acquire()
+	defer cfg.Ref.Release()
+
+	st := statePool.Get().(*state)
+	defer release(st)
+	s := st.s
+	st.reqH.R = r
+	s.Reset(r.Context(), &st.reqH, filter.Info{
+		Protocol:    r.Proto,
+		Listener:    cfg.Listener,
+		Source:      r.RemoteAddr,
+		Destination: cfg.Address,
+		TLS:         r.TLS,
+	})
+
+	rt := cfg.Table.MatchHTTP(r.Host, r.URL.Path, r.Method, r.Header)
+	if rt == nil {
+		s.SendLocalResponse(http.StatusNotFound, nil, noRouteBody, "no_route")
+		status := writeLocal(w, s.LocalResponse())
+		s.Info.ResponseCode = status
+		cfg.NoRoute.Observe(status, time.Since(start).Seconds())
+		h.log(cfg, r, s, start)
+		return
+	}
+	route := &cfg.Routes[rt.Index]
+	s.Info.Route = rt.Name
+	chain := route.Chain
+	status := h.serve(w, r, cfg, route, chain, st)
+	s.Info.ResponseCode = status
+	chain.Done(s)
+	route.Stats.Observe(status, time.Since(start).Seconds())
+	h.log(cfg, r, s, start)
+}
+
+var noRouteBody = []byte("no route\n")
+
+// release drops the request's references before pooling the state, so a pooled state keeps no request alive.
+func release(st *state) {
+	st.reqH.R, st.respH.H, st.respH.Status, st.reqT.H, st.respT.H = nil, nil, nil, nil, nil
+	st.s.Reset(nil, nil, filter.Info{})
+	if st.reqBody.Cap() > 1<<20 {
+		st.reqBody = bytes.Buffer{}
+	}
+	if st.respBody.Cap() > 1<<20 {
+		st.respBody = bytes.Buffer{}
+	}
+	statePool.Put(st)
+}
+
+// serve runs the chain and the upstream exchange and returns the status sent.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt *Route, chain *filter.Chain, st *state) int {
+	s := st.s
+	wants := chain.Wants()
+	noBody := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+	if !chain.RequestHeaders(s, noBody) {
+		return h.localOrAbort(w, s)
+	}
+
+	// Bodies are read here only when a filter wants them; otherwise the client's body streams upstream.
+	var body io.ReadCloser = r.Body
+	bufferedBody := false
+	if !noBody && wants&(filter.WantRequestBody|filter.WantRequestTrailers) != 0 {
+		switch bufferBody(&st.reqBody, r.Body, cfg.MaxBuffer) {
+		case errRead:
+			return h.fail(w, s, http.StatusBadRequest, "request body read failed", "downstream_read_error")
+		case errTooLarge:
+			return h.fail(w, s, http.StatusRequestEntityTooLarge, "request body too large for the filter chain", "request_too_large")
+		}
+		s.RequestBody = st.reqBody.Bytes()
+		st.reqT.H = r.Trailer
+		if !filterBody(chain, s, &st.reqT, false) {
+			return h.localOrAbort(w, s)
+		}
+		bufferedBody = true
+	}
+
+	rt.RequestHeaders.Apply(r.Header)
+	name := s.Info.UpstreamCluster
+	if name == "" {
+		name = rt.PickCluster()
+	}
+	s.Info.Cluster = name
+	up := cfg.Clusters[name]
+	if up == nil {
+		return h.fail(w, s, http.StatusServiceUnavailable, "unknown upstream cluster", "unknown_cluster")
+	}
+	if !up.Admit() {
+		return h.fail(w, s, http.StatusServiceUnavailable, "upstream overflow", "upstream_overflow")
+	}
+	defer up.Release()
+
+	ctx := r.Context()
+	if rt.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
+		defer cancel()
+	}
+	upgrade := isUpgrade(r.Header)
+	out := r.WithContext(ctx)
+	prepareOutbound(out, r, &st.url, up.Cluster, upgrade)
+	if bufferedBody {
+		body = io.NopCloser(bytes.NewReader(s.RequestBody))
+		out.ContentLength = int64(len(s.RequestBody))
+		if len(s.RequestBody) == 0 {
+			body = http.NoBody
+		}
+	}
+	out.Body = body
+
+	resp, err := h.roundTrip(ctx, out, up, rt, s, noBody || bufferedBody)
+	if err != nil {
+		if errors.Is(err, cluster.ErrNoHealthyEndpoint) {
+			return h.fail(w, s, http.StatusServiceUnavailable, "no healthy upstream", "no_healthy_upstream")
+		}
+		if ctx.Err() == context.DeadlineExceeded {
+			return h.fail(w, s, http.StatusGatewayTimeout, "upstream timeout", "upstream_timeout")
+		}
+		return h.fail(w, s, http.StatusBadGateway, "upstream connect error or reset", "upstream_error")
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return h.upgrade(w, resp, s)
+	}
+	return h.respond(w, resp, cfg, rt, chain, st)
+}
+
+// prepareOutbound turns the shallow copy of the client's request into the upstream request. The client's header
+// map is reused (the request is ours), minus hop-by-hop headers.
+func prepareOutbound(out, in *http.Request, u *url.URL, c *cluster.Cluster, upgrade bool) {
+	*u = url.URL{Scheme: c.Scheme, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
+	out.URL = u
+	out.RequestURI = ""
+	out.Close = false
+	h := out.Header
+	var upg []string
+	if upgrade {
+		upg = h["Upgrade"]
+	}
+	if c := h["Connection"]; len(c) > 0 {
+		removeConnectionHeaders(h, c)
+	}
+	for _, k := range hopHeaders {
+		if _, ok := h[k]; ok {
+			delete(h, k)
+		}
+	}
+	// Trailers the client declared are still sent: net/http writes out.Trailer after the body.
+	if upgrade {
+		h["Connection"] = upgradeValue
+		h["Upgrade"] = upg
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		// Without this, net/http would add its own User-Agent.
+		h["User-Agent"] = emptyValue
+	}
+}
+
+var upgradeValue = []string{"Upgrade"}[:1:1]
+
+func removeConnectionHeaders(h http.Header, conn []string) {
+	for _, v := range conn {
+		for len(v) > 0 {
+			var f string
+			if i := indexByte(v, ','); i >= 0 {
+				f, v = v[:i], v[i+1:]
+			} else {
+				f, v = v, ""
+			}
+			f = trimSpace(f)
+			if f != "" {
+				h.Del(f)
+			}
+		}
+	}
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func isUpgrade(h http.Header) bool {
+	if _, ok := h["Upgrade"]; !ok {
+		return false
+	}
+	for _, v := range h["Connection"] {
+		if containsToken(v, "upgrade") {
+			return true
+		}
+	}
+	return false
+}
+
+func containsToken(v, token string) bool {
+	for len(v) > 0 {
+		var f string
+		if i := indexByte(v, ','); i >= 0 {
+			f, v = v[:i], v[i+1:]
+		} else {
+			f, v = v, ""
+		}
+		if equalFold(trimSpace(f), token) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// roundTrip sends the request to an endpoint, retrying per the route's policy when the body can be replayed.
+func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream, rt *Route, s *filter.Stream, replayable bool) (*http.Response, error) {
+	key := s.Info.Source
+	attempts := 1
+	rp := rt.Retry
+	if rp != nil && replayable {
+		attempts += rp.Attempts
+	}
+	var lastErr error
+	for i := range attempts {
+		if i > 0 {
+			if !h.retryAllowed(up, rp) {
+				break
+			}
+			up.retries.Add(1)
+			err := backoff(ctx, rp.Backoff, i)
+			if err == nil && out.Body != nil && out.Body != http.NoBody {
+				out.Body = io.NopCloser(bytes.NewReader(s.RequestBody))
+			}
+			up.retries.Add(-1)
+			if err != nil {
+				break
+			}
+		}
+		ep, err := up.Pick(key)
+		if err != nil {
+			return nil, err
+		}
+		out.URL.Host = ep.Address
+		if out.Host == "" {
+			out.Host = ep.Address
+		}
+		t0 := time.Now()
+		ep.Begin()
+		resp, err := up.Transport().RoundTrip(out)
+		if err != nil {
+			ep.Report(0, err)
+			up.Metrics.Observe(0, true, 0)
+			lastErr = err
+			if rp == nil || !retryableError(err, rp.ConnectFailure, rp.Reset) {
+				return nil, err
+			}
+			continue
+		}
+		ep.Report(resp.StatusCode, nil)
+		up.Metrics.Observe(resp.StatusCode, false, time.Since(t0).Seconds())
+		if rp != nil && rp.Status5xx && resp.StatusCode >= 500 && i < attempts-1 && h.retryAllowed(up, rp) {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			lastErr = errNoUpstream
+			continue
+		}
+		return resp, nil
+	}
+	if lastErr == nil {
+		lastErr = errNoUpstream
+	}
+	return nil, lastErr
+}
+
+// retryAllowed applies the retry budget: retries in flight may be at most Budget of the cluster's active
+// requests, with a floor of 3 so a quiet cluster can still retry.
+func (h *Handler) retryAllowed(up *Upstream, rp *route.Retry) bool {
+	return float64(up.retries.Load()) < max(3, rp.Budget*float64(up.Active()))
+}
+
+func backoff(ctx context.Context, base time.Duration, attempt int) error {
+	d := base << (attempt - 1)
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1)) // jitter in [d/2, d]
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retryableError tells connect failures (nothing was sent) from resets (the connection broke mid-exchange).
+func retryableError(err error, connect, reset bool) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return connect
+	}
+	if errors.Is(err, cluster.ErrCircuitOpen) {
+		return false
+	}
+	return reset
+}
+
+// respond runs the response through the chain and writes it.
+func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Config, rt *Route, chain *filter.Chain, st *state) int {
+	s := st.s
+	wants := chain.Wants()
+	status := resp.StatusCode
+	st.respH.H, st.respH.Status = resp.Header, &status
+	s.ResponseHeaders = &st.respH
+	noBody := resp.ContentLength == 0
+	if wants&filter.WantResponseHeaders != 0 && !chain.ResponseHeaders(s, noBody) {
+		return h.localOrAbort(w, s)
+	}
+	buffered := false
+	if !noBody && wants&(filter.WantResponseBody|filter.WantResponseTrailers) != 0 {
+		switch bufferBody(&st.respBody, resp.Body, cfg.MaxBuffer) {
+		case errRead:
+			return h.fail(w, s, http.StatusBadGateway, "upstream body read failed", "upstream_read_error")
+		case errTooLarge:
+			return h.fail(w, s, http.StatusBadGateway, "response body too large for the filter chain", "response_too_large")
+		}
+		s.ResponseBody = st.respBody.Bytes()
+		st.respT.H = resp.Trailer
+		if !filterBody(chain, s, &st.respT, true) {
+			return h.localOrAbort(w, s)
+		}
+		buffered = true
+	}
+	rt.ResponseHeaders.Apply(resp.Header)
+	dst := w.Header()
+	if c := resp.Header["Connection"]; len(c) > 0 {
+		removeConnectionHeaders(resp.Header, c)
+	}
+	for k, vv := range resp.Header {
+		dst[k] = vv
+	}
+	for _, k := range hopHeaders {
+		if _, ok := dst[k]; ok {
+			delete(dst, k)
+		}
+	}
+	if buffered {
+		dst["Content-Length"] = []string{strconv.Itoa(len(s.ResponseBody))}
+		w.WriteHeader(status)
+		w.Write(s.ResponseBody)
+	} else {
+		w.WriteHeader(status)
+		if !noBody {
+			copyBody(w, resp.Body, resp.ContentLength < 0)
+		}
+	}
+	// Trailers arrive after the body; net/http sends headers named with TrailerPrefix as trailers, for HTTP/1.1
+	// chunked responses and HTTP/2 alike.
+	for k, vv := range resp.Trailer {
+		dst[http.TrailerPrefix+k] = vv
+	}
+	return status
+}
+
+// copyBody streams the upstream body, flushing after each read when the length is unknown (server-sent events,
+// long polls) so the client sees data as it comes.
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	f, _ := w.(http.Flusher)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if flush && f != nil {
+				f.Flush()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// upgrade splices a 101 Switching Protocols exchange (WebSocket) between client and upstream.
+func (h *Handler) upgrade(w http.ResponseWriter, resp *http.Response, s *filter.Stream) int {
+	up, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		return h.fail(w, s, http.StatusBadGateway, "upstream upgrade without a bidirectional body", "upgrade_failed")
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return h.fail(w, s, http.StatusBadGateway, "upgrade not supported on this connection", "upgrade_failed")
+	}
+	defer conn.Close()
+	resp.Body = nil
+	if err := resp.Write(brw); err != nil {
+		return http.StatusSwitchingProtocols
+	}
+	if err := brw.Flush(); err != nil {
+		return http.StatusSwitchingProtocols
+	}
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, brw); done <- struct{}{} }()
+	go func() { io.Copy(conn, up); done <- struct{}{} }()
+	<-done
+	up.Close()
+	conn.Close()
+	<-done
+	return http.StatusSwitchingProtocols
+}
+
+// fail answers with a proxy-generated error, after giving the filters a look at it as a local response.
+func (h *Handler) fail(w http.ResponseWriter, s *filter.Stream, status int, msg, details string) int {
+	s.SendLocalResponse(status, nil, []byte(msg+"\n"), details)
+	return writeLocal(w, s.LocalResponse())
+}
+
+// localOrAbort writes a filter's local response, or nothing when the stream ended while paused.
+func (h *Handler) localOrAbort(w http.ResponseWriter, s *filter.Stream) int {
+	if lr := s.LocalResponse(); lr != nil {
+		return writeLocal(w, lr)
+	}
+	return 499 // client closed the request while a filter held it, as nginx counts it
+}
+
+func writeLocal(w http.ResponseWriter, lr *filter.LocalResponse) int {
+	dst := w.Header()
+	for _, kv := range lr.Headers {
+		dst.Set(kv[0], kv[1])
+	}
+	if _, ok := dst["Content-Type"]; !ok && len(lr.Body) > 0 {
+		dst["Content-Type"] = textPlain
+	}
+	status := lr.Status
+	if status < 100 || status > 999 {
+		status = http.StatusInternalServerError
+	}
+	w.WriteHeader(status)
+	w.Write(lr.Body)
+	return status
+}
+
+func (h *Handler) log(cfg *Config, r *http.Request, s *filter.Stream, start time.Time) {
+	if !cfg.AccessLog {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("authority", r.Host),
+		slog.String("proto", r.Proto), slog.Int("status", s.Info.ResponseCode),
+		slog.String("route", s.Info.Route), slog.String("cluster", s.Info.Cluster),
+		slog.Duration("duration", time.Since(start)), slog.String("source", s.Info.Source),
+	}
+	if s.Info.UpstreamCluster != "" {
+		attrs = append(attrs, slog.String("upstream_cluster_override", s.Info.UpstreamCluster))
+	}
+	if lr := s.LocalResponse(); lr != nil {
+		attrs = append(attrs, slog.String("local_reply_by", s.Info.LocalReplyBy), slog.String("details", lr.Details))
+	}
+	cfg.Log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
+}
+
+type bufferResult uint8
+
+const (
+	bufferedOK bufferResult = iota
+	errRead
+	errTooLarge
+)
+
+// bufferBody reads a whole body for the filters, up to max bytes.
+func bufferBody(buf *bytes.Buffer, body io.Reader, max int) bufferResult {
+	buf.Reset()
+	n, err := buf.ReadFrom(io.LimitReader(body, int64(max)+1))
+	switch {
+	case err != nil:
+		return errRead
+	case n > int64(max):
+		return errTooLarge
+	}
+	return bufferedOK
+}
+
+// filterBody runs the body callbacks on the buffered body and then, when the peer sent trailers (known only
+// once the body is read), the trailer callbacks. It returns false when the stream must stop.
+func filterBody(chain *filter.Chain, s *filter.Stream, trailers *filter.MapHeaders, response bool) bool {
+	wants := chain.Wants()
+	if !response {
+		if wants&filter.WantRequestBody != 0 && !chain.RequestBody(s, true) {
+			return false
+		}
+		if len(trailers.H) > 0 && wants&filter.WantRequestTrailers != 0 {
+			s.RequestTrailers = trailers
+			return chain.RequestTrailers(s)
+		}
+		return true
+	}
+	if wants&filter.WantResponseBody != 0 && !chain.ResponseBody(s, true) {
+		return false
+	}
+	if len(trailers.H) > 0 && wants&filter.WantResponseTrailers != 0 {
+		s.ResponseTrailers = trailers
+		return chain.ResponseTrailers(s)
+	}
+	return true
+}

@@ -1,0 +1,102 @@
+package httpproxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Listener accepts HTTP/1.1 and HTTP/2 (h2c with prior knowledge on cleartext, ALPN h2 on TLS) and hands every
+// request to its Handler.
+type Listener struct {
+	Name    string
+	Address string
+	handler *Handler
+	tls     *tls.Config
+	log     *slog.Logger
+	// DrainTimeout bounds graceful shutdown: in-flight requests get this long to finish when Start's context ends.
+	DrainTimeout time.Duration
+
+	ready chan net.Addr
+}
+
+// NewListener returns a listener; tlsCfg nil means cleartext.
+func NewListener(name, address string, tlsCfg *tls.Config, h *Handler, log *slog.Logger) *Listener {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Listener{Name: name, Address: address, handler: h, tls: tlsCfg, log: log.With("listener", name),
+		DrainTimeout: 30 * time.Second, ready: make(chan net.Addr, 1)}
+}
+
+// Handler returns the listener's handler (for swapping configurations).
+func (l *Listener) Handler() *Handler { return l.handler }
+
+// Ready delivers the bound address once the listener accepts connections (useful with port 0).
+func (l *Listener) Ready() <-chan net.Addr { return l.ready }
+
+// Start binds the address and serves until ctx ends, then shuts down gracefully within DrainTimeout.
+func (l *Listener) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", l.Address)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.Name, err)
+	}
+	return l.Serve(ctx, ln)
+}
+
+// Serve serves on an already bound socket (used to keep a socket across reloads).
+func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	if l.tls != nil {
+		p.SetHTTP2(true)
+	} else {
+		p.SetUnencryptedHTTP2(true)
+	}
+	srv := &http.Server{
+		Handler:           l.handler,
+		Protocols:         &p,
+		TLSConfig:         l.tls,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if l.tls != nil {
+		ln = tls.NewListener(ln, l.tls)
+	}
+	l.ready <- ln.Addr()
+	l.log.Info("listening", "address", ln.Addr().String(), "tls", l.tls != nil)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listener %s: %w", l.Name, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), l.DrainTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		l.log.Warn("drain deadline reached; closing remaining connections", "deadline", l.DrainTimeout)
+		srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// TLSConfig loads a certificate for a listener and offers h2 and http/1.1 by ALPN.
+func TLSConfig(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS key pair (cert_file %s, key_file %s): %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"},
+		MinVersion: tls.VersionTLS12}, nil
+}
