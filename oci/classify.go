@@ -42,8 +42,10 @@ func classify(what string, dgst fmt.Stringer, err error) error {
 		return fmt.Errorf("%s: %w (run `wasmesh login %s`, or check the pull secret): %w", at, ErrUnauthorized, hostOf(resp), err)
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
 		return fmt.Errorf("%s: %w (no credentials saved: run `wasmesh login REGISTRY`): %w", at, ErrUnauthorized, err)
-	case errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound, errors.Is(err, orasErrdef.ErrNotFound):
-		return fmt.Errorf("%s: %w: %w", at, ErrNotFound, err)
+	case errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%s: %w (check the repository, tag and digest): %w", at, ErrNotFound, err)
+	case errors.Is(err, orasErrdef.ErrNotFound): // its text only repeats the reference
+		return fmt.Errorf("%s: %w (check the repository, tag and digest)", at, ErrNotFound)
 	case errors.As(err, &resp) && resp.StatusCode >= 500:
 		return fmt.Errorf("%s: %w (gave up after retries): %w", at, ErrUnavailable, err)
 	case errors.Is(err, orasErrdef.ErrSizeExceedsLimit):

@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -292,6 +295,7 @@ func TestPullBadInput(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
+			t.Log(err)
 			if strings.Contains(err.Error(), "\n") || (ref != "" && !strings.Contains(err.Error(), "bad/input")) {
 				t.Errorf("error is not one line naming the reference: %q", err)
 			}
@@ -352,6 +356,7 @@ func TestFaults(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
+			t.Log(err)
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("multi-line error: %q", err)
 			}
@@ -466,3 +471,41 @@ func TestOrasInterop(t *testing.T) {
 }
 
 var noCredentials = auth.StaticCredential("", auth.Credential{})
+
+// TestCorruptingRegistry puts a proxy in front of a real registry that flips one byte of every blob it serves:
+// the pull must fail with ErrDigestMismatch, not hand out the altered module.
+func TestCorruptingRegistry(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Config{})
+	wasm := registrytest.Module([]byte("corrupt me"))
+	if _, err := clientFor(t, reg, nil).Push(ctx(t), reg.Host+"/corrupt/demo:v1", wasm, oci.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse("http://" + reg.Host)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if !strings.Contains(resp.Request.URL.Path, "/blobs/") || resp.Request.Method != http.MethodGet {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if len(body) > 0 {
+			body[len(body)-1] ^= 0xff
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	c, err := oci.NewClient(oci.Options{Default: oci.RegistryOptions{PlainHTTP: true}, Credential: noCredentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Pull(ctx(t), host+"/corrupt/demo:v1", oci.PullOptions{})
+	if !errors.Is(err, oci.ErrDigestMismatch) {
+		t.Fatalf("err = %v, want %v", err, oci.ErrDigestMismatch)
+	}
+}

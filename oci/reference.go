@@ -24,7 +24,8 @@ func ParseReference(s string) (Reference, error) {
 	base, dgst, hasDigest := strings.Cut(s, "@")
 	r, err := registry.ParseReference(base)
 	if err != nil {
-		return Reference{}, fmt.Errorf("%q: %w: %v (want host[:port]/repository[:tag][@sha256:hex])", s, ErrInvalidReference, err)
+		why := strings.TrimPrefix(err.Error(), "invalid reference: ")
+		return Reference{}, fmt.Errorf("%q: %w: %s (want host[:port]/repository[:tag][@sha256:hex])", s, ErrInvalidReference, why)
 	}
 	ref := Reference{Registry: r.Registry, Repository: r.Repository, Tag: r.Reference}
 	if hasDigest {
