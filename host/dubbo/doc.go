@@ -24,6 +24,11 @@
 // (so adding, replacing or removing a header does the same to an attachment), reserved names set their fields.
 // See ApplyHeaders for the precise rules.
 //
+// # Response headers
+//
+// Response filters see :status (HTTPStatus of the Dubbo status), x-dubbo-status (the Dubbo status byte) and the
+// string response attachments: Response.AppendHeaders, Response.ApplyHeaders, Response.AppendFrame.
+//
 // # Local replies
 //
 // A filter's local reply (HTTP status, body, headers) becomes a Dubbo response through AppendLocalReply;

@@ -106,12 +106,7 @@ func AppendResponse(dst []byte, id int64, dubboVersion string, kind ResultKind, 
 		dst = append(dst, value...)
 	}
 	if withAtt {
-		dst = hessian.AppendMapStart(dst)
-		for _, a := range attachments {
-			dst = hessian.AppendString(dst, a.Key)
-			dst = hessian.AppendString(dst, a.Value)
-		}
-		dst = hessian.AppendEnd(dst)
+		dst = appendAttachmentMap(dst, attachments)
 	}
 	setBodyLen(dst, start)
 	return dst

@@ -243,3 +243,42 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 	})
 }
+
+func TestResponseHeadersRoundTrip(t *testing.T) {
+	frame := AppendResponse(nil, 8, "2.0.2", ResultValue, bodyOf(t, "hi"), []Attachment{{"provider", "v1"}})
+	h, _ := ParseHeader(frame, 0)
+	var r Response
+	if err := DecodeResponse(h, frame[HeaderLen:], &r); err != nil {
+		t.Fatal(err)
+	}
+	hs := r.AppendHeaders(nil)
+	if m := headerMap(hs); m[":status"] != "200" || m["x-dubbo-status"] != "20" || m["provider"] != "v1" {
+		t.Fatalf("headers %v", hs)
+	}
+	r.ApplyHeaders(append(edit(hs, "provider", "", true), [2]string{"x-served-by", "wasmesh"}))
+	_, resp := oracleDecodeResponse(t, r.AppendFrame(nil, 9))
+	if resp.RspObj != "hi" || resp.Attachments["x-served-by"] != "wasmesh" || resp.Attachments["provider"] != "" {
+		t.Fatalf("oracle read %v %v", resp.RspObj, resp.Attachments)
+	}
+
+	errFrame := AppendErrorResponse(nil, 1, StatusServerThreadpoolExhausted, "busy")
+	h, _ = ParseHeader(errFrame, 0)
+	if err := DecodeResponse(h, errFrame[HeaderLen:], &r); err != nil {
+		t.Fatal(err)
+	}
+	if m := headerMap(r.AppendHeaders(nil)); m[":status"] != "429" || m["x-dubbo-status"] != "100" {
+		t.Fatalf("error response headers %v", m)
+	}
+	if got := r.AppendFrame(nil, 1); !bytes.Equal(got, errFrame) {
+		t.Fatalf("error response re-encoded differently")
+	}
+}
+
+func TestHTTPStatusInvertsStatusForHTTP(t *testing.T) {
+	for _, s := range []Status{StatusOK, StatusClientTimeout, StatusServerTimeout, StatusBadRequest, StatusBadResponse,
+		StatusServiceNotFound, StatusServerError, StatusServerThreadpoolExhausted} {
+		if got := StatusForHTTP(HTTPStatus(s)); got != s {
+			t.Errorf("StatusForHTTP(HTTPStatus(%d)) = %d", s, got)
+		}
+	}
+}
