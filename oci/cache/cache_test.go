@@ -52,7 +52,8 @@ func client(t testing.TB, reg *registrytest.Registry) *oci.Client {
 
 func push(t testing.TB, c *oci.Client, ref string, wasm []byte) digest.Digest {
 	t.Helper()
-	d, err := c.Push(context.Background(), ref, wasm, oci.PushOptions{})
+	// A fixed creation time makes pushes reproducible: the same module gives the same manifest digest.
+	d, err := c.Push(context.Background(), ref, wasm, oci.PushOptions{Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
