@@ -153,7 +153,18 @@ func startProxy(t testing.TB, reg *filter.Registry, cfg string) *harness {
 		cfg = h.config("v1")
 	}
 	h.write(cfg)
-	srv, err := New(context.Background(), Options{ConfigPath: h.path, Registry: reg, WatchInterval: -1})
+	return startProxyAt(t, reg, h)
+}
+
+// startProxyAt starts a proxy on h's config file and upstreams.
+func startProxyAt(t testing.TB, reg *filter.Registry, prev *harness) *harness {
+	t.Helper()
+	h := &harness{t: t, path: prev.path, a: prev.a, b: prev.b}
+	watch := time.Duration(-1)
+	if prev.srv != nil && prev.srv.opts.WatchInterval > 0 {
+		watch = prev.srv.opts.WatchInterval
+	}
+	srv, err := New(context.Background(), Options{ConfigPath: h.path, Registry: reg, WatchInterval: watch})
 	if err != nil {
 		t.Fatal(err)
 	}

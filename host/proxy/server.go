@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wasmesh/wasmesh/host/proxy/admin"
 	"github.com/wasmesh/wasmesh/host/proxy/config"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/httpproxy"
@@ -50,8 +51,9 @@ type Server struct {
 	runCtx     context.Context // set by Start; listeners started by reloads live under it
 	draining   sync.WaitGroup
 
-	ready atomic.Bool
-	addrs sync.Map // listener name -> bound net.Addr
+	ready     atomic.Bool
+	addrs     sync.Map // listener name -> bound net.Addr
+	adminAddr atomic.Value
 }
 
 type runningListener struct {
@@ -128,6 +130,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		s.stopAll()
 		return err
+	}
+	if addr := g.file.Admin.Address; addr != "" {
+		a := admin.New(addr, s, s.metrics.Handler(), s.log)
+		errc := make(chan error, 1)
+		go func() { errc <- a.Start(ctx) }()
+		select {
+		case bound := <-a.Ready():
+			s.adminAddr.Store(bound)
+		case err := <-errc:
+			s.stopAll()
+			return err
+		}
 	}
 	s.ready.Store(true)
 	if s.opts.WatchInterval >= 0 {
@@ -254,6 +268,13 @@ func (s *Server) Addr(listener string) net.Addr {
 		return a.(net.Addr)
 	}
 	return nil
+}
+
+// AdminAddr returns the admin server's bound address, or nil. The admin address is read at start only; a
+// reload does not move it.
+func (s *Server) AdminAddr() net.Addr {
+	a, _ := s.adminAddr.Load().(net.Addr)
+	return a
 }
 
 // Ready reports whether the listeners are serving.

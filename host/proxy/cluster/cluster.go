@@ -44,6 +44,7 @@ type Cluster struct {
 	endpoints []*Endpoint
 	lb        balancer
 	transport *http.Transport
+	rt        http.RoundTripper // transport, or the one given to NewWithTransport
 
 	maxConns, maxPending, maxRequests int64
 	conns, active                     atomic.Int64
@@ -75,6 +76,18 @@ func New(cfg config.Cluster, log *slog.Logger) (*Cluster, error) {
 	if c.transport, err = c.newTransport(); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Name, err)
 	}
+	c.rt = c.transport
+	return c, nil
+}
+
+// NewWithTransport is New with requests sent through rt instead of the cluster's own pool (in-process
+// upstreams, handler benchmarks). Health checks still use the cluster's pool.
+func NewWithTransport(cfg config.Cluster, log *slog.Logger, rt http.RoundTripper) (*Cluster, error) {
+	c, err := New(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	c.rt = rt
 	return c, nil
 }
 
@@ -163,7 +176,7 @@ func (cc *countedConn) Close() error {
 }
 
 // Transport is the cluster's connection pool.
-func (c *Cluster) Transport() http.RoundTripper { return c.transport }
+func (c *Cluster) Transport() http.RoundTripper { return c.rt }
 
 // Endpoints returns the endpoints, for the admin API.
 func (c *Cluster) Endpoints() []*Endpoint { return c.endpoints }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"sync"
+	"sync/atomic"
 )
 
 // Info is what the proxy knows about a stream. The Wasm adapter shows these as proxy-wasm properties
@@ -50,8 +51,9 @@ type Stream struct {
 	state  []any // per-filter stream state
 	resume chan struct{}
 
-	mu    sync.Mutex
-	local *LocalResponse
+	mu       sync.Mutex
+	hasLocal atomic.Bool // read on every callback without taking mu
+	local    *LocalResponse
 	lr    LocalResponse // storage for local, so a reply does not allocate
 }
 
@@ -74,8 +76,11 @@ func (s *Stream) Reset(ctx context.Context, req Headers, info Info) {
 	case <-s.resume:
 	default:
 	}
-	s.local = nil
-	s.lr = LocalResponse{}
+	if s.hasLocal.Load() {
+		s.hasLocal.Store(false)
+		s.local = nil
+		s.lr = LocalResponse{}
+	}
 }
 
 // Context is the stream's context: it ends when the client goes away or the stream times out.
@@ -107,12 +112,16 @@ func (s *Stream) SendLocalResponse(status int, headers [][2]string, body []byte,
 	s.mu.Lock()
 	s.lr = LocalResponse{Status: status, Headers: headers, Body: body, Details: details}
 	s.local = &s.lr
+	s.hasLocal.Store(true)
 	s.mu.Unlock()
 	s.Resume()
 }
 
 // LocalResponse returns the reply a filter sent, or nil.
 func (s *Stream) LocalResponse() *LocalResponse {
+	if !s.hasLocal.Load() {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.local

@@ -59,6 +59,8 @@ type state struct {
 	reqT  filter.MapHeaders
 	respT filter.MapHeaders
 	url   url.URL
+	// status is the response status filters see and may change through ":status".
+	status int
 	// Separate buffers: filters may read the request body while the response body is buffered.
 	reqBody, respBody bytes.Buffer
 }
@@ -412,8 +414,8 @@ func retryableError(err error, connect, reset bool) bool {
 func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Config, rt *Route, chain *filter.Chain, st *state) int {
 	s := st.s
 	wants := chain.Wants()
-	status := resp.StatusCode
-	st.respH.H, st.respH.Status = resp.Header, &status
+	st.status = resp.StatusCode
+	st.respH.H, st.respH.Status = resp.Header, &st.status
 	s.ResponseHeaders = &st.respH
 	noBody := resp.ContentLength == 0
 	if wants&filter.WantResponseHeaders != 0 && !chain.ResponseHeaders(s, noBody) {
@@ -449,10 +451,10 @@ func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Confi
 	}
 	if buffered {
 		dst["Content-Length"] = []string{strconv.Itoa(len(s.ResponseBody))}
-		w.WriteHeader(status)
+		w.WriteHeader(st.status)
 		w.Write(s.ResponseBody)
 	} else {
-		w.WriteHeader(status)
+		w.WriteHeader(st.status)
 		if !noBody {
 			copyBody(w, resp.Body, resp.ContentLength < 0)
 		}
@@ -462,7 +464,7 @@ func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Confi
 	for k, vv := range resp.Trailer {
 		dst[http.TrailerPrefix+k] = vv
 	}
-	return status
+	return st.status
 }
 
 // copyBody streams the upstream body, flushing after each read when the length is unknown (server-sent events,
