@@ -112,7 +112,7 @@ func TestChainPauseAndLocalResponse(t *testing.T) {
 
 type pauseForever struct{ Base }
 
-func (pauseForever) Wants() Wants                           { return WantRequestHeaders }
+func (pauseForever) Wants() Wants                          { return WantRequestHeaders }
 func (pauseForever) OnRequestHeaders(*Stream, bool) Action { return Pause }
 
 func TestHTTPRequestHeadersPseudo(t *testing.T) {

@@ -54,7 +54,7 @@ type Stream struct {
 	mu       sync.Mutex
 	hasLocal atomic.Bool // read on every callback without taking mu
 	local    *LocalResponse
-	lr    LocalResponse // storage for local, so a reply does not allocate
+	lr       LocalResponse // storage for local, so a reply does not allocate
 }
 
 // NewStream returns an empty Stream; the proxy pools them.
