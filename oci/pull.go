@@ -169,6 +169,8 @@ func (c *Client) Pull(ctx context.Context, refStr string, opts PullOptions) (*Mo
 		return nil, lastErr
 	}
 	m.ModuleDigest = digest.FromBytes(m.Bytes)
+	c.log.Debug("pulled module", "ref", ref.String(), "manifest", m.ManifestDigest, "layer", m.Layer.MediaType,
+		"compat", m.Compat, "module", m.ModuleDigest, "bytes", len(m.Bytes))
 	if pin != "" && pin != m.ModuleDigest {
 		return nil, fmt.Errorf("%s (%s): %w: module is %s, --sha256 pinned %s", ref, desc.Digest, ErrDigestMismatch, m.ModuleDigest, pin)
 	}

@@ -95,6 +95,7 @@ func (c *Client) Push(ctx context.Context, refStr string, wasm []byte, opts Push
 	if err := repo.PushReference(ctx, desc, bytes.NewReader(manifest.raw), ref.Tag); err != nil {
 		return ocispec.Descriptor{}, classify("push manifest "+ref.String(), desc.Digest, err)
 	}
+	c.log.Debug("pushed module", "ref", ref.String(), "manifest", desc.Digest, "module", manifest.module.Digest, "format", opts.Format)
 	desc.ArtifactType = manifest.artifactType
 	desc.Annotations = manifest.annotations
 	if opts.PluginConfig != nil || opts.PluginConfigSchema != nil {

@@ -18,8 +18,8 @@ type Reference struct {
 	Digest digest.Digest
 }
 
-// ParseReference parses s. A registry host is required (there is no implicit docker.io) so that a typo never
-// sends a module, or credentials, to a public registry.
+// ParseReference parses s. The first path element is always the registry host (there is no implicit docker.io,
+// unlike docker), so a short name never sends a module, or credentials, to a public registry by accident.
 func ParseReference(s string) (Reference, error) {
 	base, dgst, hasDigest := strings.Cut(s, "@")
 	r, err := registry.ParseReference(base)
