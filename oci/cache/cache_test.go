@@ -303,3 +303,22 @@ func TestParsePolicy(t *testing.T) {
 		t.Error("ParsePolicy(Never) accepted")
 	}
 }
+
+func TestURLSource(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Config{})
+	oc := client(t, reg)
+	wasm := registrytest.Module([]byte("url source"))
+	push(t, oc, reg.Host+"/cache/url:v1", wasm)
+	c, err := Open(Options{Dir: t.TempDir()}, oc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := URLSource{Cache: c}
+	got, err := src.Fetch(context.Background(), "oci://"+reg.Host+"/cache/url:v1")
+	if err != nil || !bytes.Equal(got, wasm) {
+		t.Fatalf("Fetch: %d bytes, %v", len(got), err)
+	}
+	if _, err := src.Fetch(context.Background(), "https://"+reg.Host+"/cache/url:v1"); err == nil {
+		t.Error("non-oci URL accepted")
+	}
+}
