@@ -259,12 +259,17 @@ func (c *Client) pick(ctx context.Context) (*conn, error) {
 	}
 	var best *conn
 	bestN := int64(-1)
+	draining := 0
 	for _, cn := range c.conns {
+		if cn.readonly.Load() {
+			draining++
+			continue
+		}
 		if n := cn.inflight.Load(); best == nil || n < bestN {
 			best, bestN = cn, n
 		}
 	}
-	grow := bestN > 0 && len(c.conns) < c.cfg.MaxConns && time.Now().After(c.noDialUntil)
+	grow := bestN > 0 && len(c.conns)-draining < c.cfg.MaxConns && time.Now().After(c.noDialUntil)
 	if best == nil || grow {
 		// Dialling under the lock keeps the pool from over-dialling during a burst; requests wait at most
 		// DialTimeout.
@@ -312,6 +317,12 @@ func (c *Client) remove(cn *conn) {
 	}
 }
 
+// isReadonlyEvent reports whether an event body is Dubbo's READONLY_EVENT, the string "R" a provider sends to its
+// clients when it starts shutting down.
+func isReadonlyEvent(body []byte) bool {
+	return len(body) >= 2 && body[0] == 0x01 && body[1] == 'R'
+}
+
 // conn is one multiplexed connection.
 type conn struct {
 	client   *Client
@@ -319,6 +330,7 @@ type conn struct {
 	nextID   atomic.Int64
 	inflight atomic.Int64 // picked and not yet finished, for load balancing and the pending limit
 	lastRead atomic.Int64 // unix nanoseconds
+	readonly atomic.Bool  // the provider announced its shutdown: no new requests
 
 	wmu sync.Mutex
 	bw  *bufio.Writer
@@ -426,9 +438,14 @@ func (cn *conn) readLoop() {
 		}
 		cn.lastRead.Store(time.Now().UnixNano())
 		if h.IsRequest() {
-			// The provider checks on us: answer its heartbeat; other requests from a provider are not expected.
-			if h.IsEvent() && h.IsTwoWay() {
-				_ = cn.write(dubbo.AppendHeartbeat(nil, h.ID, false), h.ID)
+			switch {
+			case !h.IsEvent(): // requests from a provider are not part of Dubbo 2: ignore
+			case isReadonlyEvent(frame[dubbo.HeaderLen:]):
+				// The provider is shutting down: finish what is in flight here, send nothing new.
+				cn.readonly.Store(true)
+				c.cfg.Logger.Info("dubbo upstream: provider is going away, draining the connection", "addr", c.cfg.Addr)
+			case h.IsTwoWay():
+				_ = cn.write(dubbo.AppendHeartbeat(nil, h.ID, false), h.ID) // its heartbeat
 			}
 			continue
 		}

@@ -355,3 +355,48 @@ func TestFailedExtraDialFallsBackToOpenConnection(t *testing.T) {
 		t.Fatalf("stats %+v after %d dials: want one connection and few re-dials", s, dials)
 	}
 }
+
+func TestReadonlyEventDrainsTheConnection(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	addr := fakeProvider(t, func(nc net.Conn) {
+		mu.Lock()
+		conns++
+		first := conns == 1
+		mu.Unlock()
+		for {
+			h, _, err := dubbo.ReadFrame(nc, nil, 0)
+			if err != nil {
+				return
+			}
+			if h.IsEvent() {
+				continue
+			}
+			_, _ = nc.Write(dubbo.AppendResponse(nil, h.ID, "2.0.2", dubbo.ResultNull, nil, nil))
+			if first { // announce shutdown after the first answer, as a provider stopping does
+				ev := dubbo.AppendHeader(nil, dubbo.Header{Flags: dubbo.FlagRequest | dubbo.FlagEvent | dubbo.SerializationHessian2, ID: 99, BodyLen: 2})
+				_, _ = nc.Write(append(ev, 0x01, 'R'))
+			}
+		}
+	})
+	c := startClient(t, Config{Addr: addr, MaxConns: 1})
+	if _, err := c.Do(context.Background(), frame(t, 1, dubbotest.Greet("x"))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.Do(context.Background(), frame(t, 2, dubbotest.Greet("x"))); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		n := conns
+		mu.Unlock()
+		if n == 2 {
+			return // a new connection took the traffic
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the client kept sending on a connection whose provider announced its shutdown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
