@@ -59,6 +59,9 @@ type PullOptions struct {
 	Progress func(done, total int64)
 	// WithPluginConfig also looks up the plugin config referrer (one or two more requests).
 	WithPluginConfig bool
+	// Local, when set, is asked for a module by its sha256 before a raw module layer is downloaded (a cache's
+	// blobs); what it returns is verified against the layer digest.
+	Local func(digest.Digest) ([]byte, bool)
 }
 
 // Resolve returns the manifest descriptor a reference points at now (one HEAD request for a tag). For a
@@ -153,7 +156,7 @@ func (c *Client) Pull(ctx context.Context, refStr string, opts PullOptions) (*Mo
 	}
 	var lastErr error
 	for _, cand := range cands {
-		wasm, compat, err := c.fetchModule(ctx, repo, ref, cand, opts.Progress)
+		wasm, compat, err := c.fetchModule(ctx, repo, ref, cand, opts)
 		if err != nil {
 			// A tar layer without plugin.wasm is not fatal while others remain; anything else is.
 			if errors.Is(err, ErrNoModule) {
@@ -284,8 +287,14 @@ func readError(ctx context.Context, what string, desc ocispec.Descriptor, err er
 }
 
 // fetchModule fetches a candidate layer and returns the module in it.
-func (c *Client) fetchModule(ctx context.Context, repo *remote.Repository, ref Reference, cand candidate, progress func(done, total int64)) ([]byte, bool, error) {
-	data, err := c.fetchBlob(ctx, repo, ref, cand.desc, c.opts.MaxModuleBytes, progress)
+func (c *Client) fetchModule(ctx context.Context, repo *remote.Repository, ref Reference, cand candidate, opts PullOptions) ([]byte, bool, error) {
+	if cand.kind == kindRaw && opts.Local != nil {
+		// A raw layer's digest is the module's sha256: a copy the caller already holds saves the download.
+		if b, ok := opts.Local(cand.desc.Digest); ok && digest.FromBytes(b) == cand.desc.Digest && bytes.HasPrefix(b, wasmMagic) {
+			return b, false, nil
+		}
+	}
+	data, err := c.fetchBlob(ctx, repo, ref, cand.desc, c.opts.MaxModuleBytes, opts.Progress)
 	if err != nil {
 		return nil, false, err
 	}

@@ -235,7 +235,7 @@ func (c *Cache) Get(ctx context.Context, refStr string, req Request) (Entry, err
 func (c *Cache) fetch(ctx context.Context, ref oci.Reference, manifest digest.Digest, progress func(done, total int64)) (Entry, error) {
 	c.fetches.Add(1)
 	byDigest := oci.Reference{Registry: ref.Registry, Repository: ref.Repository, Digest: manifest}
-	m, err := c.src.Pull(ctx, byDigest.String(), oci.PullOptions{Progress: progress})
+	m, err := c.src.Pull(ctx, byDigest.String(), oci.PullOptions{Progress: progress, Local: c.localBlob})
 	if err != nil {
 		return Entry{}, err
 	}
@@ -258,6 +258,15 @@ func (c *Cache) fetch(ctx context.Context, ref oci.Reference, manifest digest.Di
 		c.log.Warn("module cache: eviction failed", "err", err)
 	}
 	return Entry{Path: path, ModuleDigest: m.ModuleDigest, ManifestDigest: manifest, Size: int64(len(m.Bytes)), Fetched: true}, nil
+}
+
+// localBlob lets a pull reuse a module already on disk (a re-push under a new manifest digest).
+func (c *Cache) localBlob(d digest.Digest) ([]byte, bool) {
+	if d.Validate() != nil {
+		return nil, false
+	}
+	b, err := os.ReadFile(c.blobPath(d))
+	return b, err == nil
 }
 
 // lookupManifest finds the module a manifest digest maps to, marking it used.

@@ -114,6 +114,40 @@ func TestPolicies(t *testing.T) {
 	}
 }
 
+// TestRepushReusesBlob: the same module under a new manifest (another created time) is a new digest, resolved
+// and pulled, but the module bytes come from disk, not the network.
+func TestRepushReusesBlob(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Config{})
+	oc := client(t, reg)
+	ref := reg.Host + "/cache/repush:v1"
+	wasm := registrytest.Module([]byte("repush"))
+	push(t, oc, ref, wasm)
+	c, err := Open(Options{Dir: t.TempDir()}, oc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var downloaded int64
+	req := Request{Policy: Always, Progress: func(done, _ int64) { downloaded = done }}
+	first, err := c.Get(context.Background(), ref, req)
+	if err != nil || downloaded != int64(len(wasm)) {
+		t.Fatalf("first get: downloaded %d, %v", downloaded, err)
+	}
+	if _, err := oc.Push(context.Background(), ref, wasm, oci.PushOptions{Created: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+	downloaded = 0
+	second, err := c.Get(context.Background(), ref, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ManifestDigest == first.ManifestDigest || second.ModuleDigest != first.ModuleDigest || !second.Fetched {
+		t.Errorf("second get: %+v", second)
+	}
+	if downloaded != 0 {
+		t.Errorf("module downloaded again (%d bytes) although it was on disk", downloaded)
+	}
+}
+
 func TestErrorsLeaveNothing(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{})
 	oc := client(t, reg)
