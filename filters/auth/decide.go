@@ -40,6 +40,7 @@ type state struct {
 	basic        *lru.Cache[basicEntry]
 	keys         []*keySet // per provider; inline sets are installed at start
 	gen          uint64
+	setBuf       [][2]string // reused by Decide so a request allocates no header list
 	inflight     []bool
 	lastKIDFetch []time.Time
 }
@@ -85,9 +86,11 @@ func (a *authenticator) installKeys(provider int, keys []verificationKey) {
 
 var errBadCredentials = errors.New("bad credentials")
 
-// Decide authenticates and authorizes r at time now.
-func (a *authenticator) Decide(r *request.Request, now time.Time) Decision {
-	d := Decision{FetchProvider: -1, Remove: a.cfg.alwaysRemove}
+// Decide authenticates and authorizes r. now is only called when a token's times must be checked, because reading
+// the clock is a host call in Wasm. The Set slice of the result is reused by the next Decide: apply it first.
+func (a *authenticator) Decide(r *request.Request, now func() time.Time) Decision {
+	d := Decision{FetchProvider: -1, Remove: a.cfg.alwaysRemove, Set: a.st.setBuf[:0]}
+	defer func() { a.st.setBuf = d.Set[:0] }()
 	pol := a.policyFor(r)
 
 	consumer, claims, method, removeSrc, setSrc, err := a.authenticate(r, now, &d)
@@ -187,9 +190,10 @@ func (p *policy) allows(consumer string, claims map[string]any) bool {
 
 // authenticate finds credentials in r and checks them. method is "" when r carries none. removeSrc names the
 // header the credentials came from when they must not be forwarded; setSrc rewrites :path or cookie to drop them.
-func (a *authenticator) authenticate(r *request.Request, now time.Time, d *Decision) (consumer string, claims map[string]any, method, removeSrc string, setSrc [2]string, err error) {
+func (a *authenticator) authenticate(r *request.Request, clock func() time.Time, d *Decision) (consumer string, claims map[string]any, method, removeSrc string, setSrc [2]string, err error) {
 	if tok, p, src, ok := a.findToken(r); ok {
 		method = "jwt"
+		now := clock()
 		if !p.forward {
 			removeSrc, setSrc = stripSource(r, src)
 		}

@@ -77,6 +77,9 @@ func hdrs(kv ...string) [][2]string {
 
 var now = time.Unix(1_800_000_000, 0)
 
+// at is a clock stopped at t.
+func at(t time.Time) func() time.Time { return func() time.Time { return t } }
+
 func TestDecide(t *testing.T) {
 	a := newTestAuth(t, `, "rules": [{"name": "admin", "match": {"path_prefix": "/admin"}, "allow": {"claims": {"scope": ["admin"]}}}]`)
 	tok := loadTokens(t)
@@ -106,7 +109,7 @@ func TestDecide(t *testing.T) {
 			h := hdrs(tt.headers...)
 			h[1][1] = tt.path
 			r := request.New(h, "")
-			d := a.Decide(&r, now)
+			d := a.Decide(&r, at(now))
 			if d.Status != tt.status || d.Consumer != tt.consumer || !strings.Contains(d.Reason, tt.reason) {
 				t.Fatalf("got status %d consumer %q reason %q; want %d %q %q", d.Status, d.Consumer, d.Reason, tt.status, tt.consumer, tt.reason)
 			}
@@ -152,21 +155,21 @@ func TestTokenCache(t *testing.T) {
 	a := newTestAuth(t, "")
 	tok := loadTokens(t)["rs256"]
 	r := request.New(hdrs("authorization", "Bearer "+tok), "")
-	if d := a.Decide(&r, now); d.Status != 0 {
+	if d := a.Decide(&r, at(now)); d.Status != 0 {
 		t.Fatalf("first: %+v", d)
 	}
 	if a.st.tokens.Len() != 1 {
 		t.Fatalf("cache holds %d tokens, want 1", a.st.tokens.Len())
 	}
 	// The cached identity still honours exp: 2100-01-01 plus the 60s skew.
-	if d := a.Decide(&r, time.Unix(farFuture+61, 0)); d.Status != 401 || !strings.Contains(d.Reason, "expired") {
+	if d := a.Decide(&r, at(time.Unix(farFuture+61, 0))); d.Status != 401 || !strings.Contains(d.Reason, "expired") {
 		t.Fatalf("cached token after exp: %+v", d)
 	}
 	if a.st.tokens.Len() != 0 {
 		t.Fatal("an expired token stays cached")
 	}
 	// A new key set invalidates cached verifications made with the old one.
-	if d := a.Decide(&r, now); d.Status != 0 {
+	if d := a.Decide(&r, at(now)); d.Status != 0 {
 		t.Fatal(d.Reason)
 	}
 	keys, _, err := parseJWKS([]byte(loadTokens(t)["jwks_rotated"]), true)
@@ -174,7 +177,7 @@ func TestTokenCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.installKeys(0, keys)
-	if d := a.Decide(&r, now); d.Status != 401 {
+	if d := a.Decide(&r, at(now)); d.Status != 401 {
 		t.Fatalf("token signed by a removed key passed from cache: %+v", d)
 	}
 }
@@ -184,7 +187,7 @@ func TestTokenCacheBounded(t *testing.T) {
 	tok := loadTokens(t)
 	for _, name := range []string{"rs256", "rs384", "rs512", "ps256", "es256", "es384", "eddsa", "hs256"} {
 		r := request.New(hdrs("authorization", "Bearer "+tok[name]), "")
-		if d := a.Decide(&r, now); d.Status != 0 {
+		if d := a.Decide(&r, at(now)); d.Status != 0 {
 			t.Fatalf("%s: %s", name, d.Reason)
 		}
 	}
@@ -193,7 +196,7 @@ func TestTokenCacheBounded(t *testing.T) {
 	}
 	for _, pass := range []string{"a", "b", "c", "s3cret-pass"} {
 		r := request.New(hdrs("authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("bob:"+pass))), "")
-		a.Decide(&r, now)
+		a.Decide(&r, at(now))
 	}
 	if a.st.basic.Len() != 1 {
 		t.Fatalf("basic cache holds %d entries, want only the one success", a.st.basic.Len())
@@ -214,7 +217,7 @@ func TestSaltedSHA256(t *testing.T) {
 	a := newAuthenticator(pc)
 	for pass, want := range map[string]int{"pw": 0, "pw2": 401, "": 401} {
 		r := request.New(hdrs("authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("s:"+pass))), "")
-		if d := a.Decide(&r, now); d.Status != want {
+		if d := a.Decide(&r, at(now)); d.Status != want {
 			t.Errorf("password %q: status %d, want %d", pass, d.Status, want)
 		}
 	}
@@ -259,7 +262,7 @@ func FuzzVerifyToken(f *testing.F) {
 	a := newTestAuth(f, "")
 	f.Fuzz(func(t *testing.T, token string) {
 		r := request.New(hdrs("authorization", "Bearer "+token, "cookie", "jwt="+token), "")
-		d := a.Decide(&r, now)
+		d := a.Decide(&r, at(now))
 		if d.Status == 0 && d.Consumer == "" {
 			t.Fatalf("token %q allowed without a consumer", token)
 		}
@@ -275,7 +278,7 @@ func FuzzBasic(f *testing.F) {
 	a := newTestAuth(f, "")
 	f.Fuzz(func(t *testing.T, v string) {
 		r := request.New(hdrs("authorization", v), "")
-		if d := a.Decide(&r, now); d.Status == 0 && d.Consumer != "bob" {
+		if d := a.Decide(&r, at(now)); d.Status == 0 && d.Consumer != "bob" {
 			t.Fatalf("%q authenticated as %q", v, d.Consumer)
 		}
 	})

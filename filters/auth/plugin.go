@@ -198,11 +198,10 @@ func (h *httpContext) decide(first bool) types.Action {
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		proxywasm.LogErrorf("auth: read request headers: %v", err)
-		return h.finish(first, types.ActionContinue, Decision{Status: 500, Reason: "headers unavailable"})
+		return h.finish(first, nil, Decision{Status: 500, Reason: "headers unavailable"})
 	}
-	src, _ := proxywasm.GetProperty([]string{"source", "address"})
-	req := request.New(headers, string(src))
-	d := p.auth.Decide(&req, p.now())
+	req := request.New(headers, "") // the client address plays no part in authentication
+	d := p.auth.Decide(&req, p.now)
 	if d.FetchProvider >= 0 {
 		pr := p.auth.cfg.providers[d.FetchProvider]
 		if !first || !p.fetch(pr, true) {
@@ -220,11 +219,11 @@ func (h *httpContext) decide(first bool) types.Action {
 		h.waiting = false
 		delete(p.streams, h.id)
 	}
-	return h.finish(first, types.ActionContinue, d)
+	return h.finish(first, &req, d)
 }
 
 // finish applies the decision. After a pause the stream is resumed or answered instead of returning an action.
-func (h *httpContext) finish(first bool, _ types.Action, d Decision) types.Action {
+func (h *httpContext) finish(first bool, req *request.Request, d Decision) types.Action {
 	p := h.plugin
 	if d.Status != 0 {
 		if d.Status == 403 {
@@ -252,7 +251,10 @@ func (h *httpContext) finish(first bool, _ types.Action, d Decision) types.Actio
 		return types.ActionPause
 	}
 	for _, name := range d.Remove {
-		_ = proxywasm.RemoveHttpRequestHeader(name) // absent headers are not an error worth logging
+		// Every header call crosses into the host, so only headers the request has are removed.
+		if _, ok := req.Header(name); ok {
+			_ = proxywasm.RemoveHttpRequestHeader(name)
+		}
 	}
 	for _, kv := range d.Set {
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {

@@ -55,18 +55,18 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	if d.Route < 0 {
 		return types.ActionContinue
 	}
-	remove, set := p.rt.edits(d.Route, &req)
-	for _, name := range remove {
-		_ = proxywasm.RemoveHttpRequestHeader(name) // removing an absent attachment is not an error
-	}
-	for _, kv := range set {
-		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
-			proxywasm.LogErrorf("dubbo-routing: set attachment %s: %v", kv[0], err)
-		}
-	}
+	p.rt.edit(d.Route, &req, removeAttachment, setAttachment)
 	if err := proxywasm.SetProperty([]string{"upstream_cluster"}, []byte(d.Cluster)); err != nil {
 		proxywasm.LogErrorf("dubbo-routing: route %q: set upstream_cluster %q: %v; the route's default cluster is used",
 			p.rt.routes[d.Route].name, d.Cluster, err)
 	}
 	return types.ActionContinue
+}
+
+func removeAttachment(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
+
+func setAttachment(name, value string) {
+	if err := proxywasm.ReplaceHttpRequestHeader(name, value); err != nil {
+		proxywasm.LogErrorf("dubbo-routing: set attachment %s: %v", name, err)
+	}
 }

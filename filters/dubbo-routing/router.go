@@ -262,18 +262,24 @@ func (ro *route) matches(r *request.Request) bool {
 	return true
 }
 
-// edits returns the attachment changes of route i applied to the headers: header names to remove and pairs to set.
-func (rt *router) edits(i int, r *request.Request) (remove []string, set [][2]string) {
+// edit applies the attachment changes of route i to the request through remove and set, renames first, then
+// removals, then sets. Callbacks instead of returned lists keep the request path free of allocations.
+func (rt *router) edit(i int, r *request.Request, remove func(name string), set func(name, value string)) {
 	ro := &rt.routes[i]
 	for _, rn := range ro.rename {
 		if v, ok := r.Header(rn[0]); ok {
-			remove = append(remove, rn[0])
-			set = append(set, [2]string{rn[1], v})
+			remove(rn[0])
+			set(rn[1], v)
 		}
 	}
-	remove = append(remove, ro.remove...)
-	set = append(set, ro.set...)
-	return remove, set
+	for _, name := range ro.remove {
+		if _, ok := r.Header(name); ok {
+			remove(name)
+		}
+	}
+	for _, kv := range ro.set {
+		set(kv[0], kv[1])
+	}
 }
 
 // fnv64a hashes a sticky attachment value without allocating (hash/fnv would escape to the heap).

@@ -56,6 +56,8 @@ type limiter struct {
 	consumerHeader  string
 	maxRetries      int
 	store           store
+	// needsClientIP is set when a rule counts by client IP; only then is source.address read from the host.
+	needsClientIP bool
 }
 
 type rule struct {
@@ -125,6 +127,7 @@ func compile(cfg *Config) (*limiter, error) {
 			return nil, pluginconfig.Errorf(f("key.source"), "%q is not one of header, query, consumer, client_ip, path, dubbo_service, dubbo_method", rc.Key.Source)
 		}
 		r.source = src
+		l.needsClientIP = l.needsClientIP || src == srcClientIP
 		switch {
 		case (src == srcHeader || src == srcQuery) && rc.Key.Name == "":
 			return nil, pluginconfig.Errorf(f("key.name"), "must name the %s", rc.Key.Source)

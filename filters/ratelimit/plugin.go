@@ -84,7 +84,10 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		proxywasm.LogErrorf("ratelimit: read request headers: %v", err)
 		return types.ActionContinue
 	}
-	src, _ := proxywasm.GetProperty([]string{"source", "address"})
+	var src []byte
+	if p.lim.needsClientIP {
+		src, _ = proxywasm.GetProperty([]string{"source", "address"})
+	}
 	req := request.New(headers, string(src))
 	res, err := p.lim.Decide(&req, time.Now())
 	if err != nil {

@@ -37,12 +37,12 @@ func cacheDir(t testing.TB) string {
 	return filepath.Join(base, "wasmesh", "test-filters")
 }
 
-// sourceHash covers the whole filters module (every filter shares filters/internal) and the Go version.
-func sourceHash(t testing.TB) string {
+// sourceHash covers a whole module (every filter shares filters/internal) and the Go version.
+func sourceHash(t testing.TB, root string) string {
 	h := sha256.New()
 	h.Write([]byte(runtime.Version()))
 	var files []string
-	err := filepath.WalkDir(filtersDir, func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -69,12 +69,17 @@ func sourceHash(t testing.TB) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// buildFilter builds filters/<name> with the builder, reusing a module built from the same sources.
+// buildFilter builds filters/<name> with the builder (or testdata/<name> for "noop"), reusing a module built from
+// the same sources.
 func buildFilter(t testing.TB, name string) []byte {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	out := filepath.Join(cacheDir(t), name+"-"+sourceHash(t)+".wasm")
+	root, dir := filtersDir, filepath.Join(filtersDir, name)
+	if name == "noop" {
+		root, dir = filepath.Join("testdata", name), filepath.Join("testdata", name)
+	}
+	out := filepath.Join(cacheDir(t), name+"-"+sourceHash(t, root)+".wasm")
 	if b, err := os.ReadFile(out); err == nil {
 		return b
 	}
@@ -83,14 +88,14 @@ func buildFilter(t testing.TB, name string) []byte {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	res, err := builder.Build(ctx, builder.Options{Dir: filepath.Join(filtersDir, name), Output: out + ".tmp"})
+	res, err := builder.Build(ctx, builder.Options{Dir: dir, Output: out + ".tmp"})
 	if err != nil {
-		t.Fatalf("build filters/%s: %v", name, err)
+		t.Fatalf("build %s: %v", dir, err)
 	}
 	if err := os.Rename(res.Path, out); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("built filters/%s in %s (%d bytes)", name, res.Duration.Round(time.Millisecond), res.Module.Size)
+	t.Logf("built %s in %s (%d bytes)", dir, res.Duration.Round(time.Millisecond), res.Module.Size)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,180 @@
+package filters
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wasmesh/wasmesh/host/abi"
+	"github.com/wasmesh/wasmesh/host/engine"
+)
+
+const samplesDir = "../../samples/filters"
+
+func sample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(samplesDir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// demoToken mints a token for the sample auth configuration with the demo-only key under samples/filters/keys,
+// the way the demo does.
+func demoToken(t testing.TB, sub string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(samplesDir, "keys", "DEMO-ONLY-jwt-private.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("demo key: no PEM block")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	h, _ := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": "demo-ed25519"})
+	c, _ := json.Marshal(map[string]any{"iss": "https://issuer.wasmesh.demo", "aud": "greeter", "sub": sub,
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})
+	input := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
+	return input + "." + enc.EncodeToString(ed25519.Sign(key.(ed25519.PrivateKey), []byte(input)))
+}
+
+func startPlugin(t testing.TB, f *hostFilter, vmID string, cfg []byte, pool int) *engine.Plugin {
+	t.Helper()
+	p, err := f.eng.NewPlugin(context.Background(), engine.PluginConfig{Module: f.mod, Name: f.name, VMID: vmID,
+		Configuration: cfg, PoolSize: pool, CallTimeout: callTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
+	return p
+}
+
+// BenchmarkHost measures one request through a compiled filter in the engine: create the stream, run
+// proxy_on_request_headers (host calls included), end the stream.
+func BenchmarkHost(b *testing.B) {
+	httpReq := func(kv ...string) abi.Headers {
+		h := abi.Headers{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/hello"}, {Key: ":authority", Value: "api.example.com"},
+			{Key: "user-agent", Value: "bench"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h = append(h, abi.Header{Key: kv[i], Value: kv[i+1]})
+		}
+		return h
+	}
+	dubboReq := abi.Headers{{Key: ":method", Value: "DUBBO"}, {Key: ":path", Value: "/org.example.GreetingService/sayHello"},
+		{Key: "x-dubbo-service", Value: "org.example.GreetingService"}, {Key: "x-dubbo-method", Value: "sayHello"},
+		{Key: "x-dubbo-version", Value: "1.0.0"}, {Key: "x-dubbo-group", Value: ""}, {Key: "x-dubbo-protocol-version", Value: "2.0.2"},
+		{Key: "x-user-id", Value: "user-42"}}
+	auth := newHostFilter(b, "auth")
+	rl := newHostFilter(b, "ratelimit")
+	dr := newHostFilter(b, "dubbo-routing")
+	noop := newHostFilter(b, "noop")
+	bigLimit := []byte(`{"rules": [{"name": "per-consumer", "key": {"source": "consumer"},
+	  "limit_keys": [{"value": "*", "requests": 1000000000, "per": "second"}]}]}`)
+	cases := []struct {
+		name string
+		p    *engine.Plugin
+		req  abi.Headers
+	}{
+		{"baseline/nothing", startPlugin(b, noop, "bench-noop", []byte(`[]`), 1), httpReq()},
+		{"baseline/get-headers", startPlugin(b, noop, "bench-noop", []byte(`["headers"]`), 1), httpReq()},
+		{"baseline/get-one-header", startPlugin(b, noop, "bench-noop", []byte(`["header"]`), 1), httpReq()},
+		{"baseline/get-property", startPlugin(b, noop, "bench-noop", []byte(`["property"]`), 1), httpReq()},
+		{"baseline/time-now", startPlugin(b, noop, "bench-noop", []byte(`["now"]`), 1), httpReq()},
+		{"baseline/set-header", startPlugin(b, noop, "bench-noop", []byte(`["set-header"]`), 1), httpReq()},
+		{"auth/api-key", startPlugin(b, auth, "bench-auth", sample(b, "auth"), 1), httpReq("x-api-key", "alice-demo-key-0001")},
+		{"auth/basic-warm", startPlugin(b, auth, "bench-auth", sample(b, "auth"), 1),
+			httpReq("authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("bob:bob-demo-password")))},
+		{"auth/jwt-cached", startPlugin(b, auth, "bench-auth", sample(b, "auth"), 1), httpReq("authorization", "Bearer "+demoToken(b, "carol"))},
+		{"ratelimit/consumer", startPlugin(b, rl, "bench-rl", bigLimit, 1), httpReq("x-wasmesh-consumer", "alice")},
+		{"dubbo-routing/sticky-weights", startPlugin(b, dr, "bench-dr", sample(b, "dubbo-routing"), 1), dubboReq},
+	}
+	info := engine.StreamInfo{Properties: engine.PropertyMap{"source.address": []byte("10.0.0.1:40000")}}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			h := make(abi.Headers, 0, 32)
+			one := func() {
+				s, err := c.p.NewHTTPStream(ctx, info)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h = append(h[:0], c.req...)
+				s.OnRequestHeaders(&h, true)
+				if lr := s.LocalResponse(); lr != nil {
+					b.Fatalf("local response %d", lr.StatusCode)
+				}
+				s.Done()
+			}
+			one() // warm the caches (bcrypt, token verification)
+			b.ReportAllocs()
+			for b.Loop() {
+				one()
+			}
+		})
+	}
+}
+
+// TestRateLimitAcrossVMs checks that the limit holds for the plugin, not per VM: four VMs share the buckets.
+func TestRateLimitAcrossVMs(t *testing.T) {
+	f := newHostFilter(t, "ratelimit")
+	cfg := []byte(`{"rules": [{"name": "shared", "key": {"source": "header", "name": "x-user"},
+	  "limit_keys": [{"value": "*", "requests": 5, "per": "hour"}]}]}`)
+	p := startPlugin(t, f, "rl-shared", cfg, 4)
+	ctx := context.Background()
+	// Streams that stay open keep their VM busy, so each new stream gets a new VM up to the pool bound.
+	var streams []*engine.HTTPStream
+	for i := 0; i < 4; i++ {
+		s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	if p.VMs() != 4 {
+		t.Fatalf("%d VMs, want 4", p.VMs())
+	}
+	for _, s := range streams {
+		s.Done()
+	}
+	allowed := 0
+	for round := 0; round < 3; round++ {
+		var open []*engine.HTTPStream
+		for i := 0; i < 4; i++ {
+			s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, s)
+			h := abi.Headers{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: "x-user", Value: "u1"}}
+			s.OnRequestHeaders(&h, true)
+			if s.LocalResponse() == nil {
+				allowed++
+			}
+		}
+		for _, s := range open {
+			s.Done()
+		}
+	}
+	if allowed != 5 {
+		t.Fatalf("%d of 12 requests allowed across 4 VMs, want the plugin-wide 5", allowed)
+	}
+	if got := f.counter("wasmesh_ratelimit_requests_total.rule=shared.result=limited"); got != 7 {
+		t.Fatalf("limited counter = %d, want 7", got)
+	}
+}
+
+// callTimeout is the benchmark plugins' callback deadline; see BenchmarkHost for the figures with and without.
+var callTimeout = -1 * time.Nanosecond
