@@ -18,8 +18,8 @@ import (
 	"github.com/wasmesh/wasmesh/oci/registrytest"
 )
 
-// run executes the wasmesh command line in-process.
-func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+// ociRun executes the wasmesh command line in-process.
+func ociRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -28,8 +28,8 @@ func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 	return code, out.String(), errOut.String()
 }
 
-// goModule builds a tiny Go program for wasip1: a real module for the inspect path.
-func goModule(t *testing.T) []byte {
+// ociGoModule builds a tiny Go program for wasip1: a real module for the inspect path.
+func ociGoModule(t *testing.T) []byte {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")
@@ -54,7 +54,7 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{TLS: true, Auth: true})
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	dir := t.TempDir()
-	wasm := goModule(t)
+	wasm := ociGoModule(t)
 	file := filepath.Join(dir, "hello.wasm")
 	if err := os.WriteFile(file, wasm, 0o600); err != nil {
 		t.Fatal(err)
@@ -67,14 +67,14 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 	ref := reg.Host + "/cli/hello:v1"
 
 	// Without credentials the push is refused with a hint.
-	code, _, stderr := run(t, "", append([]string{"push", file, ref}, tls...)...)
+	code, _, stderr := ociRun(t, "", append([]string{"push", file, ref}, tls...)...)
 	if code == 0 || !strings.Contains(stderr, "refused credentials") || !strings.Contains(stderr, "wasmesh login") {
 		t.Fatalf("push without login: code %d, %s", code, stderr)
 	}
-	if code, _, stderr := run(t, "wrong\n", append([]string{"login", reg.Host, "-u", reg.User, "--password-stdin"}, tls...)...); code == 0 || !strings.Contains(stderr, "refused credentials") {
+	if code, _, stderr := ociRun(t, "wrong\n", append([]string{"login", reg.Host, "-u", reg.User, "--password-stdin"}, tls...)...); code == 0 || !strings.Contains(stderr, "refused credentials") {
 		t.Fatalf("login with a wrong password: code %d, %s", code, stderr)
 	}
-	code, stdout, stderr := run(t, reg.Password+"\n", append([]string{"login", reg.Host, "-u", reg.User, "--password-stdin"}, tls...)...)
+	code, stdout, stderr := ociRun(t, reg.Password+"\n", append([]string{"login", reg.Host, "-u", reg.User, "--password-stdin"}, tls...)...)
 	if code != 0 || !strings.Contains(stdout, "succeeded") {
 		t.Fatalf("login: code %d, %s %s", code, stdout, stderr)
 	}
@@ -82,7 +82,7 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 		t.Fatalf("config.json after login: %s %v", b, err)
 	}
 
-	code, stdout, stderr = run(t, "", append([]string{"push", file, ref, "--config", cfg, "--annotation", "org.opencontainers.image.revision=abc123", "--output", "json"}, tls...)...)
+	code, stdout, stderr = ociRun(t, "", append([]string{"push", file, ref, "--config", cfg, "--annotation", "org.opencontainers.image.revision=abc123", "--output", "json"}, tls...)...)
 	if code != 0 {
 		t.Fatalf("push: %s", stderr)
 	}
@@ -93,13 +93,13 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &pushed); err != nil || pushed.Digest.Validate() != nil || pushed.ModuleDigest != digest.FromBytes(wasm) {
 		t.Fatalf("push --output json: %q %v", stdout, err)
 	}
-	code, stdout, _ = run(t, "", append([]string{"push", file, reg.Host + "/cli/hello:cncf", "--format", "wasm"}, tls...)...)
+	code, stdout, _ = ociRun(t, "", append([]string{"push", file, reg.Host + "/cli/hello:cncf", "--format", "wasm"}, tls...)...)
 	if code != 0 || digest.Digest(strings.TrimSpace(stdout)).Validate() != nil {
 		t.Fatalf("push text output should be the digest alone: %q", stdout)
 	}
 
 	out := filepath.Join(dir, "pulled.wasm")
-	code, stdout, stderr = run(t, "", append([]string{"pull", ref + "@" + pushed.Digest.String(), "-o", out, "--sha256", pushed.ModuleDigest.Encoded()}, tls...)...)
+	code, stdout, stderr = ociRun(t, "", append([]string{"pull", ref + "@" + pushed.Digest.String(), "-o", out, "--sha256", pushed.ModuleDigest.Encoded()}, tls...)...)
 	if code != 0 {
 		t.Fatalf("pull: %s", stderr)
 	}
@@ -107,14 +107,14 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 		t.Fatalf("pulled %d bytes, want %d", len(got), len(wasm))
 	}
 	bad := filepath.Join(dir, "bad.wasm")
-	code, _, stderr = run(t, "", "pull", ref, "-o", bad)
+	code, _, stderr = ociRun(t, "", "pull", ref, "-o", bad)
 	if code == 0 || !strings.Contains(stderr, "TLS failure") || !strings.Contains(stderr, "--ca-file") {
 		t.Fatalf("pull from an unknown CA: code %d, %q", code, stderr)
 	}
-	if code, _, stderr = run(t, "", "pull", ref, "-o", out, "--insecure"); code != 0 {
+	if code, _, stderr = ociRun(t, "", "pull", ref, "-o", out, "--insecure"); code != 0 {
 		t.Fatalf("pull --insecure: %s", stderr)
 	}
-	code, _, stderr = run(t, "", append([]string{"pull", ref, "-o", bad, "--sha256", strings.Repeat("0", 64)}, tls...)...)
+	code, _, stderr = ociRun(t, "", append([]string{"pull", ref, "-o", bad, "--sha256", strings.Repeat("0", 64)}, tls...)...)
 	if code == 0 || !strings.Contains(stderr, "digest mismatch") || !strings.Contains(stderr, ref) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("pull with a wrong pin: code %d, %q", code, stderr)
 	}
@@ -125,23 +125,23 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 		t.Errorf("unexpected files after pulls: %v", entries)
 	}
 
-	code, stdout, stderr = run(t, "", append([]string{"inspect", ref}, tls...)...)
+	code, stdout, stderr = ociRun(t, "", append([]string{"inspect", ref}, tls...)...)
 	for _, want := range []string{pushed.Digest.String(), "application/vnd.module.wasm.content.layer.v1+wasm", `plugin config {"greeting":"hi"}`, "runtime-config.json",
 		"org.opencontainers.image.revision=abc123", "io.wasmesh.language=Go", "sha256", "language", "hello.wasm"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("inspect output lacks %q:\n%s%s", want, stdout, stderr)
 		}
 	}
-	code, stdout, _ = run(t, "", append([]string{"inspect", "--json", reg.Host + "/cli/hello:cncf"}, tls...)...)
+	code, stdout, _ = ociRun(t, "", append([]string{"inspect", "--json", reg.Host + "/cli/hello:cncf"}, tls...)...)
 	var inspected map[string]any
 	if code != 0 || json.Unmarshal([]byte(stdout), &inspected) != nil || inspected["artifactType"] != "application/vnd.wasm.config.v0+json" || inspected["module"] == nil {
 		t.Errorf("inspect --json: code %d %s", code, stdout)
 	}
 
-	if code, _, stderr := run(t, "", "logout", reg.Host); code != 0 {
+	if code, _, stderr := ociRun(t, "", "logout", reg.Host); code != 0 {
 		t.Fatalf("logout: %s", stderr)
 	}
-	code, _, stderr = run(t, "", append([]string{"pull", ref, "-o", bad}, tls...)...)
+	code, _, stderr = ociRun(t, "", append([]string{"pull", ref, "-o", bad}, tls...)...)
 	if code == 0 || !strings.Contains(stderr, "refused credentials") {
 		t.Fatalf("pull after logout: code %d, %s", code, stderr)
 	}
@@ -152,29 +152,29 @@ func TestPushRejectsNonWasm(t *testing.T) {
 	if err := os.WriteFile(file, []byte("#!/bin/sh\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, "", "push", file, "127.0.0.1:1/x:y", "--plain-http")
+	code, _, stderr := ociRun(t, "", "push", file, "127.0.0.1:1/x:y", "--plain-http")
 	if code == 0 || !strings.Contains(stderr, "not a WebAssembly binary") || !strings.Contains(stderr, file) {
 		t.Fatalf("code %d, %q", code, stderr)
 	}
-	code, _, stderr = run(t, "", "push", file, "127.0.0.1:1/x:y", "--format", "docker")
+	code, _, stderr = ociRun(t, "", "push", file, "127.0.0.1:1/x:y", "--format", "docker")
 	if code == 0 || !strings.Contains(stderr, "unknown format") {
 		t.Fatalf("bad --format: code %d, %q", code, stderr)
 	}
 }
 
-// lockedBuffer lets the test read what the registry command prints while it runs.
-type lockedBuffer struct {
+// ociLockedBuffer lets the test read what the registry command prints while it runs.
+type ociLockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *ociLockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *ociLockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -182,7 +182,7 @@ func (l *lockedBuffer) String() string {
 
 func TestRegistryCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut lockedBuffer
+	var out, errOut ociLockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"registry", "--addr", "127.0.0.1:0", "--root", t.TempDir()}, strings.NewReader(""), &out, &errOut)
@@ -203,10 +203,10 @@ func TestRegistryCommand(t *testing.T) {
 	if err := os.WriteFile(file, wasm, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := run(t, "", "push", file, addr+"/dev/m:v1", "--plain-http"); code != 0 {
+	if code, _, stderr := ociRun(t, "", "push", file, addr+"/dev/m:v1", "--plain-http"); code != 0 {
 		t.Fatalf("push: %s", stderr)
 	}
-	code, stdout, stderr := run(t, "", "pull", addr+"/dev/m:v1", "--plain-http", "-o", "-")
+	code, stdout, stderr := ociRun(t, "", "pull", addr+"/dev/m:v1", "--plain-http", "-o", "-")
 	if code != 0 || stdout != string(wasm) {
 		t.Fatalf("pull: code %d, %d bytes, %s", code, len(stdout), stderr)
 	}
