@@ -48,10 +48,14 @@ atomically: on any error nothing is left behind.`,
 			if output == "json" {
 				enc := json.NewEncoder(s.Out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{
+				out := map[string]any{
 					"reference": m.Reference.String(), "resolved": m.Resolved.String(), "digest": m.ManifestDigest,
-					"indexDigest": m.IndexDigest, "moduleDigest": m.ModuleDigest, "size": len(m.Bytes), "file": outFile,
-				})
+					"moduleDigest": m.ModuleDigest, "size": len(m.Bytes), "file": outFile,
+				}
+				if m.IndexDigest != "" {
+					out["indexDigest"] = m.IndexDigest
+				}
+				return enc.Encode(out)
 			}
 			_, err = fmt.Fprintf(s.Out, "%s: %d bytes, module %s, manifest %s\n", outFile, len(m.Bytes), m.ModuleDigest, m.ManifestDigest)
 			return err
