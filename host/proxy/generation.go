@@ -135,7 +135,7 @@ func (g *generation) buildFilter(ctx context.Context, listener, routeName string
 	if err != nil {
 		return filter.Entry{}, err
 	}
-	spec := filter.Spec{Name: fc.Name, Kind: fc.Kind, Config: cfg, FailOpen: fc.FailOpen,
+	spec := filter.Spec{Name: fc.Name, Kind: fc.Kind, Config: cfg, Options: fc.Options, FailOpen: fc.FailOpen,
 		Logger: log.With("filter", fc.Name)}
 	if fc.Module != nil {
 		spec.Module = filter.ModuleRef{URL: fc.Module.URL, SHA256: fc.Module.SHA256}

@@ -48,6 +48,8 @@ type Filter struct {
 	Priority int             `json:"priority,omitempty"`
 	Module   *Module         `json:"module,omitempty"` // wasm only
 	Config   json.RawMessage `json:"config,omitempty"` // passed to the filter as JSON
+	// Options are settings of the filter's kind (for wasm: pool_size, callbacks, fail_strategy, ...).
+	Options  json.RawMessage `json:"options,omitempty"`
 	FailOpen bool            `json:"fail_open,omitempty"`
 }
 

@@ -13,6 +13,8 @@ type Spec struct {
 	Name   string // unique in its chain; used in logs, metrics and per-route overrides
 	Kind   string // "wasm", "header", "apikey", ...
 	Config []byte // the plugin configuration, JSON (proxy-wasm's on_configure bytes for Wasm filters)
+	// Options are the kind's own settings (JSON), e.g. a Wasm filter's VM pool size; each kind decodes them.
+	Options []byte
 	// Module is the Wasm module reference (file://, http(s)://, oci://) and its pin; empty for native kinds.
 	Module ModuleRef
 	// FailOpen lets streams pass when the filter is broken (proxy-wasm fail_open); the kind decides what broken

@@ -1,0 +1,89 @@
+package wasm
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
+)
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) add() int64 { return c.n.Add(1) }
+
+// properties answers the proxy-wasm properties a stream knows, with Envoy's names and encodings (strings as
+// bytes, integers as 8-byte little endian).
+type properties filter.Stream
+
+func (p *properties) GetProperty(path string) ([]byte, bool) {
+	s := (*filter.Stream)(p)
+	str := func(v string) ([]byte, bool) { return []byte(v), v != "" }
+	switch path {
+	case "source.address":
+		return str(s.Info.Source)
+	case "destination.address":
+		return str(s.Info.Destination)
+	case "request.path":
+		return str(s.RequestHeaders.Get(":path"))
+	case "request.url_path":
+		path := s.RequestHeaders.Get(":path")
+		for i := 0; i < len(path); i++ {
+			if path[i] == '?' {
+				path = path[:i]
+				break
+			}
+		}
+		return str(path)
+	case "request.method":
+		return str(s.RequestHeaders.Get(":method"))
+	case "request.host":
+		return str(s.RequestHeaders.Get(":authority"))
+	case "request.scheme":
+		return str(s.RequestHeaders.Get(":scheme"))
+	case "request.protocol":
+		return str(s.Info.Protocol)
+	case "route_name":
+		return str(s.Info.Route)
+	case "cluster_name":
+		return str(s.Info.Cluster)
+	case "upstream_cluster":
+		return str(s.Info.UpstreamCluster)
+	case "listener_name", "xds.listener_name":
+		return str(s.Info.Listener)
+	case "connection.mtls":
+		mtls := s.Info.TLS != nil && len(s.Info.TLS.PeerCertificates) > 0
+		return []byte{boolByte(mtls)}, true
+	case "connection.tls_version":
+		if s.Info.TLS == nil {
+			return nil, false
+		}
+		return str(tlsVersion(s.Info.TLS.Version))
+	case "response.code":
+		if s.Info.ResponseCode == 0 {
+			return nil, false
+		}
+		return binary.LittleEndian.AppendUint64(nil, uint64(s.Info.ResponseCode)), true
+	}
+	return nil, false
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case 0x0301:
+		return "TLSv1"
+	case 0x0302:
+		return "TLSv1.1"
+	case 0x0303:
+		return "TLSv1.2"
+	case 0x0304:
+		return "TLSv1.3"
+	}
+	return ""
+}

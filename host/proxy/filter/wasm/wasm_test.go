@@ -1,0 +1,150 @@
+package wasm
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/wasmesh/wasmesh/host/engine"
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
+	"github.com/wasmesh/wasmesh/host/proxy/filter/wasm/wasmtest"
+	"github.com/wasmesh/wasmesh/host/proxy/module"
+)
+
+const tinygostyle = "../../../../builder/testdata/tinygostyle"
+
+func newKind(t testing.TB) (filter.Kind, *engine.Engine) {
+	eng, err := engine.New(engine.Config{CacheDir: wasmtest.CompileCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	return Kind(eng, module.Default(nil)), eng
+}
+
+func runHeaders(t testing.TB, c *filter.Chain, hdr map[string]string) (*filter.Stream, *http.Request) {
+	req, _ := http.NewRequest("GET", "http://svc/hello", nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	s := filter.NewStream()
+	s.Reset(context.Background(), &filter.HTTPRequestHeaders{R: req}, filter.Info{Source: "127.0.0.1:5"})
+	c.RequestHeaders(s, true)
+	return s, req
+}
+
+func TestTinyGoStyleFilter(t *testing.T) {
+	path := wasmtest.Build(t, tinygostyle)
+	kind, _ := newKind(t)
+	f, err := kind.New(context.Background(), filter.Spec{Name: "greet", Kind: KindName, Config: []byte(`"hello"`),
+		Module: filter.ModuleRef{URL: "file://" + path}, Options: []byte(`{"pool_size": 2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.(filter.Closer).Close(context.Background())
+	if f.Wants()&filter.WantRequestHeaders == 0 || f.Wants()&filter.WantDone == 0 {
+		t.Fatalf("wants %b", f.Wants())
+	}
+	c := filter.NewChain([]filter.Entry{{Name: "greet", Filter: f}})
+
+	s, req := runHeaders(t, c, map[string]string{"X-User": "ann", "Accept": "*/*"})
+	if lr := s.LocalResponse(); lr != nil {
+		t.Fatalf("local response %+v", lr)
+	}
+	if got := req.Header.Get("X-Greeting"); got != "hello, ann" {
+		t.Fatalf("x-greeting = %q; headers %v", got, req.Header)
+	}
+	if seen := req.Header.Get("X-Seen"); !strings.Contains(seen, ":path") || !strings.Contains(seen, "x-user") {
+		t.Fatalf("module saw header names %q", seen)
+	}
+	if req.URL.Path != "/hello" || req.Host != "svc" {
+		t.Fatalf("pseudo-headers changed: %s %s", req.URL, req.Host)
+	}
+	c.Done(s)
+
+	s, _ = runHeaders(t, c, nil)
+	lr := s.LocalResponse()
+	if lr == nil || lr.Status != 401 || string(lr.Body) != "who are you?" || s.Info.LocalReplyBy != "greet" {
+		t.Fatalf("without x-user: %+v", lr)
+	}
+	c.Done(s)
+
+	st := f.(filter.Describer).Describe()
+	if !strings.HasPrefix(st.ModuleDigest, "sha256:") || st.VMs == 0 || st.State != "ok" || st.ABI == "" {
+		t.Fatalf("describe %+v", st)
+	}
+}
+
+func TestConfigureFailureRefusesFilter(t *testing.T) {
+	path := wasmtest.Build(t, tinygostyle)
+	kind, _ := newKind(t)
+	_, err := kind.New(context.Background(), filter.Spec{Name: "greet", Kind: KindName, Config: []byte(`"fail"`),
+		Module: filter.ModuleRef{URL: "file://" + path}})
+	if err == nil || !strings.Contains(err.Error(), "on_configure") && !strings.Contains(err.Error(), "vm_start") {
+		t.Fatalf("want a configure error, got %v", err)
+	}
+}
+
+func TestBadInputs(t *testing.T) {
+	path := wasmtest.Build(t, tinygostyle)
+	kind, _ := newKind(t)
+	notWasm := t.TempDir() + "/x.wasm"
+	os.WriteFile(notWasm, []byte("not wasm"), 0o644)
+	tests := []struct {
+		name string
+		spec filter.Spec
+		want string
+	}{
+		{"not wasm", filter.Spec{Module: filter.ModuleRef{URL: "file://" + notWasm}}, "does not compile"},
+		{"wrong pin", filter.Spec{Module: filter.ModuleRef{URL: "file://" + path, SHA256: strings.Repeat("0", 64)}}, "sha256 does not match"},
+		{"bad option", filter.Spec{Module: filter.ModuleRef{URL: "file://" + path}, Options: []byte(`{"pool":1}`)}, "unknown field"},
+		{"bad callback", filter.Spec{Module: filter.ModuleRef{URL: "file://" + path}, Options: []byte(`{"callbacks":["on_tick"]}`)}, "unknown callback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.Name, tt.spec.Kind = "x", KindName
+			_, err := kind.New(context.Background(), tt.spec)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCallbacksNarrowWants(t *testing.T) {
+	path := wasmtest.Build(t, tinygostyle)
+	kind, _ := newKind(t)
+	f, err := kind.New(context.Background(), filter.Spec{Name: "greet", Kind: KindName, Config: []byte(`"hi"`),
+		Module: filter.ModuleRef{URL: "file://" + path}, Options: []byte(`{"callbacks":["request_headers"]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.(filter.Closer).Close(context.Background())
+	if f.Wants() != filter.WantRequestHeaders|filter.WantDone {
+		t.Fatalf("wants %b", f.Wants())
+	}
+}
+
+func BenchmarkTinyGoStyleHeaders(b *testing.B) {
+	path := wasmtest.Build(b, tinygostyle)
+	kind, _ := newKind(b)
+	f, err := kind.New(context.Background(), filter.Spec{Name: "greet", Kind: KindName, Config: []byte(`"hello"`),
+		Module: filter.ModuleRef{URL: "file://" + path}, Options: []byte(`{"callbacks":["request_headers"]}`)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.(filter.Closer).Close(context.Background())
+	c := filter.NewChain([]filter.Entry{{Name: "greet", Filter: f}})
+	req, _ := http.NewRequest("GET", "http://svc/hello", nil)
+	s := filter.NewStream()
+	hh := &filter.HTTPRequestHeaders{R: req}
+	b.ReportAllocs()
+	for b.Loop() {
+		req.Header = http.Header{"X-User": {"ann"}}
+		s.Reset(context.Background(), hh, filter.Info{})
+		c.RequestHeaders(s, true)
+		c.Done(s)
+	}
+}
