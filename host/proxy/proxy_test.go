@@ -409,6 +409,37 @@ func TestNoRouteAndInvalidStart(t *testing.T) {
 // started with.
 func TestReloadUnderLoad(t *testing.T) {
 	h := startProxy(t, testRegistry(t), "")
+	config := func(i int) string {
+		cfg := h.config(fmt.Sprintf("gen%d", i))
+		if i%5 == 4 {
+			cfg = strings.Replace(cfg, "  - {name: pick, kind: pick, phase: AUTHZ, priority: 1}",
+				"  - {name: pick, kind: pick, phase: AUTHZ, priority: 1}\n  - {name: broken, kind: failing}", 1)
+		}
+		return cfg
+	}
+	check := func(resp *http.Response) string {
+		tag := resp.Header.Get("X-Echo-X-Tag")
+		if !strings.HasPrefix(tag, "gen") && tag != "v1" || resp.Header.Get("X-Resp-Tag") != tag {
+			return fmt.Sprintf("tag %q/%q", tag, resp.Header.Get("X-Resp-Tag"))
+		}
+		return ""
+	}
+	reloadUnderLoad(t, h, config, check, "on_configure returned false")
+	d := h.srv.ConfigDump().(Dump)
+	if tag := d.Listeners[0].FilterChain; len(tag) != 3 || tag[0].Name != "keys" || tag[1].Name != "pick" || tag[2].Name != "tag" {
+		t.Fatalf("filter order %+v", tag)
+	}
+	b, _ := json.Marshal(d)
+	if !bytes.Contains(b, []byte(`"effective_filter_chain"`)) {
+		t.Fatalf("dump %s", b)
+	}
+}
+
+// reloadUnderLoad runs 4 clients (GETs and POSTs with bodies) while the config file is rewritten with
+// config(i) and reloaded 50 times; the reloads with i%5 == 4 must fail with failText, every other must succeed,
+// and every request must get a 200 that check accepts.
+func reloadUnderLoad(t *testing.T, h *harness, config func(i int) string, check func(*http.Response) string, failText string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
@@ -426,6 +457,7 @@ func TestReloadUnderLoad(t *testing.T) {
 				}
 				req, _ := http.NewRequest(method, h.base+"/x", body)
 				req.Header.Set("x-api-key", "k1")
+				req.Header.Set("x-user", "ann")
 				resp, err := c.Do(req)
 				if err != nil {
 					failed.Add(1)
@@ -434,11 +466,10 @@ func TestReloadUnderLoad(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				tag := resp.Header.Get("X-Echo-X-Tag")
-				if resp.StatusCode != 200 || !strings.HasPrefix(tag, "gen") && tag != "v1" || resp.Header.Get("X-Resp-Tag") != tag ||
-					(method == "POST" && len(b) != 1000+w) {
+				msg := check(resp)
+				if resp.StatusCode != 200 || msg != "" || (method == "POST" && len(b) != 1000+w) {
 					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d tag %q/%q body %d", resp.StatusCode, tag, resp.Header.Get("X-Resp-Tag"), len(b)))
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d body %d: %s", resp.StatusCode, len(b), msg))
 					continue
 				}
 				ok.Add(1)
@@ -447,15 +478,10 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	reloadsOK, reloadsFailed := 0, 0
 	for i := range 50 {
-		cfg := h.config(fmt.Sprintf("gen%d", i))
-		if i%5 == 4 {
-			cfg = strings.Replace(cfg, "  - {name: pick, kind: pick, phase: AUTHZ, priority: 1}",
-				"  - {name: pick, kind: pick, phase: AUTHZ, priority: 1}\n  - {name: broken, kind: failing}", 1)
-		}
-		h.write(cfg)
+		h.write(config(i))
 		if err := h.srv.Reload(context.Background(), "test"); err != nil {
 			reloadsFailed++
-			if !strings.Contains(err.Error(), "on_configure returned false") {
+			if i%5 != 4 || !strings.Contains(err.Error(), failText) {
 				t.Errorf("reload %d: unexpected error %v", i, err)
 			}
 		} else {
@@ -474,14 +500,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	// The last swap (i=49) was to the broken config: it is reported, and the previous generation still serves.
 	d := h.srv.ConfigDump().(Dump)
-	if st := h.srv.LastReload(); st.OK || !strings.Contains(st.Error, `filter "broken"`) || st.Generation != d.Generation {
+	if st := h.srv.LastReload(); st.OK || !strings.Contains(st.Error, failText) || st.Generation != d.Generation {
 		t.Fatalf("last reload %+v, serving generation %d", st, d.Generation)
 	}
-	if tag := d.Listeners[0].FilterChain; len(tag) != 3 || tag[0].Name != "keys" || tag[1].Name != "pick" || tag[2].Name != "tag" {
-		t.Fatalf("filter order %+v", tag)
-	}
-	b, _ := json.Marshal(d)
-	if !bytes.Contains(b, []byte(`"effective_filter_chain"`)) {
-		t.Fatalf("dump %s", b)
-	}
+	h.srv.draining.Wait()
 }

@@ -89,6 +89,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.gen.Store(g)
+	if err := s.metrics.Register(newFilterCollector(s)); err != nil {
+		g.close(ctx)
+		return nil, fmt.Errorf("proxy: register filter metrics: %w", err)
+	}
 	s.metrics.ConfigGen.Set(float64(g.id))
 	s.lastReload = ReloadStatus{Trigger: "start", At: time.Now(), OK: true, Generation: g.id}
 	return s, nil
