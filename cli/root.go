@@ -39,6 +39,7 @@ func NewRootCommand(s Streams) *cobra.Command {
 		newLoginCommand(s),
 		newLogoutCommand(s),
 		newRegistryCommand(s),
+		newProxyCommand(s),
 	)
 	return root
 }

@@ -107,3 +107,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The shipped samples must stay valid.
+func TestSamplesParse(t *testing.T) {
+	for _, name := range []string{"basic.yaml", "wasm.yaml"} {
+		if _, err := Load("../../../samples/proxy/"+name, kinds); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

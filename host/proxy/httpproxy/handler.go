@@ -328,6 +328,7 @@ func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream
 		attempts += rp.Attempts
 	}
 	var lastErr error
+	var lastEP *cluster.Endpoint
 	for i := range attempts {
 		if i > 0 {
 			if !h.retryAllowed(up, rp) {
@@ -347,6 +348,14 @@ func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream
 		if err != nil {
 			return nil, err
 		}
+		if ep == lastEP && len(up.Endpoints()) > 1 {
+			// A retry should try another host when there is one (Envoy's previous_hosts predicate); one more
+			// pick is enough with random and rotating balancers, and ring_hash keeps its choice.
+			if again, err := up.Pick(key + "#retry"); err == nil {
+				ep = again
+			}
+		}
+		lastEP = ep
 		out.URL.Host = ep.Address
 		if out.Host == "" {
 			out.Host = ep.Address
