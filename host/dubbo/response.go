@@ -189,6 +189,8 @@ func AppendLocalReply(dst []byte, id int64, dubboVersion string, code int, body 
 // Response is a decoded response body.
 type Response struct {
 	Status Status
+	// Event is set for a heartbeat answer, which has no result.
+	Event bool
 	// Message is the error text of a non-OK response.
 	Message string
 	// Kind and Value describe an OK response: Value holds the encoded result or exception, verbatim, and points
@@ -201,8 +203,8 @@ type Response struct {
 // DecodeResponse decodes the body of a response frame with header h into resp, reusing its Attachments. Values
 // are skipped, not built. Errors are *ProtocolError of KindMalformedBody.
 func DecodeResponse(h Header, body []byte, resp *Response) error {
-	*resp = Response{Status: h.Status, Attachments: resp.Attachments[:0]}
-	if h.IsEvent() {
+	*resp = Response{Status: h.Status, Event: h.IsEvent(), Attachments: resp.Attachments[:0]}
+	if resp.Event {
 		return nil
 	}
 	if h.Status != StatusOK {

@@ -67,7 +67,7 @@ func (r *Response) AppendHeaders(dst [][2]string) [][2]string {
 // whose result kind carries attachments can change them (a client older than 2.0.2 would not read them); the
 // status, the value and the error message are not changed by headers.
 func (r *Response) ApplyHeaders(headers [][2]string) {
-	if r.Status != StatusOK || !r.Kind.HasAttachments() {
+	if r.Event || r.Status != StatusOK || !r.Kind.HasAttachments() {
 		return
 	}
 	r.Attachments = r.Attachments[:0]
@@ -82,6 +82,9 @@ func (r *Response) ApplyHeaders(headers [][2]string) {
 // AppendFrame appends the response as a whole frame with the given id: the value (or exception) is copied
 // verbatim and the attachments are written from r. Non-string response attachments are not kept.
 func (r *Response) AppendFrame(dst []byte, id int64) []byte {
+	if r.Event {
+		return AppendHeartbeat(dst, id, false)
+	}
 	if r.Status != StatusOK {
 		return AppendErrorResponse(dst, id, r.Status, r.Message)
 	}

@@ -282,7 +282,7 @@ func BenchmarkSkipUser(b *testing.B) {
 func FuzzAppendString(f *testing.F) {
 	f.Add("hello")
 	f.Add("a😀b\xed\xa0\x80\xf7")
-	f.Add(strings.Repeat("é", 40000))
+	f.Add(strings.Repeat("é", 2000)) // chunking past 65535 units is covered by the table tests
 	f.Fuzz(func(t *testing.T, s string) {
 		b := AppendString(nil, s)
 		got, end, err := String(b, 0)
