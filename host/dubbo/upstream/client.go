@@ -211,7 +211,8 @@ func (c *Client) Do(ctx context.Context, frame []byte) ([]byte, error) {
 			return nil, c.connErr(cn.errOr(ErrConnection))
 		}
 	}
-	if err := cn.writeRequest(frame, id); err != nil {
+	deadline, _ := ctx.Deadline() // zero: none
+	if err := cn.writeRequest(frame, id, deadline); err != nil {
 		if ch == nil {
 			cn.done()
 		} else {
@@ -371,13 +372,15 @@ func (cn *conn) errOr(def error) error {
 	return def
 }
 
-// writeRequest writes frame with its id replaced by id, without touching frame.
-func (cn *conn) writeRequest(frame []byte, id int64) error {
+// writeRequest writes frame with its id replaced by id, without touching frame. A write still blocked at the
+// deadline (a provider that stopped reading) fails the connection: half a frame cannot be taken back.
+func (cn *conn) writeRequest(frame []byte, id int64, deadline time.Time) error {
 	var hdr [dubbo.HeaderLen]byte
 	copy(hdr[:], frame)
 	dubbo.SetID(hdr[:], id)
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
+	_ = cn.nc.SetWriteDeadline(deadline)
 	if _, err := cn.bw.Write(hdr[:]); err != nil {
 		return cn.failLocked(err)
 	}
@@ -390,7 +393,14 @@ func (cn *conn) writeRequest(frame []byte, id int64) error {
 	return nil
 }
 
-func (cn *conn) write(frame []byte, id int64) error { return cn.writeRequest(frame, id) }
+// write sends a small control frame (a heartbeat or its answer), bounded by a fixed deadline.
+func (cn *conn) write(frame []byte, id int64) error {
+	return cn.writeRequest(frame, id, time.Now().Add(controlWriteTimeout))
+}
+
+// controlWriteTimeout bounds writing a heartbeat: a 17-byte frame that cannot be written in this long means the
+// provider stopped reading.
+const controlWriteTimeout = 5 * time.Second
 
 // failLocked is fail for writers holding wmu (fail does not take it).
 func (cn *conn) failLocked(err error) error {

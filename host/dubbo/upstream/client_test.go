@@ -400,3 +400,23 @@ func TestReadonlyEventDrainsTheConnection(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestBlockedWriteHonoursTheTimeout(t *testing.T) {
+	// A provider that never reads: the socket buffers fill and writes block.
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	addr := fakeProvider(t, func(nc net.Conn) { <-block })
+	c := startClient(t, Config{Addr: addr, MaxConns: 1, RequestTimeout: 200 * time.Millisecond})
+	big := frame(t, 1, call("greet", string(make([]byte, 4<<20)))) // 4 MiB: more than the socket buffers hold
+	start := time.Now()
+	_, err := c.Do(context.Background(), big)
+	if err == nil {
+		t.Fatal("a 4 MiB request to a provider that never reads succeeded")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Do returned after %v: the write ignored the request timeout", d)
+	}
+	if !errors.Is(err, ErrConnection) && !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+}
