@@ -40,16 +40,17 @@ type httpContext struct {
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	p := h.plugin
-	method, err := proxywasm.GetHttpRequestHeader(":method")
-	if err != nil || method != request.MethodDubbo {
-		return types.ActionContinue // not a Dubbo stream: untouched
-	}
+	// One call for the whole map: every host call that returns data also calls back into the guest to allocate,
+	// so fetching :method first and then the map would cost two.
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		proxywasm.LogErrorf("dubbo-routing: read request headers: %v", err)
 		return types.ActionContinue
 	}
 	req := request.New(headers, "")
+	if !req.Dubbo {
+		return types.ActionContinue // not a Dubbo stream: untouched
+	}
 	d := p.rt.Decide(&req, randomN)
 	p.metrics.count(req.Service, req.DubboMethod, d)
 	if d.Route < 0 {

@@ -49,6 +49,11 @@ type Request struct {
 func New(headers [][2]string, sourceAddress string) Request {
 	r := Request{Headers: headers}
 	for _, h := range headers {
+		// Only pseudo headers, host and x-dubbo-* matter here. Checking the first byte first skips the string
+		// switch for every other header, which is worth it in Wasm where each string comparison is a call.
+		if k := h[0]; len(k) == 0 || (k[0] != ':' && k[0] != 'x' && k[0] != 'h') {
+			continue
+		}
 		switch h[0] {
 		case ":method":
 			r.Method = h[1]
