@@ -2,7 +2,8 @@
 // tests and the demo. The label shows in every answer, so routing between a v1 and a v2 provider is visible:
 //
 //	go run ./test/dubbo-provider -listen 127.0.0.1:20880 -label v2
-//	# greet("Alice") -> "hello Alice from v2"
+//	# greet("Alice") -> "hello Alice from v2"; sayGoodbye("Alice") -> "goodbye Alice from v2"
+//	# served as org.apache.dubbo.samples.GreetingService and org.example.GreetingService (see -services)
 //
 // It prints one line "dubbo-provider listening on <addr>" once it accepts connections (useful with port 0), and
 // stops on SIGINT or SIGTERM.
@@ -17,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/wasmesh/wasmesh/host/dubbo/dubbotest"
@@ -38,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:20880", "address to listen on (port 0 picks a free one)")
 	label := fs.String("label", "v1", "version label shown in answers, e.g. v1 or v2")
 	serviceVersion := fs.String("service-version", "", "serve only this service version (others get 60 SERVICE_NOT_FOUND); empty serves any")
+	services := fs.String("services", dubbotest.GreetingService+","+dubbotest.ExampleGreetingService, "comma-separated interface names served, each with the GreetingService methods")
 	verbose := fs.Bool("v", false, "log bad frames and connection errors to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -51,6 +54,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w (is another provider running? pick another -listen)", *listen, err)
 	}
 	fmt.Fprintf(stdout, "dubbo-provider listening on %s label %s\n", ln.Addr(), *label)
-	p := dubbotest.NewProvider(dubbotest.ProviderConfig{Label: *label, ServiceVersion: *serviceVersion, Logger: logger})
+	p := dubbotest.NewProvider(dubbotest.ProviderConfig{Label: *label, ServiceVersion: *serviceVersion, Services: strings.Split(*services, ","), Logger: logger})
 	return p.Serve(ctx, ln)
 }

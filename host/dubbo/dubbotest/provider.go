@@ -2,7 +2,8 @@
 // decode values with github.com/apache/dubbo-go-hessian2, an implementation independent of package dubbo's
 // decoder, so a test that passes through the proxy checks the proxy against it.
 //
-// The provider serves GreetingService in a version label of your choice, so routing shows in the answer:
+// The provider serves GreetingService (also under the name org.example.GreetingService that the sample routing
+// configuration uses) in a version label of your choice, so routing shows in the answer:
 //
 //	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 //	p := dubbotest.NewProvider(dubbotest.ProviderConfig{Label: "v2"})
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,11 +31,17 @@ import (
 // GreetingService is the sample interface. Its methods:
 //
 //	greet(String name) String          "hello <name> from <label>"
+//	sayHello(String name) String       the same as greet
+//	sayGoodbye(String name) String     "goodbye <name> from <label>"
 //	sum(int a, int b) int
 //	attachment(String key) String      the value of a request attachment, or null: shows what filters changed
 //	sleep(int ms) String               answers after ms milliseconds: for timeouts
 //	fail(String message)               throws an exception with message
 const GreetingService = "org.apache.dubbo.samples.GreetingService"
+
+// ExampleGreetingService is the name the sample routing configuration (samples/filters/dubbo-routing.json) uses
+// for the same interface; the provider serves both names unless told otherwise.
+const ExampleGreetingService = "org.example.GreetingService"
 
 // ProviderConfig configures a provider. Zero fields take the defaults in parentheses.
 type ProviderConfig struct {
@@ -41,8 +49,11 @@ type ProviderConfig struct {
 	// ServiceVersion, when set, is the only service version served; other versions get 60 SERVICE_NOT_FOUND,
 	// as a Java provider answers.
 	ServiceVersion string
-	MaxBody        int          // (dubbo.DefaultMaxBody)
-	Logger         *slog.Logger // (discard)
+	// Services are the interface names served, all with GreetingService's methods
+	// ([GreetingService, ExampleGreetingService]).
+	Services []string
+	MaxBody  int          // (dubbo.DefaultMaxBody)
+	Logger   *slog.Logger // (discard)
 }
 
 // Provider serves GreetingService over Dubbo 2 / hessian2.
@@ -61,6 +72,10 @@ func NewProvider(cfg ProviderConfig) *Provider {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if len(cfg.Services) == 0 {
+		cfg.Services = []string{GreetingService, ExampleGreetingService}
+	}
+	cfg.Services = slices.Clone(cfg.Services)
 	return &Provider{cfg: cfg}
 }
 
@@ -188,7 +203,7 @@ func (p *Provider) handle(h dubbo.Header, body []byte) []byte {
 	if v, ok := c.attachments["version"]; ok {
 		version = v
 	}
-	if service != GreetingService || (p.cfg.ServiceVersion != "" && version != p.cfg.ServiceVersion) {
+	if !slices.Contains(p.cfg.Services, service) || (p.cfg.ServiceVersion != "" && version != p.cfg.ServiceVersion) {
 		return dubbo.AppendErrorResponse(nil, h.ID, dubbo.StatusServiceNotFound,
 			fmt.Sprintf("Not found exported service: %s:%s (provider %s)", service, version, p.cfg.Label))
 	}
@@ -214,10 +229,14 @@ var errArgs = errors.New("wrong arguments")
 
 func (p *Provider) invoke(c call) (any, error) {
 	switch c.method {
-	case "greet":
+	case "greet", "sayHello", "sayGoodbye":
 		if len(c.args) == 1 {
 			if name, ok := c.args[0].(string); ok {
-				return "hello " + name + " from " + p.cfg.Label, nil
+				word := "hello "
+				if c.method == "sayGoodbye" {
+					word = "goodbye "
+				}
+				return word + name + " from " + p.cfg.Label, nil
 			}
 		}
 	case "sum":
@@ -251,7 +270,7 @@ func (p *Provider) invoke(c call) (any, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("no method %s in %s", c.method, GreetingService)
+		return nil, fmt.Errorf("no method %s in %s", c.method, c.service)
 	}
 	return nil, fmt.Errorf("%s: %w %v", c.method, errArgs, c.args)
 }

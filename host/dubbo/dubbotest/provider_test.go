@@ -48,6 +48,9 @@ func TestProviderAnswersEveryMethod(t *testing.T) {
 		wantStatus dubbo.Status // for StatusError
 	}{
 		{"greet", inv("greet", "Alice"), "hello Alice from v2", 0},
+		{"sayHello", inv("sayHello", "Alice"), "hello Alice from v2", 0},
+		{"sayGoodbye", inv("sayGoodbye", "Alice"), "goodbye Alice from v2", 0},
+		{"the example service name", Invocation{Service: ExampleGreetingService, Version: "1.0.0", Method: "sayGoodbye", Args: []any{"Bo"}}, "goodbye Bo from v2", 0},
 		{"sum", inv("sum", int32(2), int32(40)), int32(42), 0},
 		{"attachment", inv("attachment", "user"), "alice", 0},
 		{"missing attachment is null", inv("attachment", "nope"), nil, 0},
