@@ -21,21 +21,39 @@ const (
 var reservedNames = [...]string{HeaderService, HeaderMethodName, HeaderVersion, HeaderGroup, HeaderProtocolVersion}
 
 // isReservedName reports whether an attachment key would shadow a synthesized header. Such attachments are not
-// shown to filters (a client could otherwise forge x-dubbo-service) and are forwarded untouched. It takes bytes
-// or a string; the comparisons do not allocate.
+// shown to filters (a client could otherwise forge x-dubbo-service) and are forwarded untouched. Header names
+// compare case-insensitively, as the filter chain compares them. It takes bytes or a string and does not
+// allocate.
 func isReservedName[T ~string | ~[]byte](key T) bool {
-	if len(key) == 0 || (key[0] != ':' && key[0] != 'x') { // every reserved name starts with one of these
+	if len(key) == 0 || (key[0] != ':' && key[0] != 'x' && key[0] != 'X') { // every reserved name starts so
 		return false
 	}
 	if key[0] == ':' {
 		return true
 	}
 	for _, n := range reservedNames {
-		if string(key) == n {
+		if equalFoldASCII(key, n) {
 			return true
 		}
 	}
 	return false
+}
+
+// equalFoldASCII compares a with the lower-case ASCII name lower, ignoring the case of a.
+func equalFoldASCII[T ~string | ~[]byte](a T, lower string) bool {
+	if len(a) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		c := a[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendHeaders appends the request's header pairs to dst: the synthesized ones first, then one per string
@@ -79,18 +97,19 @@ func (r *Request) ApplyHeaders(headers [][2]string) error {
 		hasService, hasMethod, hasVersion, hasGroup, hasProto, hasPath bool
 	)
 	for _, h := range headers {
-		switch h[0] {
-		case HeaderService:
+		switch name := h[0]; {
+		case !isReservedName(name):
+		case equalFoldASCII(name, HeaderService):
 			service, hasService = h[1], true
-		case HeaderMethodName:
+		case equalFoldASCII(name, HeaderMethodName):
 			method, hasMethod = h[1], true
-		case HeaderVersion:
+		case equalFoldASCII(name, HeaderVersion):
 			version, hasVersion = h[1], true
-		case HeaderGroup:
+		case equalFoldASCII(name, HeaderGroup):
 			group, hasGroup = h[1], true
-		case HeaderProtocolVersion:
+		case equalFoldASCII(name, HeaderProtocolVersion):
 			proto, hasProto = h[1], true
-		case HeaderPath:
+		case name == HeaderPath:
 			path, hasPath = h[1], true
 		}
 	}

@@ -164,6 +164,8 @@ func TestApplyHeadersThenReencode(t *testing.T) {
 			"org.example.Other", "greet", "1.0.0", with(map[string]string{"path": "org.example.Other", "interface": "org.example.Other"}), false},
 		{"rename by :path", func(h [][2]string) [][2]string { return edit(h, HeaderPath, "/org.example.Other/hello", false) },
 			"org.example.Other", "hello", "1.0.0", with(map[string]string{"path": "org.example.Other", "interface": "org.example.Other"}), false},
+		{"reserved names ignore case", func(h [][2]string) [][2]string { return append(h, [2]string{"X-Dubbo-Version", "3.0.0"}) },
+			greetService.Path, "greet", "3.0.0", with(map[string]string{"version": "3.0.0"}), false},
 		{"pseudo headers are not attachments", func(h [][2]string) [][2]string { return edit(h, ":authority", "x", false) },
 			greetService.Path, "greet", "1.0.0", base, false},
 		{"bad :path", func(h [][2]string) [][2]string { return edit(h, HeaderPath, "nope", false) },
@@ -216,7 +218,7 @@ func bodyOf(t testing.TB, vs ...any) []byte {
 
 func TestNonStringAttachmentsAreKeptVerbatim(t *testing.T) {
 	body := bodyOf(t, "2.0.2", "svc", "", "m", "[I", []int32{1, 2},
-		map[any]any{"a": "b", "n": int32(5), "l": []any{"x", int64(9)}, int32(3): "int key", HeaderService: "forged"})
+		map[any]any{"a": "b", "n": int32(5), "l": []any{"x", int64(9)}, int32(3): "int key", HeaderService: "forged", "X-Dubbo-Method": "forged too"})
 	var r Request
 	if err := DecodeRequest(body, &r); err != nil {
 		t.Fatal(err)
@@ -225,7 +227,7 @@ func TestNonStringAttachmentsAreKeptVerbatim(t *testing.T) {
 		t.Fatalf("string attachments %v", r.Attachments)
 	}
 	hs := r.AppendHeaders(nil)
-	if headerMap(hs)[HeaderService] != "svc" {
+	if m := headerMap(hs); m[HeaderService] != "svc" || m["X-Dubbo-Method"] != "" {
 		t.Fatalf("an attachment forged %s: %v", HeaderService, hs)
 	}
 	hs = edit(hs, "a", "c", false)
@@ -244,8 +246,8 @@ func TestNonStringAttachmentsAreKeptVerbatim(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := m.(map[any]any)
-	want := map[any]any{"a": "c", "n": "now a string", int32(3): "int key", HeaderService: "forged"}
-	if len(got) != 5 || !reflect.DeepEqual(got["l"], []any{"x", int64(9)}) {
+	want := map[any]any{"a": "c", "n": "now a string", int32(3): "int key", HeaderService: "forged", "X-Dubbo-Method": "forged too"}
+	if len(got) != 6 || !reflect.DeepEqual(got["l"], []any{"x", int64(9)}) {
 		t.Fatalf("map = %v", got)
 	}
 	for k, v := range want {
