@@ -201,13 +201,14 @@ func (v *vm) startRoot(p *Plugin) error {
 	cs.root = cs
 	v.contexts[cs.id] = cs
 	v.roots = append(v.roots, cs)
-	if _, err := v.call(cs, cbContextCreate, uint64(cs.id), 0, 0, 0, 0); err != nil {
-		return p.wrap(ErrTrap, "proxy_on_context_create", err)
+	// call's errors are already *Error naming the callback and plugin.
+	if _, err := v.call(cs, cbContextCreate, uint64(cs.id), 0, 0, 0, 0); err != nil && err != errMissingCallback {
+		return err
 	}
 	if v.fns[cbVMStart] != nil {
 		r, err := v.call(cs, cbVMStart, uint64(cs.id), uint64(len(v.g.vmConfig)), 0, 0, 0)
 		if err != nil {
-			return p.wrap(ErrTrap, "proxy_on_vm_start", err)
+			return err
 		}
 		if uint32(r) == 0 {
 			return p.wrap(ErrVMStart, "proxy_on_vm_start", v.stderrErr())
@@ -216,7 +217,7 @@ func (v *vm) startRoot(p *Plugin) error {
 	if v.fns[cbConfigure] != nil {
 		r, err := v.call(cs, cbConfigure, uint64(cs.id), uint64(len(p.cfg.Configuration)), 0, 0, 0)
 		if err != nil {
-			return p.wrap(ErrTrap, "proxy_on_configure", err)
+			return err
 		}
 		if uint32(r) == 0 {
 			return p.wrap(ErrConfigure, "proxy_on_configure", v.stderrErr())
@@ -385,14 +386,14 @@ func (v *vm) close(ctx context.Context) {
 	}
 }
 
-// withStderr appends the tail of the guest's stdout/stderr (a Go guest prints its panic and goroutine trace
-// there) to err; wazero's own error text already carries the wasm stack trace.
+// withStderr appends what the guest said before failing: its last warning-or-worse log (AssemblyScript's abort
+// logs there) and the head and tail of its stdout/stderr (a Go guest prints its panic and goroutine trace there).
+// wazero's own error text already carries the wasm stack trace.
 func (v *vm) withStderr(err error) error {
-	tail := v.stderr.String()
-	if tail == "" {
-		return err
+	if extra := v.stderrErr(); extra != nil {
+		return &guestOutputError{err: err, output: extra.Error()}
 	}
-	return &guestOutputError{err: err, output: tail}
+	return err
 }
 
 func (v *vm) stderrErr() error {
@@ -406,7 +407,7 @@ func (v *vm) stderrErr() error {
 	if len(parts) == 0 {
 		return nil
 	}
-	return errors.New(strings.Join(parts, "; "))
+	return errors.New(strings.Join(parts, "\n"))
 }
 
 type guestOutputError struct {
@@ -414,7 +415,7 @@ type guestOutputError struct {
 	output string
 }
 
-func (e *guestOutputError) Error() string { return e.err.Error() + "\nguest output:\n" + e.output }
+func (e *guestOutputError) Error() string { return e.err.Error() + "\n" + e.output }
 func (e *guestOutputError) Unwrap() error { return e.err }
 
 // tailBuffer keeps the first 1 KiB and the last 3 KiB a guest wrote to stdout/stderr: a Go guest's fatal error
