@@ -420,3 +420,19 @@ func TestBlockedWriteHonoursTheTimeout(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestOneWayRequest(t *testing.T) {
+	addr, _ := startProvider(t, "v1")
+	c := startClient(t, Config{Addr: addr, MaxConns: 1, MaxPendingPerConn: 1})
+	oneWay := frame(t, 1, dubbotest.Greet("x"))
+	oneWay[2] &^= dubbo.FlagTwoWay
+	for i := 0; i < 3; i++ { // with one pending slot, a leaked slot would make the next call fail
+		resp, err := c.Do(context.Background(), oneWay)
+		if err != nil || resp != nil {
+			t.Fatalf("one-way Do = %v, %v; want nil, nil", resp, err)
+		}
+	}
+	if _, err := c.Do(context.Background(), frame(t, 2, dubbotest.Greet("y"))); err != nil {
+		t.Fatalf("two-way after one-way: %v", err)
+	}
+}
