@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -45,6 +46,10 @@ func New(addr string, b Backend, metrics http.Handler, log *slog.Logger) *Server
 	s.mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.ConfigDump()) })
 	s.mux.HandleFunc("GET /filters", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, b.FilterStatus()) })
 	s.mux.HandleFunc("POST /reload", s.reload)
+	// Profiles, for finding where proxy CPU goes under load; the admin address should stay on loopback.
+	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return s
 }
 

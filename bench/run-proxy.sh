@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# run-proxy.sh: side-by-side proxy benchmark on loopback, in one run, reported as ratios (bench/proxy.md).
+#
+# Variants, each its own process, measured one after the other in every round against the same upstream (nginx,
+# 1 worker, `return 200 "hello"`): direct to the upstream; nginx as reverse proxy (1 worker, upstream keepalive);
+# Go's httputil.ReverseProxy; wasmesh with no filter, a native header filter, a native API-key filter, a Wasm
+# header filter and the Wasm auth filter (API-key mode).
+# Load: wrk, 1 thread, $CONNS connections, $DURATION per variant, $ROUNDS rounds; medians are reported.
+# CPU per request: utime+stime of the proxy process from /proc/<pid>/stat, before and after each run.
+#
+#   bash bench/run-proxy.sh            # ROUNDS=3 DURATION=10s CONNS=50 by default
+#   ONLY="nginx wasmesh-nofilter" ROUNDS=1 DURATION=3s bash bench/run-proxy.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-50}
+ONLY=${ONLY:-}
+NGINX=$(bash scripts/bench-install-nginx.sh | tail -1)
+WRK=$(bash scripts/bench-install-wrk.sh | tail -1)
+work=$(mktemp -d /tmp/wasmesh-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "building into $work" >&2
+# WASMESH_BIN uses a prebuilt binary (e.g. from a clean checkout while the work tree is mid-change).
+if [ -n "${WASMESH_BIN:-}" ]; then cp "$WASMESH_BIN" "$work/wasmesh"; else go build -o "$work/wasmesh" ./cli/wasmesh; fi
+go build -o "$work/loadgen" ./bench/loadgen
+"$work/wasmesh" build host/engine/testdata/headers -o "$work/headers.wasm" >/dev/null
+"$work/wasmesh" build filters/auth -o "$work/auth.wasm" >/dev/null
+
+# Upstream and reference proxy: two nginx masters, one worker each, so their CPU is measured apart.
+nginx_conf() { # name listen body
+	mkdir -p "$work/$1"
+	cat >"$work/$1/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $work/$1; proxy_temp_path $work/$1; fastcgi_temp_path $work/$1;
+  uwsgi_temp_path $work/$1; scgi_temp_path $work/$1;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:18000; keepalive 256; keepalive_requests 1000000; }
+  server { listen $2; location / { $3 } }
+}
+CONF
+}
+nginx_conf upstream 127.0.0.1:18000 'default_type text/plain; return 200 "hello";'
+nginx_conf nginxproxy 127.0.0.1:18001 'proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";'
+"$NGINX" -c "$work/upstream/nginx.conf" -p "$work/upstream" & pids+=($!)
+
+proxy_yaml() { # port filters-yaml
+	cat <<YAML
+listeners:
+- name: http
+  address: 127.0.0.1:$1
+  filters: $2
+  routes:
+  - {name: all, match: {path: {prefix: /}}, cluster: upstream}
+clusters:
+- {name: upstream, endpoints: [{address: 127.0.0.1:18000}], max_idle_per_endpoint: 1024}
+YAML
+}
+proxy_yaml 18003 '[]' >"$work/none.yaml"
+proxy_yaml 18004 '[{name: tag, kind: header, config: {request_set: {x-wasmesh: "1"}, response_set: {x-proxy: wasmesh}}}]' >"$work/header.yaml"
+proxy_yaml 18005 '[{name: keys, kind: apikey, config: {keys: [bench-key-0001]}}]' >"$work/apikey.yaml"
+proxy_yaml 18006 "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader.yaml"
+proxy_yaml 18007 "[{name: auth, kind: wasm, module: {url: \"file://$work/auth.wasm\"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}]" >"$work/wasmauth.yaml"
+
+# variant name | port | start command
+variants=(
+	"direct|18000|"
+	"nginx|18001|$NGINX -c $work/nginxproxy/nginx.conf -p $work/nginxproxy"
+	"reverseproxy|18002|$work/loadgen reverseproxy -listen 127.0.0.1:18002 -target http://127.0.0.1:18000"
+	"wasmesh-nofilter|18003|$work/wasmesh proxy -c $work/none.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-native-header|18004|$work/wasmesh proxy -c $work/header.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-native-apikey|18005|$work/wasmesh proxy -c $work/apikey.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-wasm-header|18006|$work/wasmesh proxy -c $work/wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-wasm-auth|18007|$work/wasmesh proxy -c $work/wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+)
+
+cat >"$work/pct.lua" <<'LUA'
+done = function(s, latency, requests)
+  local e = s.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", s.requests, s.duration,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+LUA
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
+
+wait_port 18000
+results="$work/results.txt"
+for round in $(seq "$ROUNDS"); do
+	for v in "${variants[@]}"; do
+		IFS='|' read -r name port cmd <<<"$v"
+		[ -n "$ONLY" ] && [[ ! " $ONLY " == *" $name "* ]] && continue
+		pid=""
+		if [ -n "$cmd" ]; then
+			$cmd >"$work/$name.log" 2>&1 & pid=$!
+			wait_port "$port"
+		fi
+		# The process whose CPU counts: the proxy (nginx: its worker), or the upstream's worker for "direct".
+		meas=$pid
+		[ "$name" = nginx ] && { sleep 0.2; meas=$(pgrep -P "$pid" | head -1); }
+		[ "$name" = direct ] && meas=$(pgrep -P "$(cat "$work/upstream/nginx.pid")" | head -1)
+		hdr=(-H "x-api-key: bench-key-0001" -H "x-user: bench")
+		"$WRK" -t1 -c"$CONNS" -d2s "${hdr[@]}" "http://127.0.0.1:$port/" >/dev/null # warm-up
+		c0=$(cpu_ticks "$meas")
+		out=$("$WRK" -t1 -c"$CONNS" -d"$DURATION" "${hdr[@]}" -s "$work/pct.lua" "http://127.0.0.1:$port/")
+		c1=$(cpu_ticks "$meas")
+		line=$(grep '^RESULT' <<<"$out")
+		echo "$round $name $line $((c1 - c0))" | tee -a "$results" >&2
+		if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+	done
+done
+
+python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
+import sys, statistics as st, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    _, name, _, req, dur_us, p50, p99, p999, errs, ticks = line.split()
+    req, dur = int(req), int(dur_us) / 1e6
+    rows[name].append(dict(rps=req / dur, p50=int(p50), p99=int(p99), p999=int(p999), errs=int(errs),
+                           cpu_us=int(ticks) / int(sys.argv[2]) * 1e6 / max(req, 1)))
+med = {n: {k: st.median(r[k] for r in rs) for k in rs[0]} for n, rs in rows.items()}
+base_nginx = med.get("nginx", {}).get("rps")
+base_rp = med.get("reverseproxy", {}).get("rps")
+base_nf = med.get("wasmesh-nofilter", {}).get("rps")
+print("| variant | req/s | × nginx | × ReverseProxy | × wasmesh no filter | p50 µs | p99 µs | p99.9 µs | CPU µs/req (proxy) | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for n, m in med.items():
+    r = lambda b: f"{m['rps'] / b:.2f}" if b else "-"
+    print(f"| {n} | {m['rps']:.0f} | {r(base_nginx)} | {r(base_rp)} | {r(base_nf)} | {m['p50']:.0f} | {m['p99']:.0f} | {m['p999']:.0f} | {m['cpu_us']:.1f} | {m['errs']:.0f} |")
+print(f"\n(medians of {len(next(iter(rows.values())))} rounds; for 'direct' the CPU column is the upstream's)")
+PY

@@ -1,0 +1,13 @@
+#!/bin/sh
+# bench-install-wrk.sh installs the wrk load generator from Debian packages for the proxy benchmark
+# (bench/run-proxy.sh). Benchmark-only: `make test` does not run bench-install-*. Idempotent. Prints its path.
+set -eu
+if command -v wrk >/dev/null 2>&1; then
+	command -v wrk
+	exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+command -v wrk
