@@ -1,0 +1,84 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/wasmesh/wasmesh/builder"
+	"github.com/wasmesh/wasmesh/host/abi"
+	"github.com/wasmesh/wasmesh/host/engine"
+)
+
+// builtFixture builds testdata/<name>, a filter on the TinyGo-era tetratelabs SDK v0.24.0, with the wasmesh builder
+// (standard Go toolchain plus its ABI bridge), cached by source hash like the other fixtures.
+func builtFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	fixtureMu.Lock()
+	defer fixtureMu.Unlock()
+	src, err := filepath.Abs(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(cacheRoot(t), "testwasm", name+"-"+sourceHash(t, src)+".wasm")
+	if b, err := os.ReadFile(out); err == nil {
+		return b
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := out + ".tmp.wasm"
+	if _, err := builder.Build(context.Background(), builder.Options{Dir: src, Output: tmp}); err != nil {
+		t.Fatalf("wasmesh build %s: %v", name, err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestTetrateSDKFilterBuiltByBuilder(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	mod, err := e.Compile(context.Background(), builtFixture(t, "tetrate-headers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.NewPlugin(context.Background(), engine.PluginConfig{Module: mod, Name: "tetrate", VMID: "t", Configuration: []byte("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	for i := 1; i <= 2; i++ {
+		s := stream(t, p, engine.StreamInfo{})
+		req := headers(":path", "/x")
+		if a := s.OnRequestHeaders(&req, false); a != abi.ActionContinue {
+			t.Fatalf("action %v err %v", a, s.Err())
+		}
+		if got := get(t, req, "x-tetrate"); got != "hi:/x" {
+			t.Errorf("x-tetrate = %q", got)
+		}
+		resp := headers(":status", "200")
+		s.OnResponseHeaders(&resp, true)
+		if get(t, resp, "x-tetrate-response") != "1" {
+			t.Error("response header missing")
+		}
+		s.Done()
+		v, _, _ := e.SharedData("t", "requests")
+		if len(v) != 8 || binary.LittleEndian.Uint64(v) != uint64(i) {
+			t.Errorf("shared requests = %v after %d", v, i)
+		}
+	}
+	s := stream(t, p, engine.StreamInfo{})
+	defer s.Done()
+	req := headers(":path", "/deny")
+	s.OnRequestHeaders(&req, true)
+	if lr := s.LocalResponse(); lr == nil || lr.StatusCode != 451 || string(lr.Body) != "nope" || get(t, lr.Headers, "x-by") != "tetrate" {
+		t.Errorf("local response %+v", lr)
+	}
+}
