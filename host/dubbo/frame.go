@@ -122,14 +122,34 @@ func ReadFrame(r io.Reader, buf []byte, maxBody int) (Header, []byte, error) {
 		return Header{}, nil, err
 	}
 	total := HeaderLen + h.BodyLen
-	if cap(buf) < total {
-		nb := make([]byte, total)
-		copy(nb, buf)
-		buf = nb
+	if cap(buf) >= total || total <= growStep {
+		if cap(buf) < total {
+			nb := make([]byte, total)
+			copy(nb, buf)
+			buf = nb
+		}
+		buf = buf[:total]
+		if _, err := io.ReadFull(r, buf[HeaderLen:]); err != nil {
+			return Header{}, nil, protocolError(KindShort, "connection closed inside a frame body", err)
+		}
+		return h, buf, nil
 	}
-	buf = buf[:total]
-	if _, err := io.ReadFull(r, buf[HeaderLen:]); err != nil {
-		return Header{}, nil, protocolError(KindShort, "connection closed inside a frame body", err)
+	// A large declared body is read in doubling steps, so a peer that announces megabytes and sends a trickle
+	// holds at most twice what it really sent, not the whole declared length.
+	for len(buf) < total {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(total, max(2*cap(buf), growStep)))
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return Header{}, nil, protocolError(KindShort, "connection closed inside a frame body", err)
+		}
 	}
 	return h, buf, nil
 }
+
+// growStep is the body size read in one allocation; larger bodies grow as their bytes arrive.
+const growStep = 64 << 10

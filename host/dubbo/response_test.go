@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -180,6 +181,29 @@ func TestParseHeaderAndReadFrame(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestReadFrameLargeBodyGrowsAsBytesArrive(t *testing.T) {
+	body := bytes.Repeat([]byte{'x'}, 1<<20+3)
+	frame := AppendHeader(nil, Header{Flags: FlagRequest | SerializationHessian2, ID: 5, BodyLen: len(body)})
+	frame = append(frame, body...)
+	h, got, err := ReadFrame(bytes.NewReader(frame), nil, 0)
+	if err != nil || h.BodyLen != len(body) || !bytes.Equal(got, frame) {
+		t.Fatalf("ReadFrame = %+v, %d bytes, %v", h, len(got), err)
+	}
+	// A peer that declares 8 MiB and sends 100 KB makes us hold at most twice that, then fails.
+	short := append(AppendHeader(nil, Header{Flags: FlagRequest | SerializationHessian2, BodyLen: DefaultMaxBody}), make([]byte, 100<<10)...)
+	_, got, err = ReadFrame(bytes.NewReader(short), nil, 0)
+	if KindOf(err) != KindShort || got != nil {
+		t.Fatalf("short body: %v", err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, _ = ReadFrame(bytes.NewReader(short), nil, 0)
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("allocated %d bytes for a 100 KB trickle announcing 8 MiB", n)
 	}
 }
 
