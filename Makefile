@@ -36,8 +36,11 @@ test-unit:
 test-filters:
 	cd filters && $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
+# Packages with end-to-end tests (files tagged e2e): real processes on loopback, run against bin/.
+E2E_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^//go:build e2e' --exclude-dir=filters --exclude-dir=testdata .)))
+
 test-e2e: deps build filters
-	$(GO) test -tags e2e -timeout $(TEST_TIMEOUT) -count=1 ./test/...
+	$(GO) test -tags e2e -timeout $(TEST_TIMEOUT) -count=1 $(E2E_PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -40,6 +40,7 @@ func NewRootCommand(s Streams) *cobra.Command {
 		newLogoutCommand(s),
 		newRegistryCommand(s),
 		newProxyCommand(s),
+		newDemoCommand(s),
 	)
 	return root
 }
