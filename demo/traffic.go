@@ -55,7 +55,9 @@ func (d *run) get(ctx context.Context, path string, set func(*http.Request)) (an
 	return answer{status: resp.StatusCode, consumer: resp.Header.Get("X-Upstream-Consumer"), header: resp.Header}, nil
 }
 
-func apiKey(k string) func(*http.Request) { return func(r *http.Request) { r.Header.Set("x-api-key", k) } }
+func apiKey(k string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("x-api-key", k) }
+}
 
 func bearer(t string) func(*http.Request) {
 	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+t) }
