@@ -12,19 +12,14 @@ type Header struct {
 type Headers []Header
 
 // Get returns the first value of key.
-func (h Headers) Get(key string) (string, bool) {
-	for i := range h {
-		if equalFold(h[i].Key, key) {
-			return h[i].Value, true
-		}
-	}
-	return "", false
-}
+func (h Headers) Get(key string) (string, bool) { return get(h, key) }
 
 // GetBytes is Get for a key still in guest memory: it compares in place instead of allocating a string.
-func (h Headers) GetBytes(key []byte) (string, bool) {
+func (h Headers) GetBytes(key []byte) (string, bool) { return get(h, key) }
+
+func get[K string | []byte](h Headers, key K) (string, bool) {
 	for i := range h {
-		if equalFoldBytes(h[i].Key, key) {
+		if equalFold(h[i].Key, key) {
 			return h[i].Value, true
 		}
 	}
@@ -36,48 +31,41 @@ func (h *Headers) Add(key, value string) { *h = append(*h, Header{key, value}) }
 
 // Set replaces the value of the first entry for key, drops the others, or appends one.
 func (h *Headers) Set(key, value string) {
-	s := *h
-	found := false
-	n := 0
-	for i := range s {
-		if equalFold(s[i].Key, key) {
-			if found {
-				continue
-			}
-			found = true
-			s[i].Value = value
-		}
-		s[n] = s[i]
-		n++
+	if i := index(*h, key); i >= 0 {
+		replaceAt(h, i, key, value)
+		return
 	}
-	clear(s[n:])
-	*h = s[:n]
-	if !found {
-		h.Add(key, value)
-	}
+	h.Add(key, value)
+}
+
+// replaceAt sets the value of entry i, which holds key, and drops the later entries for key.
+func replaceAt[K string | []byte](h *Headers, i int, key K, value string) {
+	(*h)[i].Value = value
+	rest := (*h)[i+1:]
+	del(&rest, key)
+	*h = (*h)[:i+1+len(rest)]
 }
 
 // Del removes every entry for key.
-func (h *Headers) Del(key string) {
+func (h *Headers) Del(key string) { del(h, key) }
+
+// DelBytes is Del for a key still in guest memory.
+func (h *Headers) DelBytes(key []byte) { del(h, key) }
+
+func index[K string | []byte](h Headers, key K) int {
+	for i := range h {
+		if equalFold(h[i].Key, key) {
+			return i
+		}
+	}
+	return -1
+}
+
+func del[K string | []byte](h *Headers, key K) {
 	s := *h
 	n := 0
 	for i := range s {
 		if equalFold(s[i].Key, key) {
-			continue
-		}
-		s[n] = s[i]
-		n++
-	}
-	clear(s[n:])
-	*h = s[:n]
-}
-
-// DelBytes is Del for a key still in guest memory.
-func (h *Headers) DelBytes(key []byte) {
-	s := *h
-	n := 0
-	for i := range s {
-		if equalFoldBytes(s[i].Key, key) {
 			continue
 		}
 		s[n] = s[i]
@@ -111,19 +99,8 @@ func lower(c byte) byte {
 	return c
 }
 
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if a[i] != b[i] && lower(a[i]) != lower(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFoldBytes(a string, b []byte) bool {
+// equalFold compares ASCII case-insensitively, which is what header names need; no Unicode folding.
+func equalFold[K string | []byte](a string, b K) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -138,15 +115,9 @@ func equalFoldBytes(a string, b []byte) bool {
 // SetBytes is Set for a key and value still in guest memory. It keeps the existing key string when there is one,
 // so replacing a value allocates only the value.
 func (h *Headers) SetBytes(key, value []byte) {
-	s := *h
-	for i := range s {
-		if equalFoldBytes(s[i].Key, key) {
-			s[i].Value = string(value)
-			rest := s[i+1:]
-			rest.DelBytes(key)
-			*h = s[:i+1+len(rest)]
-			return
-		}
+	if i := index(*h, key); i >= 0 {
+		replaceAt(h, i, key, string(value))
+		return
 	}
 	kv := string(key) + string(value) // one allocation for both
 	h.Add(kv[:len(key)], kv[len(key):])

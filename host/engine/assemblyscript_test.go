@@ -17,55 +17,34 @@ import (
 // scripts/install-assemblyscript.sh installs into the cache dir. The output is cached by source hash.
 func asFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	fixtureMu.Lock()
-	defer fixtureMu.Unlock()
-	src, err := filepath.Abs(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(cacheRoot(t), "testwasm", name+"-"+sourceHash(t, src)+".wasm")
-	if b, err := os.ReadFile(out); err == nil {
-		return b
-	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		t.Skip("LOUD SKIP: npm is not installed, so the AssemblyScript conformance tests cannot run; apt-get install npm, then rerun")
-	}
-	script, err := filepath.Abs("../../scripts/install-assemblyscript.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirOut, err := exec.Command(script).Output()
-	if err != nil {
-		t.Fatalf("%s failed (it needs the npm registry once): %v", script, err)
-	}
-	toolchain := strings.TrimSpace(string(dirOut))
-
-	// asc resolves @solo-io/proxy-runtime from node_modules next to the sources, so build in a scratch copy.
-	work := t.TempDir()
-	if err := os.CopyFS(work, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(toolchain, "node_modules"), filepath.Join(work, "node_modules")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp := out + ".tmp"
-	cmd := exec.Command(filepath.Join(toolchain, "node_modules", ".bin", "asc"), "assembly/index.ts",
-		"-b", tmp, "--use", "abort=abort_proc_exit", "--optimize")
-	cmd.Dir = work
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("asc %s: %v\n%s", name, err, b)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return cachedBuild(t, name, func(src, out string) {
+		if _, err := exec.LookPath("npm"); err != nil {
+			t.Skip("LOUD SKIP: npm is not installed, so the AssemblyScript conformance tests cannot run; apt-get install npm, then rerun")
+		}
+		script, err := filepath.Abs("../../scripts/install-assemblyscript.sh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirOut, err := exec.Command(script).Output()
+		if err != nil {
+			t.Fatalf("%s failed (it needs the npm registry once): %v", script, err)
+		}
+		toolchain := strings.TrimSpace(string(dirOut))
+		// asc resolves @solo-io/proxy-runtime from node_modules next to the sources, so build in a scratch copy.
+		work := t.TempDir()
+		if err := os.CopyFS(work, os.DirFS(src)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(toolchain, "node_modules"), filepath.Join(work, "node_modules")); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(filepath.Join(toolchain, "node_modules", ".bin", "asc"), "assembly/index.ts",
+			"-b", out, "--use", "abort=abort_proc_exit", "--optimize")
+		cmd.Dir = work
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("asc %s: %v\n%s", name, err, b)
+		}
+	})
 }
 
 func TestAssemblyScriptFilter(t *testing.T) {

@@ -3,8 +3,6 @@ package engine_test
 import (
 	"context"
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/wasmesh/wasmesh/builder"
@@ -16,31 +14,11 @@ import (
 // (standard Go toolchain plus its ABI bridge), cached by source hash like the other fixtures.
 func builtFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	fixtureMu.Lock()
-	defer fixtureMu.Unlock()
-	src, err := filepath.Abs(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(cacheRoot(t), "testwasm", name+"-"+sourceHash(t, src)+".wasm")
-	if b, err := os.ReadFile(out); err == nil {
-		return b
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp := out + ".tmp.wasm"
-	if _, err := builder.Build(context.Background(), builder.Options{Dir: src, Output: tmp}); err != nil {
-		t.Fatalf("wasmesh build %s: %v", name, err)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return cachedBuild(t, name, func(src, out string) {
+		if _, err := builder.Build(context.Background(), builder.Options{Dir: src, Output: out}); err != nil {
+			t.Fatalf("wasmesh build %s: %v", name, err)
+		}
+	})
 }
 
 func TestTetrateSDKFilterBuiltByBuilder(t *testing.T) {

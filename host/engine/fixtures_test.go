@@ -59,29 +59,25 @@ func sourceHash(t testing.TB, dir string) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// goFixture returns the wasm of testdata/<name>, building it if its sources changed.
-func goFixture(t testing.TB, name string) []byte {
+// cachedBuild returns the wasm built from testdata/<name>, calling build(src, out) only when no output for the
+// current source hash exists yet. build writes the module to out.
+func cachedBuild(t testing.TB, name string, build func(src, out string)) []byte {
 	t.Helper()
 	fixtureMu.Lock()
 	defer fixtureMu.Unlock()
-	dir, err := filepath.Abs(filepath.Join("testdata", name))
+	src, err := filepath.Abs(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(cacheRoot(t), "testwasm", name+"-"+sourceHash(t, dir)+".wasm")
+	out := filepath.Join(cacheRoot(t), "testwasm", name+"-"+sourceHash(t, src)+".wasm")
 	if b, err := os.ReadFile(out); err == nil {
 		return b
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tmp := out + ".tmp"
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-mod=mod", "GOWORK=off")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build fixture %s: %v\n%s", name, err, b)
-	}
+	tmp := out + ".tmp.wasm"
+	build(src, tmp)
 	if err := os.Rename(tmp, out); err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +86,17 @@ func goFixture(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// goFixture returns the wasm of testdata/<name>, built with the standard Go toolchain as a WASI reactor.
+func goFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	return cachedBuild(t, name, func(src, out string) {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-mod=mod", "GOWORK=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build fixture %s: %v\n%s", name, err, b)
+		}
+	})
 }
