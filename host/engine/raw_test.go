@@ -45,3 +45,25 @@ func TestRawFilter(t *testing.T) {
 	}
 	s.Done()
 }
+
+func TestABI010Module(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	mod, err := e.Compile(context.Background(), rawFilter(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod.ABIVersion() != abi.V0_1_0 {
+		t.Fatalf("ABI %q", mod.ABIVersion())
+	}
+	p, err := e.NewPlugin(context.Background(), engine.PluginConfig{Module: mod, Name: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	s := stream(t, p, engine.StreamInfo{})
+	defer s.Done()
+	req := benchRequest()
+	if a := s.OnRequestHeaders(&req, true); a != abi.ActionContinue || get(t, req, "x-wasm") != "seen" {
+		t.Fatalf("two-argument proxy_on_request_headers: %v %v %v", a, req, s.Err())
+	}
+}

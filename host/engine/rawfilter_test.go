@@ -4,7 +4,11 @@ package engine_test
 // does in Go: five proxy_get_header_map_value calls and one proxy_add_header_map_value per request. Its guest side
 // costs next to nothing, so benchmarks on it measure the host: callback dispatch, host functions, allocator calls.
 // proxy_on_request_body(ctx, n, eos) calls proxy_get_header_map_value n times, to time one host call.
-func rawHeadersFilter() []byte {
+// With abi010 it is an ABI 0.1.0 module instead: two-argument proxy_on_request_headers, the 0.1.0 version marker,
+// and imports only 0.1.0 hosts had (proxy_continue_request, proxy_get_configuration).
+func rawHeadersFilter() []byte { return rawFilter(false) }
+
+func rawFilter(abi010 bool) []byte {
 	const (
 		i32  = 0x7f
 		fn   = 0x60
@@ -60,6 +64,19 @@ func rawHeadersFilter() []byte {
 		sig(1, 0), // 4: on_log, on_delete
 		sig(2, 1), // 5: vm_start, configure, trailers
 		sig(0, 0), // 6: abi version marker
+		sig(3, 1), // 7: proxy_on_request_headers (3 args from 0.2.0 on, 2 in 0.1.0)
+		sig(0, 1), // 8: proxy_continue_request
+	}
+	marker := "proxy_abi_version_0_2_1"
+	type imp struct {
+		name string
+		typ  int
+	}
+	imports := []imp{{"proxy_get_header_map_value", 0}, {"proxy_add_header_map_value", 0}}
+	if abi010 {
+		types[7] = sig(2, 1)
+		marker = "proxy_abi_version_0_1_0"
+		imports = append(imports, imp{"proxy_continue_request", 8}, imp{"proxy_get_configuration", 5})
 	}
 	// Data: keys at fixed offsets.
 	type str struct {
@@ -111,14 +128,14 @@ func rawHeadersFilter() []byte {
 		{"proxy_on_context_create", 2, nil},
 		{"proxy_on_vm_start", 5, i32c(nil, 1)},
 		{"proxy_on_configure", 5, i32c(nil, 1)},
-		{"proxy_on_request_headers", 3, reqHeaders},
+		{"proxy_on_request_headers", 7, reqHeaders},
 		{"proxy_on_response_headers", 3, respHeaders},
 		{"proxy_on_request_body", 3, body},
 		{"proxy_on_request_trailers", 5, i32c(nil, 0)},
 		{"proxy_on_done", 1, i32c(nil, 1)},
 		{"proxy_on_log", 4, nil},
 		{"proxy_on_delete", 4, nil},
-		{"proxy_abi_version_0_2_1", 6, nil},
+		{marker, 6, nil},
 	}
 
 	out := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
@@ -129,11 +146,12 @@ func rawHeadersFilter() []byte {
 	}
 	out = section(out, 1, p)
 
-	p = uleb(nil, 2)
-	for _, imp := range []string{"proxy_get_header_map_value", "proxy_add_header_map_value"} {
+	p = uleb(nil, uint32(len(imports)))
+	for _, imp := range imports {
 		p = name(p, "env")
-		p = name(p, imp)
-		p = append(p, 0, 0) // func, type 0
+		p = name(p, imp.name)
+		p = append(p, 0) // func
+		p = uleb(p, uint32(imp.typ))
 	}
 	out = section(out, 2, p)
 
@@ -148,7 +166,7 @@ func rawHeadersFilter() []byte {
 	p = append(name(p, "memory"), 2, 0)
 	for i, f := range funcs {
 		p = append(name(p, f.export), 0)
-		p = uleb(p, uint32(i+2)) // after the two imports
+		p = uleb(p, uint32(i+len(imports))) // functions are numbered after the imports
 	}
 	out = section(out, 7, p)
 
