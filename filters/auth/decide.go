@@ -41,6 +41,7 @@ type state struct {
 	keys         []*keySet // per provider; inline sets are installed at start
 	gen          uint64
 	setBuf       [][2]string // reused by Decide so a request allocates no header list
+	removeBuf    []string
 	inflight     []bool
 	lastKIDFetch []time.Time
 }
@@ -87,10 +88,19 @@ func (a *authenticator) installKeys(provider int, keys []verificationKey) {
 var errBadCredentials = errors.New("bad credentials")
 
 // Decide authenticates and authorizes r. now is only called when a token's times must be checked, because reading
-// the clock is a host call in Wasm. The Set slice of the result is reused by the next Decide: apply it first.
+// the clock is a host call in Wasm. The Set and Remove slices of the result are reused by the next Decide: apply
+// them first.
 func (a *authenticator) Decide(r *request.Request, now func() time.Time) Decision {
+	d := a.decide(r, now)
+	a.st.setBuf = d.Set[:0]
+	if len(d.Remove) > len(a.cfg.alwaysRemove) {
+		a.st.removeBuf = d.Remove[:0]
+	}
+	return d
+}
+
+func (a *authenticator) decide(r *request.Request, now func() time.Time) Decision {
 	d := Decision{FetchProvider: -1, Remove: a.cfg.alwaysRemove, Set: a.st.setBuf[:0]}
-	defer func() { a.st.setBuf = d.Set[:0] }()
 	pol := a.policyFor(r)
 
 	consumer, claims, method, removeSrc, setSrc, err := a.authenticate(r, now, &d)
@@ -98,8 +108,8 @@ func (a *authenticator) Decide(r *request.Request, now func() time.Time) Decisio
 		return d
 	}
 	if removeSrc != "" {
-		// Full slice expression: never append into the shared alwaysRemove array.
-		d.Remove = append(d.Remove[:len(d.Remove):len(d.Remove)], removeSrc)
+		// Never append into the shared alwaysRemove array: copy it into the reused buffer.
+		d.Remove = append(append(a.st.removeBuf[:0], d.Remove...), removeSrc)
 	}
 	if setSrc[0] != "" {
 		d.Set = append(d.Set, setSrc)
