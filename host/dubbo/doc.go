@@ -1,8 +1,8 @@
 // Package dubbo is the Dubbo 2 protocol (TCP, hessian2 serialization) for the data plane: framing by the
 // 16-byte header, decoding request bodies without building arguments, the mapping of a request to the header
 // pairs the filter chain sees and back, response encoding (including a filter's local reply) and decoding.
-// The multiplexing upstream client is in the upstream sub-package, a real provider and client for tests in
-// dubbotest, and the Hessian primitives in hessian.
+// Connections are served by the downstream sub-package, the multiplexing upstream client is in upstream, a real
+// provider and client for tests in dubbotest, and the Hessian primitives in hessian.
 //
 // # Headers shown to filters
 //

@@ -1,7 +1,6 @@
 package dubbotest
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,11 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/dubbo"
+	"github.com/wasmesh/wasmesh/host/dubbo/downstream"
 	"github.com/wasmesh/wasmesh/host/dubbo/upstream"
 )
 
@@ -36,52 +35,15 @@ func nodeModules(t *testing.T) string {
 	return lines[len(lines)-1]
 }
 
-// miniProxy is the data path the proxy core will have, reduced to what a test needs: frames in, heartbeats
-// answered locally, each request shown to a "filter" as header pairs, re-encoded and sent upstream over the
-// multiplexing client, and the answer sent back under the downstream id. The filter adds x-filter, routes
+// miniProxy is the data path the proxy core will have, reduced to what a test needs: a downstream.Server reads
+// frames and answers heartbeats, each request is shown to a "filter" as header pairs, re-encoded and sent
+// upstream over the multiplexing client, and the answer sent back under the downstream id. The filter adds x-filter, routes
 // service version 2.0.0 to the v2 provider, and denies method fail with a 403 local reply.
 type miniProxy struct {
 	v1, v2 *upstream.Client
 }
 
-func (p *miniProxy) serve(ctx context.Context, ln net.Listener) {
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.serveConn(ctx, nc)
-	}
-}
-
-func (p *miniProxy) serveConn(ctx context.Context, nc net.Conn) {
-	defer nc.Close()
-	var wmu sync.Mutex
-	write := func(b []byte) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		_, _ = nc.Write(b)
-	}
-	br := bufio.NewReader(nc)
-	for {
-		h, frame, err := dubbo.ReadFrame(br, nil, dubbo.DefaultMaxBody)
-		if err != nil {
-			return
-		}
-		if h.IsEvent() {
-			if h.IsRequest() && h.IsTwoWay() {
-				write(dubbo.AppendHeartbeat(nil, h.ID, false))
-			}
-			continue
-		}
-		go func() {
-			if resp := p.handle(ctx, h, frame); resp != nil {
-				write(resp)
-			}
-		}()
-	}
-}
-
+// handle is the downstream.Handler: heartbeats never reach it, the server answers them.
 func (p *miniProxy) handle(ctx context.Context, h dubbo.Header, frame []byte) []byte {
 	var req dubbo.Request
 	if err := dubbo.DecodeRequest(frame[dubbo.HeaderLen:], &req); err != nil {
@@ -188,7 +150,11 @@ func TestNodeClientThroughProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		go p.serve(ctx, ln)
+		srv, err := downstream.New(downstream.Config{}, downstream.HandlerFunc(p.handle))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = srv.Serve(ctx, ln) }()
 		for version, label := range map[string]string{"1.0.0": "v1", "2.0.0": "v2"} {
 			calls := runNodeClient(t, ctx, modules, ln.Addr().String(), "Bob", version)
 			if c := calls["greet"]; c.Res != "hello Bob from "+label || c.Err != "" {

@@ -19,13 +19,13 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"sync"
 	"time"
 
 	h2 "github.com/apache/dubbo-go-hessian2"
 	"github.com/apache/dubbo-go-hessian2/java_exception"
 
 	"github.com/wasmesh/wasmesh/host/dubbo"
+	"github.com/wasmesh/wasmesh/host/dubbo/downstream"
 )
 
 // GreetingService is the sample interface. Its methods:
@@ -80,70 +80,20 @@ func NewProvider(cfg ProviderConfig) *Provider {
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and every connection. It returns nil after a
-// clean stop.
+// clean stop. Each call runs on its own goroutine, as a real provider's thread pool does, so answers can come
+// back out of order and a proxy must match them by id.
 func (p *Provider) Serve(ctx context.Context, ln net.Listener) error {
-	var wg sync.WaitGroup
-	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
-	defer stop()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			wg.Wait()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("dubbotest provider: accept on %s: %w", ln.Addr(), err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.serveConn(ctx, nc)
-		}()
+	srv, err := downstream.New(downstream.Config{MaxBody: p.cfg.MaxBody, Logger: p.cfg.Logger},
+		downstream.HandlerFunc(func(_ context.Context, h dubbo.Header, frame []byte) []byte {
+			return p.handle(h, frame[dubbo.HeaderLen:])
+		}))
+	if err != nil {
+		return err
 	}
-}
-
-func (p *Provider) serveConn(ctx context.Context, nc net.Conn) {
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	defer stop()
-	defer nc.Close()
-	var wmu sync.Mutex
-	write := func(b []byte) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		if _, err := nc.Write(b); err != nil {
-			p.cfg.Logger.Debug("dubbotest provider: write failed", "err", err)
-		}
+	if err := srv.Serve(ctx, ln); err != nil {
+		return fmt.Errorf("dubbotest provider: %w", err)
 	}
-	var calls sync.WaitGroup
-	defer calls.Wait()
-	for {
-		h, frame, err := dubbo.ReadFrame(nc, nil, p.cfg.MaxBody)
-		if err != nil {
-			if k := dubbo.KindOf(err); k != "" {
-				p.cfg.Logger.Warn("dubbotest provider: bad frame, closing", "kind", k, "err", err)
-			}
-			return
-		}
-		if !h.IsRequest() {
-			continue // a response to our heartbeat, none sent: ignore
-		}
-		if h.IsEvent() {
-			if h.IsTwoWay() {
-				write(dubbo.AppendHeartbeat(nil, h.ID, false))
-			}
-			continue
-		}
-		// Each call runs on its own so answers can come back out of order, as a real provider's thread pool
-		// does: the proxy must match them by id.
-		calls.Add(1)
-		go func() {
-			defer calls.Done()
-			resp := p.handle(h, frame[dubbo.HeaderLen:])
-			if h.IsTwoWay() {
-				write(resp)
-			}
-		}()
-	}
+	return nil
 }
 
 // call is a decoded invocation.

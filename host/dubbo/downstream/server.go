@@ -1,0 +1,186 @@
+// Package downstream serves Dubbo connections: it reads frames, answers heartbeats itself, hands each request to
+// a Handler on its own goroutine (so answers go back in any order, matched by id) and writes the answers. A bad
+// frame closes the connection with a log line and a count under its dubbo.Kind. The proxy's Dubbo listener and
+// the test provider are both built on it.
+//
+//	srv, err := downstream.New(downstream.Config{}, downstream.HandlerFunc(
+//		func(ctx context.Context, h dubbo.Header, frame []byte) []byte {
+//			return dubbo.AppendErrorResponse(nil, h.ID, dubbo.StatusServiceNotFound, "nothing here")
+//		}))
+//	err = srv.Serve(ctx, ln) // until ctx ends
+package downstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wasmesh/wasmesh/host/dubbo"
+)
+
+// Handler answers one request. frame is the whole request frame (header and body) and belongs to the handler.
+// It returns the whole response frame, with h.ID as its id, or nil to answer nothing (one-way requests are never
+// answered, whatever it returns).
+type Handler interface {
+	Handle(ctx context.Context, h dubbo.Header, frame []byte) []byte
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, h dubbo.Header, frame []byte) []byte
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, h dubbo.Header, frame []byte) []byte {
+	return f(ctx, h, frame)
+}
+
+// Config is the server's immutable configuration. Zero fields take the defaults in parentheses.
+type Config struct {
+	MaxBody int // largest request body accepted (dubbo.DefaultMaxBody)
+	// MaxInFlightPerConn bounds the requests of one connection being handled at once; at the bound the
+	// connection is not read until one finishes, which pushes back on the client through TCP (256).
+	MaxInFlightPerConn int
+	Logger             *slog.Logger // (discard)
+	// OnProtocolError, when set, is called with the kind of every bad frame, e.g. to count it in a metric.
+	OnProtocolError func(dubbo.Kind)
+}
+
+// Stats are counters since the server was made.
+type Stats struct {
+	Conns, Requests, Heartbeats, ProtocolErrors int64
+}
+
+// Server serves Dubbo connections with one Handler.
+type Server struct {
+	cfg     Config
+	handler Handler
+
+	conns, requests, heartbeats, protocolErrors atomic.Int64
+}
+
+// New returns a server for handler.
+func New(cfg Config, handler Handler) (*Server, error) {
+	if handler == nil {
+		return nil, errors.New("dubbo downstream: handler is nil; pass the function that answers requests")
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = dubbo.DefaultMaxBody
+	}
+	if cfg.MaxInFlightPerConn <= 0 {
+		cfg.MaxInFlightPerConn = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, handler: handler}, nil
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{Conns: s.conns.Load(), Requests: s.requests.Load(), Heartbeats: s.heartbeats.Load(), ProtocolErrors: s.protocolErrors.Load()}
+}
+
+// Serve accepts connections on ln until ctx ends, then closes ln and every connection and waits for their
+// handlers. It returns nil after a clean stop.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("dubbo downstream: accept on %s: %w", ln.Addr(), err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.ServeConn(ctx, nc)
+		}()
+	}
+}
+
+// ServeConn serves one connection until the peer closes it, a frame is bad, or ctx ends; it closes nc and waits
+// for the connection's handlers before returning. The error is nil for a clean close by the peer, the
+// *dubbo.ProtocolError for a bad frame, or the I/O error.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
+	s.conns.Add(1)
+	var (
+		wmu      sync.Mutex
+		handlers sync.WaitGroup
+		slots    = make(chan struct{}, s.cfg.MaxInFlightPerConn)
+	)
+	// Deferred in this order so that, on the way out, the connection closes first (a peer that sent a bad frame
+	// is cut off at once; handlers still running fail their writes) and the handlers are waited for last.
+	defer handlers.Wait()
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() }) // unblocks the read when ctx ends
+	defer stop()
+	write := func(b []byte) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if _, err := nc.Write(b); err != nil {
+			cancel() // the peer is gone: stop reading too
+		}
+	}
+	br := bufio.NewReaderSize(nc, 32<<10)
+	for {
+		h, frame, err := dubbo.ReadFrame(br, nil, s.cfg.MaxBody)
+		if err != nil {
+			return s.closed(nc, err, ctx.Err() != nil)
+		}
+		if h.IsEvent() {
+			// Heartbeats are answered here, never passed on: they belong to this hop only.
+			if h.IsRequest() && h.IsTwoWay() {
+				s.heartbeats.Add(1)
+				write(dubbo.AppendHeartbeat(nil, h.ID, false))
+			}
+			continue
+		}
+		if !h.IsRequest() {
+			continue // a response from a client is not part of Dubbo 2: ignore it
+		}
+		s.requests.Add(1)
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			defer func() { <-slots }()
+			resp := s.handler.Handle(ctx, h, frame)
+			if resp != nil && h.IsTwoWay() {
+				write(resp)
+			}
+		}()
+	}
+}
+
+// closed logs and counts why a connection ended and returns the error ServeConn reports.
+func (s *Server) closed(nc net.Conn, err error, stopping bool) error {
+	if k := dubbo.KindOf(err); k != "" && !stopping {
+		s.protocolErrors.Add(1)
+		if s.cfg.OnProtocolError != nil {
+			s.cfg.OnProtocolError(k)
+		}
+		s.cfg.Logger.Warn("dubbo downstream: bad frame, closing the connection", "remote", nc.RemoteAddr(), "kind", k, "err", err)
+		return err
+	}
+	if stopping || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	s.cfg.Logger.Debug("dubbo downstream: read failed, closing the connection", "remote", nc.RemoteAddr(), "err", err)
+	return err
+}
