@@ -75,7 +75,7 @@ func (p *miniProxy) handle(ctx context.Context, h dubbo.Header, frame []byte) []
 	return resp
 }
 
-func startUpstream(t *testing.T, ctx context.Context, label string) *upstream.Client {
+func startUpstream(t testing.TB, ctx context.Context, label string) *upstream.Client {
 	t.Helper()
 	addr := startProvider(t, ProviderConfig{Label: label})
 	c, err := upstream.New(upstream.Config{Addr: addr, RequestTimeout: 5 * time.Second})

@@ -11,7 +11,7 @@ import (
 )
 
 // startProvider serves a provider on a loopback port until the test ends.
-func startProvider(t *testing.T, cfg ProviderConfig) string {
+func startProvider(t testing.TB, cfg ProviderConfig) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
