@@ -44,7 +44,8 @@ type Cluster struct {
 	endpoints []*Endpoint
 	lb        balancer
 	transport *http.Transport
-	rt        http.RoundTripper // transport, or the one given to NewWithTransport
+	h1        *h1Transport      // bodiless HTTP/1.1 requests, with transport as fallback
+	rt        http.RoundTripper // h1, transport, or the one given to NewWithTransport
 
 	maxConns, maxPending, maxRequests int64
 	conns, active                     atomic.Int64
@@ -77,6 +78,14 @@ func New(cfg config.Cluster, log *slog.Logger) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Name, err)
 	}
 	c.rt = c.transport
+	if c.Scheme == "http" && c.Protocol == "http1" {
+		addrs := make([]string, len(c.endpoints))
+		for i, e := range c.endpoints {
+			addrs[i] = e.Address
+		}
+		c.h1 = newH1Transport(addrs, c.transport.MaxIdleConnsPerHost, c.transport.DialContext, c.transport)
+		c.rt = c.h1
+	}
 	return c, nil
 }
 
@@ -245,7 +254,17 @@ func (c *Cluster) Pick(key string) (*Endpoint, error) {
 }
 
 // Close drops idle connections. In-flight requests finish on their connections.
-func (c *Cluster) Close() { c.transport.CloseIdleConnections() }
+func (c *Cluster) Close() {
+	c.transport.CloseIdleConnections()
+	if c.h1 != nil {
+		for _, p := range c.h1.pools {
+			p.mu.Lock()
+			p.closed = true
+			p.mu.Unlock()
+			p.closeIdle()
+		}
+	}
+}
 
 // Endpoint is one upstream address and its run-time state.
 type Endpoint struct {

@@ -197,7 +197,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 		if errors.Is(err, cluster.ErrNoHealthyEndpoint) {
 			return h.fail(w, s, http.StatusServiceUnavailable, "no healthy upstream", "no_healthy_upstream")
 		}
-		if ctx.Err() == context.DeadlineExceeded {
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
 			return h.fail(w, s, http.StatusGatewayTimeout, "upstream timeout", "upstream_timeout")
 		}
 		return h.fail(w, s, http.StatusBadGateway, "upstream connect error or reset", "upstream_error")
