@@ -1,6 +1,6 @@
 // Command noop is the baseline for BenchmarkHost: a filter that does only what its configuration names, so the
 // difference to a real filter is the filter's own work. The configuration is a list of steps, e.g.
-// ["headers", "property", "now", "set-header"]; [] does nothing at all.
+// ["headers", "property", "now", "set-header", "remove-header", "metric", "alloc"]; [] does nothing at all.
 package main
 
 import (
@@ -27,10 +27,16 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	if len(b) > 0 && json.Unmarshal(b, &p.steps) != nil {
 		return types.OnPluginStartStatusFailed
 	}
+	counter = proxywasm.DefineCounterMetric("wasmesh_baseline_total")
 	return types.OnPluginStartStatusOK
 }
 
 func (p *plugin) NewHttpContext(uint32) types.HttpContext { return &stream{steps: p.steps} }
+
+var (
+	counter proxywasm.MetricCounter
+	sink    []byte
+)
 
 type stream struct {
 	types.DefaultHttpContext
@@ -50,6 +56,12 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 			_ = time.Now()
 		case "set-header":
 			_ = proxywasm.ReplaceHttpRequestHeader("x-baseline", "1")
+		case "remove-header":
+			_ = proxywasm.RemoveHttpRequestHeader("x-absent")
+		case "metric":
+			counter.Increment(1)
+		case "alloc":
+			sink = make([]byte, 512) // what a request's header map costs the guest's allocator
 		}
 	}
 	return types.ActionContinue
