@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	h2 "github.com/apache/dubbo-go-hessian2"
+
+	"github.com/wasmesh/wasmesh/host/dubbo/internal/cputime"
 )
 
 // BenchmarkDecodeRequest decodes the typical request (2 arguments, 5 attachments) into header pairs with the
@@ -17,6 +19,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	hs := make([][2]string, 0, 32)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
+	defer cputime.Report(b, cputime.Process())
 	for b.Loop() {
 		if _, err := ParseHeader(frame, 0); err != nil {
 			b.Fatal(err)
@@ -36,6 +39,7 @@ func BenchmarkDecodeRequestLibrary(b *testing.B) {
 	br := bufio.NewReaderSize(rd, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
+	defer cputime.Report(b, cputime.Process())
 	for b.Loop() {
 		rd.Reset(frame)
 		br.Reset(rd)
@@ -61,6 +65,7 @@ func BenchmarkReencodeOneAttachment(b *testing.B) {
 	out := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
+	defer cputime.Report(b, cputime.Process())
 	for b.Loop() {
 		if err := DecodeRequest(body, &r); err != nil {
 			b.Fatal(err)

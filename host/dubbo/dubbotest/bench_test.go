@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/wasmesh/wasmesh/host/dubbo/downstream"
+	"github.com/wasmesh/wasmesh/host/dubbo/internal/cputime"
 )
 
 // BenchmarkRoundTripThroughMiniProxy is the direct client calling through one proxy hop built from this module
@@ -31,6 +32,7 @@ func BenchmarkRoundTripThroughMiniProxy(b *testing.B) {
 	}
 	defer c.Close()
 	b.ReportAllocs()
+	defer cputime.Report(b, cputime.Process())
 	for b.Loop() {
 		if _, err := c.Call(ctx, Greet("Alice")); err != nil {
 			b.Fatal(err)

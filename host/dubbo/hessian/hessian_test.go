@@ -11,6 +11,8 @@ import (
 	"time"
 
 	h2 "github.com/apache/dubbo-go-hessian2"
+
+	"github.com/wasmesh/wasmesh/host/dubbo/internal/cputime"
 )
 
 // point and user are objects for the oracle: dubbo-go-hessian2 writes them as class definitions and instances.
@@ -269,6 +271,7 @@ func BenchmarkSkipUser(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
 	var sc Scanner
+	defer cputime.Report(b, cputime.Process())
 	for b.Loop() {
 		sc.Reset()
 		if _, err := sc.Skip(buf, 0); err != nil {

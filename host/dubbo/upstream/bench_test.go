@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wasmesh/wasmesh/host/dubbo/dubbotest"
+	"github.com/wasmesh/wasmesh/host/dubbo/internal/cputime"
 )
 
 // BenchmarkRoundTripUpstream is one greet call at a time through the multiplexing client to the test provider
@@ -15,6 +16,7 @@ func BenchmarkRoundTripUpstream(b *testing.B) {
 	req := frame(b, 1, dubbotest.Greet("Alice"))
 	ctx := context.Background()
 	b.ReportAllocs()
+	defer cputime.Report(b, cputime.Process())
 	for b.Loop() {
 		if _, err := c.Do(ctx, req); err != nil {
 			b.Fatal(err)
@@ -30,6 +32,7 @@ func BenchmarkRoundTripUpstreamParallel(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.SetParallelism(16)
+	defer cputime.Report(b, cputime.Process())
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.Do(ctx, req); err != nil {
@@ -51,6 +54,7 @@ func BenchmarkRoundTripDirect(b *testing.B) {
 	}
 	defer c.Close()
 	b.ReportAllocs()
+	defer cputime.Report(b, cputime.Process())
 	for b.Loop() {
 		if _, err := c.Call(ctx, dubbotest.Greet("Alice")); err != nil {
 			b.Fatal(err)
