@@ -166,7 +166,7 @@ func TestInvalidRejected(t *testing.T) {
 		{"url without scheme", `url: registry.example/wasm/auth:v1`, []string{"spec.url"}},
 		{"both selector and targetRefs", `targetRefs: ` + gw, []string{"exactly one of spec.selector or spec.targetRefs"}},
 		{"neither selector nor targetRefs", `selector: null`, []string{"exactly one of spec.selector or spec.targetRefs"}},
-		{"targetRefs without Istio", "selector: null\ntargets: [Wasmesh]\ntargetRefs: " + gw, []string{"spec.targetRefs attaches to Istio"}},
+		{"targetRefs without Istio", "selector: null\ntargets: [Wasmesh]\ntargetRefs: " + gw, []string{"spec.targetRefs: Invalid value", "spec.targetRefs attaches to Istio"}},
 		{"targetRefs to a Deployment", "selector: null\ntargetRefs: [{group: apps, kind: Deployment, name: web}]", []string{"spec.targetRefs[0]", "targetRefs supports Gateway"}},
 		{"bad phase", `phase: LATE`, []string{"spec.phase", `Unsupported value: "LATE"`}},
 		{"bad type", `type: UDP`, []string{"spec.type", "Unsupported value"}},
@@ -176,8 +176,8 @@ func TestInvalidRejected(t *testing.T) {
 		{"priority below min", `priority: -5000`, []string{"spec.priority", "greater than or equal to -1000"}},
 		{"unknown target", `targets: [Linkerd]`, []string{"spec.targets[0]", "Unsupported value"}},
 		{"duplicate target", `targets: [Istio, Istio]`, []string{"spec.targets[1]", "Duplicate value"}},
-		{"sha256 differs from url digest", "url: oci://r.example/a@sha256:" + strings.Repeat("a", 64) + "\nsha256: " + strings.Repeat("b", 64), []string{"spec.sha256 must equal the digest pinned in spec.url"}},
-		{"imagePullSecret with https", "url: https://h.example/m.wasm\nimagePullSecret: creds", []string{"spec.imagePullSecret applies to oci:// urls only"}},
+		{"sha256 differs from url digest", "url: oci://r.example/a@sha256:" + strings.Repeat("a", 64) + "\nsha256: " + strings.Repeat("b", 64), []string{"spec.sha256: Invalid value", "must equal the digest pinned in spec.url"}},
+		{"imagePullSecret with https", "url: https://h.example/m.wasm\nimagePullSecret: creds", []string{"spec.imagePullSecret: Invalid value", "applies to oci:// urls only"}},
 		{"imagePullSecret in another namespace", `imagePullSecret: other-ns/creds`, []string{"spec.imagePullSecret"}},
 		{"pluginConfig not an object", `pluginConfig: [1, 2]`, []string{"spec.pluginConfig", "object"}},
 		{"env from host with a value", `vmConfig: {env: [{name: HOME, valueFrom: HOST, value: /root}]}`, []string{"spec.vmConfig.env[0]", "value must be empty when valueFrom is HOST"}},
@@ -189,8 +189,8 @@ func TestInvalidRejected(t *testing.T) {
 		{"canary steps repeated", `rollout: {strategy: Canary, steps: [{percent: 10}, {percent: 10}]}`, []string{"spec.rollout.steps", "strictly increasing"}},
 		{"canary percent above 100", `rollout: {strategy: Canary, steps: [{percent: 150}]}`, []string{"spec.rollout.steps[0].percent", "less than or equal to 100"}},
 		{"canary percent zero", `rollout: {strategy: Canary, steps: [{percent: 0}]}`, []string{"spec.rollout.steps[0].percent", "greater than or equal to 1"}},
-		{"canary without steps", `rollout: {strategy: Canary}`, []string{"spec.rollout", "steps are required with strategy Canary"}},
-		{"steps with AllAtOnce", `rollout: {strategy: AllAtOnce, steps: [{percent: 10}]}`, []string{"spec.rollout", "not allowed with AllAtOnce"}},
+		{"canary without steps", `rollout: {strategy: Canary}`, []string{"spec.rollout.steps: Invalid value", "steps are required with strategy Canary"}},
+		{"steps with AllAtOnce", `rollout: {strategy: AllAtOnce, steps: [{percent: 10}]}`, []string{"spec.rollout.steps: Invalid value", "not allowed with AllAtOnce"}},
 		{"unknown strategy", `rollout: {strategy: BlueGreen}`, []string{"spec.rollout.strategy", "Unsupported value"}},
 		{"pause with duration and approval", `rollout: {strategy: Canary, steps: [{percent: 10, pause: {duration: 5m, untilApproved: true}}]}`, []string{"spec.rollout.steps[0].pause", "exactly one of pause.duration or pause.untilApproved"}},
 		{"pause duration not a duration", `rollout: {strategy: Canary, steps: [{percent: 10, pause: {duration: 5 minutes}}]}`, []string{"spec.rollout.steps[0].pause.duration"}},
@@ -199,12 +199,12 @@ func TestInvalidRejected(t *testing.T) {
 		{"route disabled and configured", `routes: [{name: r, match: {host: a.example}, disabled: true, pluginConfig: {a: 1}}]`, []string{"spec.routes[0]", "exactly one of pluginConfig or disabled"}},
 		{"route without effect", `routes: [{name: r, match: {host: a.example}}]`, []string{"spec.routes[0]", "exactly one of pluginConfig or disabled"}},
 		{"route with empty match", `routes: [{name: r, match: {}, disabled: true}]`, []string{"spec.routes[0].match", "at least one of host, path, routeName or dubboService"}},
-		{"route path for Istio", `routes: [{name: r, match: {path: {prefix: /admin}}, disabled: true}]`, []string{"spec.routes[].match.path and .dubboService are served by wasmesh proxies only"}},
+		{"route path for Istio", `routes: [{name: r, match: {path: {prefix: /admin}}, disabled: true}]`, []string{"spec.routes: Invalid value", "spec.routes[].match.path and .dubboService are served by wasmesh proxies only"}},
 		{"route path exact and prefix", "targets: [Wasmesh]\nroutes: [{name: r, match: {path: {prefix: /a, exact: /a}}, disabled: true}]", []string{"spec.routes[0].match.path", "exactly one of exact or prefix"}},
 		{"route dubbo with host", "targets: [Wasmesh]\nroutes: [{name: r, match: {dubboService: a.B, host: a.example}, disabled: true}]", []string{"spec.routes[0].match", "dubboService cannot be combined"}},
 		{"route bad dubbo service", "targets: [Wasmesh]\nroutes: [{name: r, match: {dubboService: 'a b'}, disabled: true}]", []string{"spec.routes[0].match.dubboService"}},
 		{"route names repeated", `routes: [{name: r, match: {host: a.example}, disabled: true}, {name: r, match: {host: b.example}, disabled: true}]`, []string{"spec.routes[1]", "Duplicate value"}},
-		{"routes on a network filter", "type: NETWORK\nroutes: [{name: r, match: {host: a.example}, disabled: true}]", []string{"spec.routes needs type HTTP"}},
+		{"routes on a network filter", "type: NETWORK\nroutes: [{name: r, match: {host: a.example}, disabled: true}]", []string{"spec.routes: Invalid value", "spec.routes needs type HTTP"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,6 +228,7 @@ func TestInvalidRejected(t *testing.T) {
 			if !apierrors.IsInvalid(err) {
 				t.Fatalf("got %v, want an Invalid error", err)
 			}
+			t.Log(err)
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("rejection does not contain %q:\n%v", w, err)

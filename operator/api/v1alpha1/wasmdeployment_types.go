@@ -38,11 +38,11 @@ type WasmDeploymentList struct {
 // WasmDeploymentSpec is the desired state of a WasmDeployment.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.selector) != has(self.targetRefs)",message="exactly one of spec.selector or spec.targetRefs must be set (use selector: {} for every workload in the namespace)"
-// +kubebuilder:validation:XValidation:rule="!has(self.targetRefs) || 'Istio' in self.targets",message="spec.targetRefs attaches to Istio gateways and waypoints only: add Istio to spec.targets or use spec.selector"
-// +kubebuilder:validation:XValidation:rule="!has(self.sha256) || !self.url.contains('@sha256:') || self.url.endsWith('@sha256:' + self.sha256)",message="spec.sha256 must equal the digest pinned in spec.url"
-// +kubebuilder:validation:XValidation:rule="!has(self.imagePullSecret) || self.url.startsWith('oci://')",message="spec.imagePullSecret applies to oci:// urls only"
-// +kubebuilder:validation:XValidation:rule="!has(self.routes) || self.type != 'NETWORK'",message="spec.routes needs type HTTP: network filters see no routes"
-// +kubebuilder:validation:XValidation:rule="!has(self.routes) || !('Istio' in self.targets) || self.routes.all(r, !has(r.match.path) && !has(r.match.dubboService))",message="spec.routes[].match.path and .dubboService are served by wasmesh proxies only (an EnvoyFilter matches Istio routes by host or name): match by host or name, or remove Istio from spec.targets"
+// +kubebuilder:validation:XValidation:rule="!has(self.targetRefs) || 'Istio' in self.targets",message="spec.targetRefs attaches to Istio gateways and waypoints only: add Istio to spec.targets or use spec.selector",fieldPath=".targetRefs"
+// +kubebuilder:validation:XValidation:rule="!has(self.sha256) || !self.url.contains('@sha256:') || self.url.endsWith('@sha256:' + self.sha256)",message="spec.sha256 must equal the digest pinned in spec.url",fieldPath=".sha256"
+// +kubebuilder:validation:XValidation:rule="!has(self.imagePullSecret) || self.url.startsWith('oci://')",message="spec.imagePullSecret applies to oci:// urls only",fieldPath=".imagePullSecret"
+// +kubebuilder:validation:XValidation:rule="!has(self.routes) || self.type != 'NETWORK'",message="spec.routes needs type HTTP: network filters see no routes",fieldPath=".routes"
+// +kubebuilder:validation:XValidation:rule="!has(self.routes) || !('Istio' in self.targets) || self.routes.all(r, !has(r.match.path) && !has(r.match.dubboService))",message="spec.routes[].match.path and .dubboService are served by wasmesh proxies only (an EnvoyFilter matches Istio routes by host or name): match by host or name, or remove Istio from spec.targets",fieldPath=".routes"
 type WasmDeploymentSpec struct {
 	// URL of the module: oci://registry/repository[:tag|@sha256:digest] for an OCI artifact (Istio
 	// and CNCF Wasm layouts), or http(s):// for a plain .wasm file.
@@ -438,7 +438,7 @@ type PathMatch struct {
 
 // Rollout says how a new module version reaches the selected proxies.
 //
-// +kubebuilder:validation:XValidation:rule="self.strategy == 'Canary' ? has(self.steps) : !has(self.steps)",message="rollout.steps are required with strategy Canary and not allowed with AllAtOnce"
+// +kubebuilder:validation:XValidation:rule="self.strategy == 'Canary' ? has(self.steps) : !has(self.steps)",message="rollout.steps are required with strategy Canary and not allowed with AllAtOnce",fieldPath=".steps"
 type Rollout struct {
 	// Strategy is AllAtOnce (the default) or Canary.
 	//
