@@ -17,27 +17,49 @@ const (
 	MethodDubbo = "DUBBO"
 )
 
-// reservedNames are the synthesized headers that are not pseudo-headers.
-var reservedNames = [...]string{HeaderService, HeaderMethodName, HeaderVersion, HeaderGroup, HeaderProtocolVersion}
+// Kinds of header name, from reservedKind.
+const (
+	notReserved = iota
+	pseudoHeader
+	reservedService
+	reservedMethod
+	reservedVersion
+	reservedGroup
+	reservedProtocolVersion
+)
 
-// isReservedName reports whether an attachment key would shadow a synthesized header. Such attachments are not
-// shown to filters (a client could otherwise forge x-dubbo-service) and are forwarded untouched. Header names
-// compare case-insensitively, as the filter chain compares them. It takes bytes or a string and does not
-// allocate.
-func isReservedName[T ~string | ~[]byte](key T) bool {
-	if len(key) == 0 || (key[0] != ':' && key[0] != 'x' && key[0] != 'X') { // every reserved name starts so
-		return false
+// reservedKind classifies a header or attachment name: a pseudo-header, one of the x-dubbo-* names, or neither.
+// Names compare case-insensitively, as the filter chain compares them. It takes bytes or a string, does not
+// allocate, and rejects most names on their first byte or length.
+func reservedKind[T ~string | ~[]byte](key T) int {
+	if len(key) == 0 {
+		return notReserved
 	}
 	if key[0] == ':' {
-		return true
+		return pseudoHeader
 	}
-	for _, n := range reservedNames {
-		if equalFoldASCII(key, n) {
-			return true
-		}
+	const prefix = "x-dubbo-"
+	if len(key) < len(HeaderGroup) || (key[0] != 'x' && key[0] != 'X') || !equalFoldASCII(key[:len(prefix)], prefix) {
+		return notReserved
 	}
-	return false
+	switch {
+	case equalFoldASCII(key, HeaderGroup):
+		return reservedGroup
+	case equalFoldASCII(key, HeaderMethodName):
+		return reservedMethod
+	case equalFoldASCII(key, HeaderService):
+		return reservedService
+	case equalFoldASCII(key, HeaderVersion):
+		return reservedVersion
+	case equalFoldASCII(key, HeaderProtocolVersion):
+		return reservedProtocolVersion
+	}
+	return notReserved
 }
+
+// isReservedName reports whether an attachment key would shadow a synthesized header. Such attachments are not
+// shown to filters (a client could otherwise forge x-dubbo-service) and are forwarded untouched.
+func isReservedName[T ~string | ~[]byte](key T) bool { return reservedKind(key) != notReserved }
 
 // equalFoldASCII compares a with the lower-case ASCII name lower, ignoring the case of a.
 func equalFoldASCII[T ~string | ~[]byte](a T, lower string) bool {
@@ -97,20 +119,21 @@ func (r *Request) ApplyHeaders(headers [][2]string) error {
 		hasService, hasMethod, hasVersion, hasGroup, hasProto, hasPath bool
 	)
 	for _, h := range headers {
-		switch name := h[0]; {
-		case !isReservedName(name):
-		case equalFoldASCII(name, HeaderService):
+		switch reservedKind(h[0]) {
+		case reservedService:
 			service, hasService = h[1], true
-		case equalFoldASCII(name, HeaderMethodName):
+		case reservedMethod:
 			method, hasMethod = h[1], true
-		case equalFoldASCII(name, HeaderVersion):
+		case reservedVersion:
 			version, hasVersion = h[1], true
-		case equalFoldASCII(name, HeaderGroup):
+		case reservedGroup:
 			group, hasGroup = h[1], true
-		case equalFoldASCII(name, HeaderProtocolVersion):
+		case reservedProtocolVersion:
 			proto, hasProto = h[1], true
-		case name == HeaderPath:
-			path, hasPath = h[1], true
+		case pseudoHeader:
+			if h[0] == HeaderPath {
+				path, hasPath = h[1], true
+			}
 		}
 	}
 	oldService, oldMethod := r.Service, r.Method
@@ -133,7 +156,7 @@ func (r *Request) ApplyHeaders(headers [][2]string) error {
 	// reads only headers, and r.group holds the one old value still needed.
 	r.Attachments = r.Attachments[:0]
 	for _, h := range headers {
-		if h[0] == "" || h[0][0] == ':' || isReservedName(h[0]) {
+		if h[0] == "" || isReservedName(h[0]) {
 			continue
 		}
 		r.Attachments = append(r.Attachments, Attachment{Key: h[0], Value: h[1]})

@@ -41,6 +41,11 @@ func AppendString(dst []byte, s string) []byte {
 // measure reads at most one chunk of s: its length in UTF-16 units, its size in bytes, and whether it holds
 // sequences to rewrite (4-byte ones, or invalid bytes).
 func measure(s string) (units, size int, rewrite bool) {
+	// ASCII fast path: one unit per byte, nothing to rewrite.
+	for size < len(s) && size < maxChunk && s[size] < 0x80 {
+		size++
+	}
+	units = size
 	for size < len(s) {
 		w, u, room := 1, 1, 1
 		if s[size] >= 0x80 {
