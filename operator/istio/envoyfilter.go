@@ -37,7 +37,9 @@ const filterConfigType = "type.googleapis.com/envoy.config.route.v3.FilterConfig
 //   - pluginConfig sets route metadata, see RouteMetadataKey.
 //
 // Patches are made for the contexts spec.match asks for (SERVER: SIDECAR_INBOUND; CLIENT:
-// SIDECAR_OUTBOUND and GATEWAY; otherwise ANY) and for each listed port. Path and Dubbo matches
+// SIDECAR_OUTBOUND and GATEWAY; otherwise ANY) and for each listed port. Istio builds inbound
+// sidecar routes as one catch-all virtual host with a route named "default", so overrides by host
+// or VirtualService route name take effect on outbound sidecars and gateways, not inbound. Path and Dubbo matches
 // cannot be expressed (EnvoyFilter matches routes by name only) and return ErrUnsupported; the CRD
 // refuses them for Istio targets already.
 func EnvoyFilters(wd *v1alpha1.WasmDeployment) ([]*networkingv1alpha3.EnvoyFilter, error) {
