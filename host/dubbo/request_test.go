@@ -400,3 +400,20 @@ func FuzzDecodeAttachments(f *testing.F) {
 		}
 	})
 }
+
+func TestReservedKind(t *testing.T) {
+	for name, want := range map[string]int{
+		"": notReserved, ":path": pseudoHeader, ":authority": pseudoHeader,
+		"x-dubbo-service": reservedService, "X-Dubbo-Service": reservedService, "x-dubbo-method": reservedMethod,
+		"x-dubbo-version": reservedVersion, "x-dubbo-group": reservedGroup, "X-DUBBO-PROTOCOL-VERSION": reservedProtocolVersion,
+		"x-dubbo-other": notReserved, "x-dubbo-": notReserved, "x-dubbo-groupx": notReserved, "path": notReserved,
+		"traceId": notReserved, "x-user": notReserved,
+	} {
+		if got := reservedKind(name); got != want {
+			t.Errorf("reservedKind(%q) = %d, want %d", name, got, want)
+		}
+		if got := reservedKind([]byte(name)); got != want {
+			t.Errorf("reservedKind([]byte(%q)) = %d, want %d", name, got, want)
+		}
+	}
+}
