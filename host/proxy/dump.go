@@ -77,8 +77,8 @@ func (s *Server) ConfigDump() any {
 		if a := s.Addr(lc.Name); a != nil {
 			ld.BoundTo = a.String()
 		}
-		for i, r := range g.listeners[lc.Name].Routes {
-			ld.Routes = append(ld.Routes, RouteDump{Route: lc.Routes[i], FilterChain: chainItems(r.Chain)})
+		for i, rc := range g.routes[lc.Name] {
+			ld.Routes = append(ld.Routes, RouteDump{Route: lc.Routes[i], FilterChain: chainItems(rc)})
 		}
 		d.Listeners = append(d.Listeners, ld)
 	}

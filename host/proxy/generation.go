@@ -12,6 +12,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
 	"github.com/wasmesh/wasmesh/host/proxy/config"
 	"github.com/wasmesh/wasmesh/host/proxy/drain"
+	"github.com/wasmesh/wasmesh/host/proxy/dubboproxy"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/httpproxy"
 	"github.com/wasmesh/wasmesh/host/proxy/metrics"
@@ -28,9 +29,12 @@ type generation struct {
 	ref      *drain.Ref
 
 	listeners map[string]*httpproxy.Config
+	dubbo     map[string]*dubboproxy.Config
 	clusters  map[string]*httpproxy.Upstream
-	chains    map[string]*filter.Chain // listener chains, for /config_dump and /filters
-	filters   []builtFilter            // every filter instance built, including per-route overrides
+	dubboCls  map[string]*dubboproxy.Cluster // clusters with protocol dubbo (also in clusters, for LB and dumps)
+	routes    map[string][]*filter.Chain     // effective chain per route, by listener
+	chains    map[string]*filter.Chain       // listener chains, for /config_dump and /filters
+	filters   []builtFilter                  // every filter instance built, including per-route overrides
 
 	stopHealth context.CancelFunc
 }
@@ -46,6 +50,7 @@ type builtFilter struct {
 func build(ctx context.Context, id int64, f *config.File, hash string, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger) (_ *generation, err error) {
 	g := &generation{id: id, file: f, hash: hash, loadedAt: time.Now(), ref: drain.New(),
 		listeners: map[string]*httpproxy.Config{}, clusters: map[string]*httpproxy.Upstream{},
+		dubbo: map[string]*dubboproxy.Config{}, dubboCls: map[string]*dubboproxy.Cluster{}, routes: map[string][]*filter.Chain{},
 		chains: map[string]*filter.Chain{}}
 	defer func() {
 		if err != nil {
@@ -57,33 +62,43 @@ func build(ctx context.Context, id int64, f *config.File, hash string, reg *filt
 		if err != nil {
 			return nil, fmt.Errorf("clusters[%d]: %w", i, err)
 		}
-		g.clusters[cc.Name] = &httpproxy.Upstream{Cluster: c, Metrics: m.Cluster(cc.Name)}
+		cm := m.Cluster(cc.Name)
+		g.clusters[cc.Name] = &httpproxy.Upstream{Cluster: c, Metrics: cm}
+		if cc.Protocol == "dubbo" {
+			dc, err := dubboproxy.NewCluster(c, cm, log)
+			if err != nil {
+				return nil, fmt.Errorf("clusters[%d]: %w", i, err)
+			}
+			g.dubboCls[cc.Name] = dc
+		}
 	}
 	for i, lc := range f.Listeners {
-		if lc.Protocol != "http" {
-			return nil, fmt.Errorf("listeners[%d] (%s): protocol %q is not served by this build yet (only http)", i, lc.Name, lc.Protocol)
+		if lc.Protocol == "tcp" {
+			return nil, fmt.Errorf("listeners[%d] (%s): protocol tcp is not served by this build yet (http and dubbo are)", i, lc.Name)
 		}
-		hc, err := g.buildListener(ctx, lc, reg, m, log, f.AccessLog)
-		if err != nil {
+		if err := g.buildListener(ctx, lc, reg, m, log, f.AccessLog); err != nil {
 			return nil, fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
 		}
-		g.listeners[lc.Name] = hc
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.stopHealth = cancel
-	for _, u := range g.clusters {
+	for name, u := range g.clusters {
+		if dc := g.dubboCls[name]; dc != nil {
+			go dc.Start(hctx) // its endpoint clients and health checks
+			continue
+		}
 		go u.Start(hctx)
 	}
 	return g, nil
 }
 
-func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger, accessLog bool) (*httpproxy.Config, error) {
+func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger, accessLog bool) error {
 	llog := log.With("listener", lc.Name)
 	entries := make([]filter.Entry, 0, len(lc.Filters))
 	for j, fc := range lc.Filters {
 		e, err := g.buildFilter(ctx, lc.Name, "", fc, fc.Config, reg, m, llog)
 		if err != nil {
-			return nil, fmt.Errorf("filters[%d]: %w", j, err)
+			return fmt.Errorf("filters[%d]: %w", j, err)
 		}
 		entries = append(entries, e)
 	}
@@ -91,20 +106,35 @@ func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg 
 	g.chains[lc.Name] = chain
 	table, err := route.NewTable(lc.Routes)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	hc := &httpproxy.Config{Listener: lc.Name, Address: lc.Address, Table: table, NoRoute: m.Route(lc.Name, ""),
-		Clusters: g.clusters, MaxBuffer: lc.MaxBufferBytes, AccessLog: accessLog, Log: llog, Ref: g.ref}
+	var chains []*filter.Chain
 	for j, r := range table.Routes() {
 		rc := chain
 		if len(r.Filters) > 0 {
 			if rc, err = g.routeChain(ctx, lc, entries, r, reg, m, llog); err != nil {
-				return nil, fmt.Errorf("routes[%d] (%s): %w", j, r.Name, err)
+				return fmt.Errorf("routes[%d] (%s): %w", j, r.Name, err)
 			}
 		}
-		hc.Routes = append(hc.Routes, httpproxy.Route{Route: r, Chain: rc, Stats: m.Route(lc.Name, r.Name)})
+		chains = append(chains, rc)
 	}
-	return hc, nil
+	g.routes[lc.Name] = chains
+	if lc.Protocol == "dubbo" {
+		dc := &dubboproxy.Config{Listener: lc.Name, Address: lc.Address, Table: table, NoRoute: m.Route(lc.Name, ""),
+			Clusters: g.dubboCls, Log: llog, Ref: g.ref}
+		for j, r := range table.Routes() {
+			dc.Routes = append(dc.Routes, dubboproxy.Route{Route: r, Chain: chains[j], Stats: m.Route(lc.Name, r.Name)})
+		}
+		g.dubbo[lc.Name] = dc
+		return nil
+	}
+	hc := &httpproxy.Config{Listener: lc.Name, Address: lc.Address, Table: table, NoRoute: m.Route(lc.Name, ""),
+		Clusters: g.clusters, MaxBuffer: lc.MaxBufferBytes, AccessLog: accessLog, Log: llog, Ref: g.ref}
+	for j, r := range table.Routes() {
+		hc.Routes = append(hc.Routes, httpproxy.Route{Route: r, Chain: chains[j], Stats: m.Route(lc.Name, r.Name)})
+	}
+	g.listeners[lc.Name] = hc
+	return nil
 }
 
 // routeChain applies a route's overrides: a disabled filter is left out, a filter with its own config is built

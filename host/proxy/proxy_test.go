@@ -179,7 +179,9 @@ func startProxyAt(t testing.TB, reg *filter.Registry, prev *harness) *harness {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	h.base = "http://" + srv.Addr("http").String()
+	if a := srv.Addr("http"); a != nil {
+		h.base = "http://" + a.String()
+	}
 	t.Cleanup(h.stop)
 	return h
 }

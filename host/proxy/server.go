@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmesh/wasmesh/host/proxy/admin"
 	"github.com/wasmesh/wasmesh/host/proxy/config"
+	"github.com/wasmesh/wasmesh/host/proxy/dubboproxy"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/httpproxy"
 	"github.com/wasmesh/wasmesh/host/proxy/metrics"
@@ -58,7 +59,8 @@ type Server struct {
 
 type runningListener struct {
 	cfg    config.Listener
-	l      *httpproxy.Listener
+	http   *httpproxy.Listener // one of http and dubbo is set, by cfg.Protocol
+	dubbo  *dubboproxy.Listener
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -193,7 +195,7 @@ func (s *Server) syncListeners(g *generation) error {
 	}
 	for _, lc := range g.file.Listeners {
 		rl, ok := s.listeners[lc.Name]
-		if ok && rl.cfg.Address == lc.Address && sameTLS(rl.cfg.TLS, lc.TLS) {
+		if ok && sameSocket(rl.cfg, lc) {
 			continue
 		}
 		tlsCfg, err := listenerTLS(lc)
@@ -202,7 +204,7 @@ func (s *Server) syncListeners(g *generation) error {
 		}
 		var ln net.Listener
 		if ok && rl.cfg.Address == lc.Address {
-			// Same address, new TLS settings: the old socket must close before the new one binds.
+			// Same address, new TLS settings or protocol: the old socket must close before the new one binds.
 			rl.cancel()
 			<-rl.done
 			delete(s.listeners, lc.Name)
@@ -213,14 +215,23 @@ func (s *Server) syncListeners(g *generation) error {
 		fresh = append(fresh, bound{lc, ln, tlsCfg})
 	}
 	for _, lc := range g.file.Listeners {
-		if rl, ok := s.listeners[lc.Name]; ok && rl.cfg.Address == lc.Address {
-			rl.l.Handler().Swap(g.listeners[lc.Name])
-			rl.l.DrainTimeout = drain
+		if rl, ok := s.listeners[lc.Name]; ok && sameSocket(rl.cfg, lc) {
+			if rl.http != nil {
+				rl.http.Handler().Swap(g.listeners[lc.Name])
+				rl.http.DrainTimeout = drain
+			} else {
+				rl.dubbo.Handler().Swap(g.dubbo[lc.Name])
+				rl.dubbo.DrainTimeout = drain
+			}
 			rl.cfg = lc
 		}
 	}
+	want := map[string]config.Listener{}
+	for _, lc := range g.file.Listeners {
+		want[lc.Name] = lc
+	}
 	for name, rl := range s.listeners {
-		if lc, ok := g.listeners[name]; !ok || lc.Address != rl.cfg.Address {
+		if lc, ok := want[name]; !ok || !sameSocket(rl.cfg, lc) {
 			rl.cancel()
 			<-rl.done
 			delete(s.listeners, name)
@@ -233,6 +244,11 @@ func (s *Server) syncListeners(g *generation) error {
 	return nil
 }
 
+// sameSocket reports whether a running listener can keep its socket and just switch configuration.
+func sameSocket(a, b config.Listener) bool {
+	return a.Address == b.Address && a.Protocol == b.Protocol && sameTLS(a.TLS, b.TLS)
+}
+
 func sameTLS(a, b *config.TLS) bool {
 	if a == nil || b == nil {
 		return a == b
@@ -241,17 +257,28 @@ func sameTLS(a, b *config.TLS) bool {
 }
 
 func (s *Server) serve(lc config.Listener, ln net.Listener, tlsCfg *tls.Config, g *generation, drain time.Duration) *runningListener {
-	l := httpproxy.NewListener(lc.Name, lc.Address, tlsCfg, httpproxy.NewHandler(g.listeners[lc.Name]), s.log)
-	l.DrainTimeout = drain
 	ctx, cancel := context.WithCancel(s.runCtx)
-	rl := &runningListener{cfg: lc, l: l, cancel: cancel, done: make(chan struct{})}
+	rl := &runningListener{cfg: lc, cancel: cancel, done: make(chan struct{})}
+	var serve func() error
+	var ready <-chan net.Addr
+	if lc.Protocol == "dubbo" {
+		l := dubboproxy.NewListener(lc.Name, lc.Address, dubboproxy.NewHandler(g.dubbo[lc.Name]), s.log)
+		l.DrainTimeout = drain
+		rl.dubbo, ready = l, l.Ready()
+		serve = func() error { return l.Serve(ctx, ln) }
+	} else {
+		l := httpproxy.NewListener(lc.Name, lc.Address, tlsCfg, httpproxy.NewHandler(g.listeners[lc.Name]), s.log)
+		l.DrainTimeout = drain
+		rl.http, ready = l, l.Ready()
+		serve = func() error { return l.Serve(ctx, ln) }
+	}
 	go func() {
 		defer close(rl.done)
-		if err := l.Serve(ctx, ln); err != nil {
+		if err := serve(); err != nil {
 			s.log.Error("listener stopped", "listener", lc.Name, "err", err)
 		}
 	}()
-	s.addrs.Store(lc.Name, <-l.Ready())
+	s.addrs.Store(lc.Name, <-ready)
 	return rl
 }
 

@@ -44,9 +44,18 @@ func validate(name string, f *File, kinds []string) error {
 		v.cluster(p, c)
 	}
 	slices.Sort(clusterNames)
+	var listenerProto string // of the listener being validated, for the cluster protocol check
 	known := func(path, c string) {
-		if _, ok := clusters[c]; !ok {
+		cl, ok := clusters[c]
+		if !ok {
 			v.addf(path, "unknown cluster %q (known: %s)", c, strings.Join(clusterNames, ", "))
+			return
+		}
+		switch {
+		case listenerProto == "dubbo" && cl.Protocol != "dubbo":
+			v.addf(path, "cluster %q speaks %s; a dubbo listener needs a cluster with protocol: dubbo", c, cl.Protocol)
+		case listenerProto == "http" && (cl.Protocol == "dubbo" || cl.Protocol == "tcp"):
+			v.addf(path, "cluster %q speaks %s; an http listener needs an http1, h2c or h2 cluster", c, cl.Protocol)
 		}
 	}
 	if f.Admin.Address != "" {
@@ -66,6 +75,7 @@ func validate(name string, f *File, kinds []string) error {
 		if l.Protocol == "" {
 			l.Protocol = "http"
 		}
+		listenerProto = l.Protocol
 		if !slices.Contains([]string{"http", "dubbo", "tcp"}, l.Protocol) {
 			v.addf(p+".protocol", "unknown protocol %q (expected http, dubbo or tcp)", l.Protocol)
 		}
