@@ -110,6 +110,7 @@ type Client struct {
 	conns       []*conn
 	closed      bool
 	noDialUntil time.Time // after a failed extra dial, use the open connections for a while instead of re-dialling
+	dialing     *dialCall // the dial in progress, if any
 
 	requests, timeouts, connFailures, protocolErrors, overloaded, heartbeats atomic.Int64
 }
@@ -251,48 +252,94 @@ func (c *Client) connErr(err error) error {
 }
 
 // pick returns the live connection with the fewest requests in flight, dialling a new one while the pool is
-// not full and every connection is busy.
+// not full and every connection is busy. One dial runs at a time, outside the lock: callers with no connection
+// to use wait for it (or for their context) and share its outcome, so a host that is down costs one dial
+// timeout, not one per waiting request.
 func (c *Client) pick(ctx context.Context) (*conn, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, ErrClosed
-	}
-	var best *conn
-	bestN := int64(-1)
-	draining := 0
-	for _, cn := range c.conns {
-		if cn.readonly.Load() {
-			draining++
+	for {
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		best, bestN, open := c.leastLoaded()
+		grow := bestN > 0 && open < c.cfg.MaxConns && time.Now().After(c.noDialUntil)
+		switch {
+		case (best == nil || grow) && c.dialing == nil:
+			dc := &dialCall{done: make(chan struct{})}
+			c.dialing = dc
+			c.mu.Unlock()
+			cn, err := c.dial(ctx)
+			c.mu.Lock()
+			c.dialing = nil
+			dc.err = err
+			close(dc.done)
+			switch {
+			case err == nil:
+				if c.closed {
+					c.mu.Unlock()
+					cn.fail(ErrClosed)
+					return nil, ErrClosed
+				}
+				c.conns = append(c.conns, cn)
+				go cn.readLoop()
+				continue // pick again: the new connection is the least loaded
+			case best == nil:
+				c.mu.Unlock()
+				return nil, c.connErr(err)
+			default:
+				c.noDialUntil = time.Now().Add(time.Second)
+				c.cfg.Logger.Warn("dubbo upstream: extra connection failed, using the open ones for 1s", "addr", c.cfg.Addr, "err", err)
+				continue
+			}
+		case best == nil: // another caller is dialling and there is nothing else to use
+			dc := c.dialing
+			c.mu.Unlock()
+			select {
+			case <-dc.done:
+				if dc.err != nil {
+					return nil, c.connErr(dc.err)
+				}
+			case <-ctx.Done():
+				return nil, c.connErr(&ConnError{Addr: c.cfg.Addr, Err: fmt.Errorf("waiting for a connection: %w", ctx.Err())})
+			}
+			c.mu.Lock()
 			continue
 		}
+		if bestN >= int64(c.cfg.MaxPendingPerConn) {
+			c.mu.Unlock()
+			c.overloaded.Add(1)
+			return nil, ErrOverloaded
+		}
+		best.inflight.Add(1)
+		c.mu.Unlock()
+		return best, nil
+	}
+}
+
+// dialCall is a dial in progress that other callers may wait for.
+type dialCall struct {
+	done chan struct{}
+	err  error
+}
+
+// leastLoaded returns the usable connection with the fewest requests in flight, how many it has, and how many
+// connections count toward MaxConns (those draining after a READONLY event do not). c.mu is held.
+func (c *Client) leastLoaded() (best *conn, bestN int64, open int) {
+	bestN = -1
+	for _, cn := range c.conns {
+		if cn.readonly.Load() {
+			continue
+		}
+		open++
 		if n := cn.inflight.Load(); best == nil || n < bestN {
 			best, bestN = cn, n
 		}
 	}
-	grow := bestN > 0 && len(c.conns)-draining < c.cfg.MaxConns && time.Now().After(c.noDialUntil)
-	if best == nil || grow {
-		// Dialling under the lock keeps the pool from over-dialling during a burst; requests wait at most
-		// DialTimeout.
-		cn, err := c.dial(ctx)
-		if err != nil {
-			if best == nil {
-				return nil, c.connErr(err)
-			}
-			c.noDialUntil = time.Now().Add(time.Second)
-			c.cfg.Logger.Warn("dubbo upstream: extra connection failed, using the open ones for 1s", "addr", c.cfg.Addr, "err", err)
-		} else {
-			best, bestN = cn, 0
-		}
-	}
-	if bestN >= int64(c.cfg.MaxPendingPerConn) {
-		c.overloaded.Add(1)
-		return nil, ErrOverloaded
-	}
-	best.inflight.Add(1)
-	return best, nil
+	return best, bestN, open
 }
 
+// dial opens a connection; the caller adds it to the pool and starts its read loop.
 func (c *Client) dial(ctx context.Context) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
@@ -302,8 +349,6 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	}
 	cn := &conn{client: c, nc: nc, bw: bufio.NewWriterSize(nc, 16<<10), pending: map[int64]chan []byte{}}
 	cn.lastRead.Store(time.Now().UnixNano())
-	c.conns = append(c.conns, cn)
-	go cn.readLoop()
 	return cn, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -434,5 +435,35 @@ func TestOneWayRequest(t *testing.T) {
 	}
 	if _, err := c.Do(context.Background(), frame(t, 2, dubbotest.Greet("y"))); err != nil {
 		t.Fatalf("two-way after one-way: %v", err)
+	}
+}
+
+func TestOneDialForManyWaiters(t *testing.T) {
+	var dials atomic.Int64
+	dial := func(ctx context.Context, network, a string) (net.Conn, error) {
+		dials.Add(1)
+		select { // a host that does not answer: the dial times out
+		case <-time.After(300 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return nil, errors.New("no route to the test host")
+	}
+	c := startClient(t, Config{Addr: "127.0.0.1:1", Dial: dial}) // Dial is replaced: nothing is really dialled
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := c.Do(ctx, frame(t, int64(i), dubbotest.Greet("x"))); !errors.Is(err, ErrConnection) {
+				t.Errorf("err = %v, want ErrConnection", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 2*time.Second || dials.Load() > 3 {
+		t.Fatalf("20 callers to a dead host took %v and %d dials: they should share one dial", d, dials.Load())
 	}
 }
