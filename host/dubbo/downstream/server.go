@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -52,7 +53,7 @@ type Config struct {
 
 // Stats are counters since the server was made.
 type Stats struct {
-	Conns, Requests, Heartbeats, ProtocolErrors int64
+	Conns, Requests, Heartbeats, ProtocolErrors, Panics int64
 }
 
 // Server serves Dubbo connections with one Handler.
@@ -60,7 +61,7 @@ type Server struct {
 	cfg     Config
 	handler Handler
 
-	conns, requests, heartbeats, protocolErrors atomic.Int64
+	conns, requests, heartbeats, protocolErrors, panics atomic.Int64
 }
 
 // New returns a server for handler.
@@ -82,7 +83,8 @@ func New(cfg Config, handler Handler) (*Server, error) {
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{Conns: s.conns.Load(), Requests: s.requests.Load(), Heartbeats: s.heartbeats.Load(), ProtocolErrors: s.protocolErrors.Load()}
+	return Stats{Conns: s.conns.Load(), Requests: s.requests.Load(), Heartbeats: s.heartbeats.Load(),
+		ProtocolErrors: s.protocolErrors.Load(), Panics: s.panics.Load()}
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and every connection and waits for their
@@ -160,12 +162,25 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 		go func() {
 			defer handlers.Done()
 			defer func() { <-slots }()
-			resp := s.handler.Handle(ctx, h, frame)
+			resp := s.handle(ctx, nc, h, frame)
 			if resp != nil && h.IsTwoWay() {
 				write(resp)
 			}
 		}()
 	}
+}
+
+// handle runs the handler. A panic in it is this request's failure, not the process's: it is logged with its
+// stack, counted, and answered with 80 SERVER_ERROR, as net/http answers 500.
+func (s *Server) handle(ctx context.Context, nc net.Conn, h dubbo.Header, frame []byte) (resp []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.panics.Add(1)
+			s.cfg.Logger.Error("dubbo downstream: handler panicked", "remote", nc.RemoteAddr(), "id", h.ID, "panic", v, "stack", string(debug.Stack()))
+			resp = dubbo.AppendErrorResponse(nil, h.ID, dubbo.StatusServerError, "wasmesh: internal error")
+		}
+	}()
+	return s.handler.Handle(ctx, h, frame)
 }
 
 // closed logs and counts why a connection ended and returns the error ServeConn reports.

@@ -187,3 +187,25 @@ func TestNewNeedsAHandler(t *testing.T) {
 		t.Fatal("New accepted a nil handler")
 	}
 }
+
+func TestHandlerPanicIsAnsweredNotFatal(t *testing.T) {
+	srv, addr := serve(t, Config{}, HandlerFunc(func(ctx context.Context, h dubbo.Header, f []byte) []byte {
+		if h.ID == 1 {
+			panic("filter bug")
+		}
+		return echoName(ctx, h, f)
+	}))
+	c := dial(t, addr)
+	c.send(request(1, "boom", "", dubbo.FlagRequest|dubbo.FlagTwoWay))
+	h, r := c.read()
+	if h.ID != 1 || r.Status != dubbo.StatusServerError {
+		t.Fatalf("answer to the panicking request: %+v %+v", h, r)
+	}
+	c.send(request(2, "ok", "", dubbo.FlagRequest|dubbo.FlagTwoWay))
+	if h, _ := c.read(); h.ID != 2 {
+		t.Fatalf("the connection did not survive: %+v", h)
+	}
+	if srv.Stats().Panics != 1 {
+		t.Fatalf("stats %+v", srv.Stats())
+	}
+}
