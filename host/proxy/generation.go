@@ -123,7 +123,7 @@ func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg 
 		dc := &dubboproxy.Config{Listener: lc.Name, Address: lc.Address, Table: table, NoRoute: m.Route(lc.Name, ""),
 			Clusters: g.dubboCls, Log: llog, Ref: g.ref}
 		for j, r := range table.Routes() {
-			dc.Routes = append(dc.Routes, dubboproxy.Route{Route: r, Chain: chains[j], Stats: m.Route(lc.Name, r.Name)})
+			dc.Routes = append(dc.Routes, route.Bound{Route: r, Chain: chains[j], Stats: m.Route(lc.Name, r.Name)})
 		}
 		g.dubbo[lc.Name] = dc
 		return nil
@@ -131,7 +131,7 @@ func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg 
 	hc := &httpproxy.Config{Listener: lc.Name, Address: lc.Address, Table: table, NoRoute: m.Route(lc.Name, ""),
 		Clusters: g.clusters, MaxBuffer: lc.MaxBufferBytes, AccessLog: accessLog, Log: llog, Ref: g.ref}
 	for j, r := range table.Routes() {
-		hc.Routes = append(hc.Routes, httpproxy.Route{Route: r, Chain: chains[j], Stats: m.Route(lc.Name, r.Name)})
+		hc.Routes = append(hc.Routes, route.Bound{Route: r, Chain: chains[j], Stats: m.Route(lc.Name, r.Name)})
 	}
 	g.listeners[lc.Name] = hc
 	return nil

@@ -54,3 +54,34 @@ func (r *Ref) Done() <-chan struct{} { return r.done }
 
 // InUse is the number of references held, for the admin API.
 func (r *Ref) InUse() int64 { return r.n.Load() &^ retired }
+
+// Current holds the configuration a listener serves new streams with. Acquire returns it with a reference
+// held; Swap installs the next one. A configuration retired between the load and the acquire has already been
+// replaced, so Acquire loads again and finds the new one.
+type Current[C any] struct {
+	p   atomic.Pointer[C]
+	ref func(*C) *Ref
+}
+
+// NewCurrent returns a Current serving c; ref gives a configuration's Ref.
+func NewCurrent[C any](c *C, ref func(*C) *Ref) *Current[C] {
+	cur := &Current[C]{ref: ref}
+	cur.p.Store(c)
+	return cur
+}
+
+// Acquire returns the current configuration with a reference held; release it with Ref.Release.
+func (c *Current[C]) Acquire() *C {
+	for {
+		v := c.p.Load()
+		if c.ref(v).Acquire() {
+			return v
+		}
+	}
+}
+
+// Load returns the current configuration without a reference.
+func (c *Current[C]) Load() *C { return c.p.Load() }
+
+// Swap installs next and returns the previous configuration.
+func (c *Current[C]) Swap(next *C) *C { return c.p.Swap(next) }

@@ -35,18 +35,11 @@ type Config struct {
 	Listener string
 	Address  string
 	Table    *route.Table
-	Routes   []Route // by route.Route.Index
+	Routes   []route.Bound // by route.Route.Index
 	NoRoute  *metrics.RouteStats
 	Clusters map[string]*Cluster
 	Log      *slog.Logger
 	Ref      *drain.Ref
-}
-
-// Route is a route with its chain and metrics.
-type Route struct {
-	*route.Route
-	Chain *filter.Chain
-	Stats *metrics.RouteStats
 }
 
 // Cluster is a dubbo cluster: load balancing, health and circuit breaking from cluster.Cluster, and one
@@ -83,28 +76,17 @@ func (c *Cluster) Start(ctx context.Context) error {
 
 // Handler answers Dubbo requests on the current configuration.
 type Handler struct {
-	cur      atomic.Pointer[Config]
+	cur      *drain.Current[Config]
 	inFlight atomic.Int64
 }
 
 // NewHandler returns a Handler serving cfg.
 func NewHandler(cfg *Config) *Handler {
-	h := &Handler{}
-	h.cur.Store(cfg)
-	return h
+	return &Handler{cur: drain.NewCurrent(cfg, func(c *Config) *drain.Ref { return c.Ref })}
 }
 
 // Swap installs cfg for new requests and returns the previous one.
 func (h *Handler) Swap(cfg *Config) *Config { return h.cur.Swap(cfg) }
-
-func (h *Handler) acquire() *Config {
-	for {
-		c := h.cur.Load()
-		if c.Ref.Acquire() {
-			return c
-		}
-	}
-}
 
 type state struct {
 	s     *filter.Stream
@@ -121,7 +103,7 @@ func (h *Handler) Handle(ctx context.Context, hdr dubbo.Header, frame []byte) []
 	start := time.Now()
 	h.inFlight.Add(1)
 	defer h.inFlight.Add(-1)
-	cfg := h.acquire()
+	cfg := h.cur.Acquire()
 	defer cfg.Ref.Release()
 	st := states.Get().(*state)
 	defer states.Put(st)
@@ -155,7 +137,7 @@ func (h *Handler) Handle(ctx context.Context, hdr dubbo.Header, frame []byte) []
 	return out
 }
 
-func (h *Handler) serve(ctx context.Context, cfg *Config, r *Route, st *state, hdr dubbo.Header) ([]byte, int) {
+func (h *Handler) serve(ctx context.Context, cfg *Config, r *route.Bound, st *state, hdr dubbo.Header) ([]byte, int) {
 	s, req := st.s, &st.req
 	local := func() ([]byte, int) {
 		lr := s.LocalResponse()

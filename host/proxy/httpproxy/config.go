@@ -17,7 +17,6 @@ import (
 
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
 	"github.com/wasmesh/wasmesh/host/proxy/drain"
-	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/metrics"
 	"github.com/wasmesh/wasmesh/host/proxy/route"
 )
@@ -27,7 +26,7 @@ type Config struct {
 	Listener string
 	Address  string // the listener address, shown to filters as the stream's destination
 	Table    *route.Table
-	Routes   []Route // indexed by route.Route.Index
+	Routes   []route.Bound // indexed by route.Route.Index
 	NoRoute  *metrics.RouteStats
 	Clusters map[string]*Upstream
 	// MaxBuffer bounds a body buffered for filters (413 for requests, 502 for responses beyond it).
@@ -36,13 +35,6 @@ type Config struct {
 	Log       *slog.Logger
 	// Ref counts the streams running on this configuration (shared by every listener of a generation).
 	Ref *drain.Ref
-}
-
-// Route is a matched route with its chain (the listener's chain with the route's overrides applied).
-type Route struct {
-	*route.Route
-	Chain *filter.Chain
-	Stats *metrics.RouteStats
 }
 
 // Upstream is a cluster with its metrics and retry accounting.

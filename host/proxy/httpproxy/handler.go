@@ -12,24 +12,22 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
+	"github.com/wasmesh/wasmesh/host/proxy/drain"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/route"
 )
 
 // Handler serves one listener's requests on the current configuration.
 type Handler struct {
-	cur atomic.Pointer[Config]
+	cur *drain.Current[Config]
 }
 
 // NewHandler returns a Handler serving cfg.
 func NewHandler(cfg *Config) *Handler {
-	h := &Handler{}
-	h.cur.Store(cfg)
-	return h
+	return &Handler{cur: drain.NewCurrent(cfg, func(c *Config) *drain.Ref { return c.Ref })}
 }
 
 // Swap installs cfg for new requests and returns the previous configuration. The caller retires the old
@@ -38,17 +36,6 @@ func (h *Handler) Swap(cfg *Config) *Config { return h.cur.Swap(cfg) }
 
 // Current returns the configuration new requests use.
 func (h *Handler) Current() *Config { return h.cur.Load() }
-
-// acquire returns the current configuration with a reference held. A configuration retired between the load
-// and the acquire has already been replaced, so loading again finds the new one.
-func (h *Handler) acquire() *Config {
-	for {
-		c := h.cur.Load()
-		if c.Ref.Acquire() {
-			return c
-		}
-	}
-}
 
 // state is everything a request needs besides the request itself, pooled so steady-state requests allocate
 // nothing of their own.
@@ -83,7 +70,7 @@ var (
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	cfg := h.acquire()
+	cfg := h.cur.Acquire()
 	defer cfg.Ref.Release()
 
 	st := statePool.Get().(*state)
@@ -133,7 +120,7 @@ func release(st *state) {
 }
 
 // serve runs the chain and the upstream exchange and returns the status sent.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt *Route, chain *filter.Chain, st *state) int {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt *route.Bound, chain *filter.Chain, st *state) int {
 	s := st.s
 	wants := chain.Wants()
 	noBody := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
@@ -320,7 +307,7 @@ func equalFold(a, b string) bool {
 }
 
 // roundTrip sends the request to an endpoint, retrying per the route's policy when the body can be replayed.
-func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream, rt *Route, s *filter.Stream, replayable bool) (*http.Response, error) {
+func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream, rt *route.Bound, s *filter.Stream, replayable bool) (*http.Response, error) {
 	key := s.Info.Source
 	attempts := 1
 	rp := rt.Retry
@@ -420,7 +407,7 @@ func retryableError(err error, connect, reset bool) bool {
 }
 
 // respond runs the response through the chain and writes it.
-func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Config, rt *Route, chain *filter.Chain, st *state) int {
+func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Config, rt *route.Bound, chain *filter.Chain, st *state) int {
 	s := st.s
 	wants := chain.Wants()
 	st.status = resp.StatusCode

@@ -62,7 +62,7 @@ func newTestHandler(tb testing.TB, up http.RoundTripper, filters ...filter.Entry
 	chain := filter.NewChain(filters)
 	return NewHandler(&Config{
 		Listener: "http", Address: "127.0.0.1:8080", Table: tbl, NoRoute: m.Route("http", ""),
-		Routes:    []Route{{Route: tbl.Routes()[0], Chain: chain, Stats: m.Route("http", "all")}},
+		Routes:    []route.Bound{{Route: tbl.Routes()[0], Chain: chain, Stats: m.Route("http", "all")}},
 		Clusters:  map[string]*Upstream{"backend": {Cluster: c, Metrics: m.Cluster("backend")}},
 		MaxBuffer: 1 << 20, Ref: drain.New(),
 	})

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/proxy/config"
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/headerops"
+	"github.com/wasmesh/wasmesh/host/proxy/metrics"
 )
 
 // Retry is a route's retry policy.
@@ -314,4 +316,12 @@ func stripPort(host string) string {
 
 func hasSuffixFold(s, suffix string) bool {
 	return len(s) > len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// Bound is a route with what a listener runs for it: the effective filter chain (the listener's, with the
+// route's overrides) and its metrics handles.
+type Bound struct {
+	*Route
+	Chain *filter.Chain
+	Stats *metrics.RouteStats
 }
