@@ -191,8 +191,12 @@ func (c *Client) heartbeat(now time.Time) {
 // frame again. A one-way request returns (nil, nil) once written. The response is a fresh slice the caller owns.
 func (c *Client) Do(ctx context.Context, frame []byte) ([]byte, error) {
 	h, err := dubbo.ParseHeader(frame, len(frame))
-	if err != nil || len(frame) != dubbo.HeaderLen+h.BodyLen || !h.IsRequest() {
+	if err != nil {
 		return nil, fmt.Errorf("dubbo upstream: Do needs one whole request frame: %w", err)
+	}
+	if len(frame) != dubbo.HeaderLen+h.BodyLen || !h.IsRequest() {
+		return nil, fmt.Errorf("dubbo upstream: Do needs one whole request frame, got %d bytes for a body of %d (request flag %v)",
+			len(frame), h.BodyLen, h.IsRequest())
 	}
 	c.requests.Add(1)
 	if c.cfg.RequestTimeout > 0 {
