@@ -18,9 +18,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wasmesh/wasmesh/host/dubbo"
 )
@@ -46,14 +48,17 @@ type Config struct {
 	// MaxInFlightPerConn bounds the requests of one connection being handled at once; at the bound the
 	// connection is not read until one finishes, which pushes back on the client through TCP (256).
 	MaxInFlightPerConn int
-	Logger             *slog.Logger // (discard)
+	// IdleTimeout closes a connection that sends nothing, not even a heartbeat, for this long. Dubbo clients send
+	// a heartbeat every 60 s and Java providers close after 180 s, the default here too; < 0 disables.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger // (discard)
 	// OnProtocolError, when set, is called with the kind of every bad frame, e.g. to count it in a metric.
 	OnProtocolError func(dubbo.Kind)
 }
 
 // Stats are counters since the server was made.
 type Stats struct {
-	Conns, Requests, Heartbeats, ProtocolErrors, Panics int64
+	Conns, Requests, Heartbeats, ProtocolErrors, Panics, IdleClosed int64
 }
 
 // Server serves Dubbo connections with one Handler.
@@ -61,7 +66,7 @@ type Server struct {
 	cfg     Config
 	handler Handler
 
-	conns, requests, heartbeats, protocolErrors, panics atomic.Int64
+	conns, requests, heartbeats, protocolErrors, panics, idleClosed atomic.Int64
 }
 
 // New returns a server for handler.
@@ -75,6 +80,9 @@ func New(cfg Config, handler Handler) (*Server, error) {
 	if cfg.MaxInFlightPerConn <= 0 {
 		cfg.MaxInFlightPerConn = 256
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 180 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +92,7 @@ func New(cfg Config, handler Handler) (*Server, error) {
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	return Stats{Conns: s.conns.Load(), Requests: s.requests.Load(), Heartbeats: s.heartbeats.Load(),
-		ProtocolErrors: s.protocolErrors.Load(), Panics: s.panics.Load()}
+		ProtocolErrors: s.protocolErrors.Load(), Panics: s.panics.Load(), IdleClosed: s.idleClosed.Load()}
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and every connection and waits for their
@@ -137,6 +145,9 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 	}
 	br := bufio.NewReaderSize(nc, 32<<10)
 	for {
+		if s.cfg.IdleTimeout > 0 {
+			_ = nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		}
 		h, frame, err := dubbo.ReadFrame(br, nil, s.cfg.MaxBody)
 		if err != nil {
 			return s.closed(nc, err, ctx.Err() != nil)
@@ -185,6 +196,11 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, h dubbo.Header, frame 
 
 // closed logs and counts why a connection ended and returns the error ServeConn reports.
 func (s *Server) closed(nc net.Conn, err error, stopping bool) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) && !stopping { // idle, or a frame trickling in slower than that
+		s.idleClosed.Add(1)
+		s.cfg.Logger.Debug("dubbo downstream: idle connection closed", "remote", nc.RemoteAddr(), "idle", s.cfg.IdleTimeout)
+		return nil
+	}
 	if k := dubbo.KindOf(err); k != "" && !stopping {
 		s.protocolErrors.Add(1)
 		if s.cfg.OnProtocolError != nil {
@@ -196,6 +212,7 @@ func (s *Server) closed(nc net.Conn, err error, stopping bool) error {
 	if stopping || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
+
 	s.cfg.Logger.Debug("dubbo downstream: read failed, closing the connection", "remote", nc.RemoteAddr(), "err", err)
 	return err
 }

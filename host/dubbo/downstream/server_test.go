@@ -209,3 +209,24 @@ func TestHandlerPanicIsAnsweredNotFatal(t *testing.T) {
 		t.Fatalf("stats %+v", srv.Stats())
 	}
 }
+
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	srv, addr := serve(t, Config{IdleTimeout: 100 * time.Millisecond}, HandlerFunc(echoName))
+	idle := dial(t, addr)
+	alive := dial(t, addr)
+	for i := range 8 { // heartbeats every 40 ms keep this one open past the timeout
+		alive.send(dubbo.AppendHeartbeat(nil, int64(i), true))
+		alive.read()
+		time.Sleep(40 * time.Millisecond)
+	}
+	alive.send(request(99, "still", "", dubbo.FlagRequest|dubbo.FlagTwoWay))
+	if h, _ := alive.read(); h.ID != 99 {
+		t.Fatalf("answer %+v", h)
+	}
+	if _, err := idle.br.ReadByte(); err == nil {
+		t.Fatal("the idle connection got data instead of being closed")
+	}
+	if s := srv.Stats(); s.IdleClosed != 1 || s.ProtocolErrors != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
