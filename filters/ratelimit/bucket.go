@@ -55,15 +55,24 @@ type verdict struct {
 	reset time.Duration
 }
 
+// maxClockSkew is how far in the future a stored refill time may be (another VM's clock, a clock step) before the
+// bucket is treated as refilled now; beyond it a bucket could otherwise stay frozen.
+const maxClockSkew = int64(time.Minute)
+
 // take refills b up to now and takes one token if there is one. A clock that went backwards refills nothing.
 func (r rate) take(b bucket, found bool, now int64) (bucket, verdict) {
 	if !found {
 		b = bucket{tokens: r.burst, last: now}
 	}
-	if now > b.last {
-		b.tokens = math.Min(r.burst, b.tokens+float64(now-b.last)*r.perNano)
+	if b.last > now+maxClockSkew {
 		b.last = now
 	}
+	if now > b.last {
+		b.tokens += float64(now-b.last) * r.perNano
+		b.last = now
+	}
+	// Also caps buckets stored under a larger burst, e.g. before a configuration change (shared data outlives it).
+	b.tokens = math.Min(r.burst, b.tokens)
 	if b.tokens >= 1 {
 		b.tokens--
 		return b, verdict{allowed: true, remaining: uint64(b.tokens), reset: r.until(b.tokens, r.burst)}

@@ -218,3 +218,15 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 }
+
+func TestBucketFromLargerBurstIsCapped(t *testing.T) {
+	rt := newRate(10, time.Second, 5)
+	b, v := rt.take(bucket{tokens: 1e6, last: 100}, true, 50) // stored under an older config; clock behind
+	if b.tokens != 4 || v.remaining != 4 {
+		t.Fatalf("tokens %v remaining %d, want the bucket capped at burst 5 minus one", b.tokens, v.remaining)
+	}
+	b, _ = rt.take(bucket{tokens: 0, last: 1 << 62}, true, 1e9) // refill time far in the future
+	if b.last != 1e9 {
+		t.Fatalf("a refill time far in the future is kept (%d): the bucket would never refill", b.last)
+	}
+}
