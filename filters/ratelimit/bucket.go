@@ -64,8 +64,8 @@ func (r rate) take(b bucket, found bool, now int64) (bucket, verdict) {
 	if !found {
 		b = bucket{tokens: r.burst, last: now}
 	}
-	if b.last > now+maxClockSkew {
-		b.last = now
+	if b.last < 0 || b.last > now+maxClockSkew {
+		b.last = now // corrupt, or written by a clock far ahead: refill from now on
 	}
 	if now > b.last {
 		b.tokens += float64(now-b.last) * r.perNano
