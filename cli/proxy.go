@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +65,14 @@ func defaultWasmCache() string {
 	return filepath.Join(dir, "wasmesh", "compiled")
 }
 
+// defaultGOGC is the proxy's GC target when GOGC is not set: its live heap is small and steady, so Go's default
+// of 100 collects every few MiB of request garbage; 400 trades a few MiB of memory for less GC CPU per request.
+const defaultGOGC = 400
+
 func runProxy(ctx context.Context, configPath, cacheDir string, watch time.Duration, log *slog.Logger) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
 	eng, err := engine.New(engine.Config{CacheDir: cacheDir, Logger: log.With("component", "engine")})
 	if err != nil {
 		return err

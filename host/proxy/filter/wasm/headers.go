@@ -17,28 +17,44 @@ func toPairs(dst abi.Headers, h filter.Headers) abi.Headers {
 	return dst
 }
 
-// applyPairs writes the module's edits back when there are any: the common case, a module that only reads or
-// adds nothing, costs a comparison.
+// applyPairs writes the module's edits back when there are any. A module that only reads costs a comparison;
+// one that only appends (proxy_add_header_map_value, or replacing a header that was absent) costs the Adds.
 func applyPairs(h filter.Headers, orig, now abi.Headers) {
-	if equalPairs(orig, now) {
+	if len(now) >= len(orig) && equalPairs(orig, now[:len(orig)]) {
+		for _, p := range now[len(orig):] {
+			if isPseudo(p.Key) {
+				h.Set(p.Key, p.Value)
+			} else {
+				h.Add(p.Key, p.Value)
+			}
+		}
 		return
 	}
-	// Remove every name that was there, then set what is there now; pseudo-headers are set in place.
+	// Anything else: remove every name that was there, then write what is there now; a pseudo-header is set
+	// once, from its first entry.
 	for _, p := range orig {
 		if !isPseudo(p.Key) {
 			h.Del(p.Key)
 		}
 	}
-	seenPseudo := map[string]bool{}
+	var pseudoSeen [8]string
+	nSeen := 0
 	for _, p := range now {
-		if isPseudo(p.Key) {
-			if !seenPseudo[p.Key] {
-				h.Set(p.Key, p.Value)
-				seenPseudo[p.Key] = true
-			}
+		if !isPseudo(p.Key) {
+			h.Add(p.Key, p.Value)
 			continue
 		}
-		h.Add(p.Key, p.Value)
+		seen := false
+		for _, k := range pseudoSeen[:nSeen] {
+			seen = seen || k == p.Key
+		}
+		if !seen {
+			h.Set(p.Key, p.Value)
+			if nSeen < len(pseudoSeen) {
+				pseudoSeen[nSeen] = p.Key
+				nSeen++
+			}
+		}
 	}
 }
 

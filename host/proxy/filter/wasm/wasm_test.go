@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wasmesh/wasmesh/host/abi"
 	"github.com/wasmesh/wasmesh/host/engine"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/filter/wasm/wasmtest"
@@ -146,5 +147,39 @@ func BenchmarkTinyGoStyleHeaders(b *testing.B) {
 		s.Reset(context.Background(), hh, filter.Info{})
 		c.RequestHeaders(s, true)
 		c.Done(s)
+	}
+}
+
+func TestApplyPairs(t *testing.T) {
+	base := func() (*http.Request, filter.Headers, abi.Headers) {
+		req, _ := http.NewRequest("GET", "http://svc/a?b", nil)
+		req.Header.Set("X-A", "1")
+		req.Header.Set("X-B", "2")
+		h := &filter.HTTPRequestHeaders{R: req}
+		return req, h, toPairs(nil, h)
+	}
+	tests := []struct {
+		name  string
+		edit  func(p *abi.Headers)
+		check func(r *http.Request) bool
+	}{
+		{"unchanged", func(p *abi.Headers) {}, func(r *http.Request) bool { return r.Header.Get("X-A") == "1" && len(r.Header) == 2 }},
+		{"appended", func(p *abi.Headers) { p.Add("x-c", "3") }, func(r *http.Request) bool { return r.Header.Get("X-C") == "3" && r.Header.Get("X-B") == "2" }},
+		{"replaced", func(p *abi.Headers) { p.Set("x-a", "9") }, func(r *http.Request) bool {
+			return r.Header.Values("X-A")[0] == "9" && len(r.Header.Values("X-A")) == 1
+		}},
+		{"removed", func(p *abi.Headers) { p.Del("x-b") }, func(r *http.Request) bool { return r.Header.Get("X-B") == "" && r.Header.Get("X-A") == "1" }},
+		{"path rewritten", func(p *abi.Headers) { p.Set(":path", "/z?q=1") }, func(r *http.Request) bool { return r.URL.Path == "/z" && r.URL.RawQuery == "q=1" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, h, pairs := base()
+			orig := append(abi.Headers(nil), pairs...)
+			tt.edit(&pairs)
+			applyPairs(h, orig, pairs)
+			if !tt.check(req) {
+				t.Fatalf("request after %s: %v %v", tt.name, req.URL, req.Header)
+			}
+		})
 	}
 }
