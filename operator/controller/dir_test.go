@@ -135,7 +135,9 @@ func TestDirPullErrors(t *testing.T) {
 func TestDirRegistryAuth(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{Auth: true})
 	basic := func(user, pass string) func(ctx contextT, host string) (authCred, error) {
-		return func(ctx contextT, host string) (authCred, error) { return authCred{Username: user, Password: pass}, nil }
+		return func(ctx contextT, host string) (authCred, error) {
+			return authCred{Username: user, Password: pass}, nil
+		}
 	}
 	push(t, reg.Host+"/filters/private:v1", registrytest.Module([]byte("private")), basic(reg.User, reg.Password))
 	dir := t.TempDir()
