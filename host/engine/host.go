@@ -284,14 +284,15 @@ func (v *vm) GetProperty(path []byte) ([]byte, abi.Status) {
 	if v.cur == nil {
 		return nil, abi.StatusNotFound
 	}
-	props := v.cur.root.props
 	if s := v.stream(); s != nil {
-		props = s.props
-	}
-	for _, p := range props {
-		if p.key == key {
-			return p.value, abi.StatusOK
+		s.mu.Lock()
+		val, ok := findProp(s.props, key)
+		s.mu.Unlock()
+		if ok {
+			return val, abi.StatusOK
 		}
+	} else if val, ok := findProp(v.cur.root.props, key); ok {
+		return val, abi.StatusOK
 	}
 	cfg := &v.cur.plugin.cfg
 	switch key {
@@ -328,6 +329,8 @@ func (v *vm) SetProperty(path, value []byte) abi.Status {
 	}
 	props := &v.cur.root.props
 	if s := v.stream(); s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		props = &s.props
 	}
 	for i := range *props {
@@ -406,7 +409,9 @@ func (v *vm) CloseStream(st abi.StreamType) abi.Status {
 	if s == nil {
 		return abi.StatusNotFound
 	}
+	s.mu.Lock()
 	s.reset = true
+	s.mu.Unlock()
 	s.signal()
 	return abi.StatusOK
 }
@@ -420,8 +425,7 @@ func (v *vm) SendLocalResponse(code uint32, details, body []byte, headers abi.He
 	if s == nil {
 		return abi.StatusNotFound
 	}
-	s.local = &LocalResponse{StatusCode: code, Details: string(details), Headers: headers, Body: slices.Clone(body), GRPCStatus: grpcStatus}
-	s.signal()
+	s.setLocal(&LocalResponse{StatusCode: code, Details: string(details), Headers: headers, Body: slices.Clone(body), GRPCStatus: grpcStatus})
 	return abi.StatusOK
 }
 

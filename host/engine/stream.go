@@ -62,7 +62,9 @@ type streamCore struct {
 	mode streamMode
 	err  error
 
-	// Written by the guest under the VM lock, read by the data plane after a callback or after Wait.
+	// Written by the guest (also from HTTP-call responses on other goroutines), read by the data plane: mu guards
+	// them, since a response can arrive while the data plane looks.
+	mu     sync.Mutex
 	local  *LocalResponse
 	reset  bool
 	props  []prop
@@ -76,7 +78,10 @@ type streamCore struct {
 
 func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error {
 	s.p, s.ctx, s.info = p, ctx, info
-	s.mode, s.err, s.local, s.reset, s.props = modeNormal, nil, nil, false, s.props[:0]
+	s.mode, s.err = modeNormal, nil
+	s.mu.Lock()
+	s.local, s.reset, s.props = nil, false, s.props[:0]
+	s.mu.Unlock()
 	if s.resume == nil {
 		s.resume = make(chan struct{}, 1)
 	}
@@ -140,7 +145,7 @@ func (s *streamCore) fail(err error) abi.Action {
 		s.mode = modeBypass
 	} else {
 		s.mode = modeFailed
-		s.local = &LocalResponse{StatusCode: 503, Details: "wasm_fail_closed", Body: []byte("wasm plugin " + s.p.cfg.Name + " failed\n")}
+		s.setLocal(&LocalResponse{StatusCode: 503, Details: "wasm_fail_closed", Body: []byte("wasm plugin " + s.p.cfg.Name + " failed\n")})
 	}
 	s.signal()
 	return s.failedAction()
@@ -174,13 +179,14 @@ func (s *streamCore) invoke(cb int, a1, a2 uint64) abi.Action {
 		return s.fail(v.deathErr)
 	}
 	r, err := v.call(&s.cs, cb, uint64(s.cs.id), a1, a2, 0, 0)
+	answered := s.localResponse() != nil
 	v.release()
 	switch {
 	case err == errMissingCallback:
 		return abi.ActionContinue
 	case err != nil:
 		return s.fail(err)
-	case s.local != nil:
+	case answered:
 		return abi.ActionPause
 	}
 	if abi.Action(uint32(r)) == abi.ActionContinue {
@@ -214,7 +220,9 @@ func (s *streamCore) finish(closeCallbacks func(v *vm)) {
 }
 
 // Wait blocks until the module resumes a paused stream (proxy_continue_stream), answers it locally
-// (proxy_send_local_response), or its VM fails; or until ctx ends. Check LocalResponse after it returns.
+// (proxy_send_local_response), or its VM fails; or until ctx ends. Check LocalResponse after it returns. While a
+// stream is paused the module may still edit its headers and bodies (from an HTTP-call response, say): the data
+// plane touches them again only after Wait returns nil.
 func (s *streamCore) Wait(ctx context.Context) error {
 	select {
 	case <-s.resume:
@@ -228,14 +236,33 @@ func (s *streamCore) Wait(ctx context.Context) error {
 // LocalResponse is the module's local answer (or the fail-closed 503), nil if the stream should proceed.
 func (s *streamCore) LocalResponse() *LocalResponse {
 	s.settle()
+	return s.localResponse()
+}
+
+func (s *streamCore) localResponse() *LocalResponse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.local
+}
+
+func (s *streamCore) setLocal(lr *LocalResponse) {
+	s.mu.Lock()
+	s.local = lr
+	s.mu.Unlock()
+	s.signal()
 }
 
 // Property returns a property the module set on the stream with proxy_set_property, e.g. "upstream_cluster"
 // (the routing hook the data plane reads).
 func (s *streamCore) Property(path string) ([]byte, bool) {
-	for _, p := range s.props {
-		if p.key == path {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return findProp(s.props, path)
+}
+
+func findProp(props []prop, key string) ([]byte, bool) {
+	for _, p := range props {
+		if p.key == key {
 			return p.value, true
 		}
 	}
@@ -249,7 +276,11 @@ func (s *streamCore) Err() error { return s.err }
 func (s *streamCore) Bypassed() bool { return s.mode == modeBypass }
 
 // ResetRequested reports whether the module asked to close the stream (proxy_close_stream).
-func (s *streamCore) ResetRequested() bool { return s.reset }
+func (s *streamCore) ResetRequested() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reset
+}
 
 // HTTPStream is one HTTP (or HTTP-like, e.g. Dubbo) request/response exchange, pinned to one VM for its life.
 // The data plane owns the header maps and bodies it passes in; the module edits them in place.
