@@ -18,16 +18,18 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
 	// GroupVersion is the API group and version of every type in this package.
 	GroupVersion = schema.GroupVersion{Group: "wasmesh.io", Version: "v1alpha1"}
 
-	// SchemeBuilder registers the types of this package with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// SchemeBuilder registers the types of this package with a runtime.Scheme. It is
+	// apimachinery's, not controller-runtime's, so importing the API pulls in no controller code.
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the types of this package to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
@@ -36,6 +38,8 @@ var (
 // Kind is the kind of the WasmDeployment resource, used in ownerReferences and events.
 const Kind = "WasmDeployment"
 
-func init() {
-	SchemeBuilder.Register(&WasmDeployment{}, &WasmDeploymentList{})
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &WasmDeployment{}, &WasmDeploymentList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
 }
