@@ -117,20 +117,31 @@ func (p *h1Pool) closeIdle() {
 
 func (c *h1Conn) close() { c.conn.Close() }
 
+// quickResponse is how long a response may take before the request's context is watched for cancellation.
+const quickResponse = 20 * time.Millisecond
+
+// readErr reports a failed read as the context's error when the context is why it failed.
+func (c *h1Conn) readErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// The connection deadline (set from ctx's) fired a moment before ctx's own timer.
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
 // roundTrip writes req and reads the response head. wrote reports whether the request was fully written.
 func (c *h1Conn) roundTrip(ctx context.Context, req *http.Request) (resp *http.Response, wrote bool, err error) {
 	var stop func() bool
-	if dl, ok := ctx.Deadline(); ok {
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		c.conn.SetDeadline(dl)
 		c.deadline = true
 	} else if c.deadline {
 		c.conn.SetDeadline(time.Time{})
 		c.deadline = false
-	}
-	if ctx.Done() != nil {
-		// A client that goes away aborts the upstream exchange, as with net/http's Transport.
-		conn := c.conn
-		stop = context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
 	}
 	if err := writeRequest(c.bw, req); err != nil {
 		if stop != nil {
@@ -138,19 +149,37 @@ func (c *h1Conn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 		}
 		return nil, false, err
 	}
+	// A client that goes away must abort the upstream exchange, as with net/http's Transport, but watching the
+	// request context costs several allocations (context.AfterFunc). Most answers come quickly: wait briefly for
+	// the first byte of the response, and watch the context only when the upstream is slow.
+	if ctx.Done() != nil {
+		quick := time.Now().Add(quickResponse)
+		if hasDeadline && dl.Before(quick) {
+			quick = dl
+		}
+		c.conn.SetReadDeadline(quick)
+		_, perr := c.br.Peek(1)
+		var ne net.Error
+		if perr != nil && !(errors.As(perr, &ne) && ne.Timeout() && (!hasDeadline || time.Now().Before(dl))) {
+			return nil, true, c.readErr(ctx, perr)
+		}
+		if perr != nil {
+			conn := c.conn
+			stop = context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
+		}
+		if hasDeadline {
+			c.conn.SetReadDeadline(dl)
+		} else {
+			c.conn.SetReadDeadline(time.Time{})
+		}
+	}
 	for {
 		resp, err = http.ReadResponse(c.br, req)
 		if err != nil {
 			if stop != nil {
 				stop()
 			}
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			} else if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-				// The connection deadline (set from ctx's) fired a moment before ctx's own timer.
-				err = context.DeadlineExceeded
-			}
-			return nil, true, err
+			return nil, true, c.readErr(ctx, err)
 		}
 		// 1xx informational responses (other than 101, which never comes: upgrades take the fallback) precede
 		// the real one.

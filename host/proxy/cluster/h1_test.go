@@ -163,3 +163,20 @@ func TestH1BodiesUseFallback(t *testing.T) {
 		t.Fatalf("echo %q", b)
 	}
 }
+
+// Without a deadline, a cancelled request (the client went away) still aborts a slow upstream exchange.
+func TestH1CancelWithoutDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	c := h1Cluster(t, srv.Listener.Addr().String())
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(60*time.Millisecond, cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/", nil)
+	start := time.Now()
+	_, err := c.Transport().RoundTrip(req)
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
+		t.Fatalf("err %v after %v", err, time.Since(start))
+	}
+}
