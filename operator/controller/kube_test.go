@@ -1,0 +1,163 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/wasmesh/wasmesh/oci"
+	"github.com/wasmesh/wasmesh/oci/registrytest"
+	"github.com/wasmesh/wasmesh/operator"
+	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
+	"github.com/wasmesh/wasmesh/operator/internal/testenv"
+	"github.com/wasmesh/wasmesh/operator/modules"
+	"github.com/wasmesh/wasmesh/operator/xds"
+)
+
+// TestKube runs the same reconciler with controller-runtime's manager against a real kube-apiserver and etcd.
+func TestKube(t *testing.T) {
+	if testing.Short() {
+		t.Skip("envtest: starts kube-apiserver and etcd")
+	}
+	env, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+
+	reg := startRegistry(t)
+	wasm := registrytest.Module([]byte("kube"))
+	manifest := push(t, reg+"/filters/kube:v1", wasm, nil)
+	authReg := registrytest.Start(t, registrytest.Config{Auth: true})
+	push(t, authReg.Host+"/filters/private:v1", registrytest.Module([]byte("kube-private")), func(contextT, string) (authCred, error) {
+		return authCred{Username: authReg.User, Password: authReg.Password}, nil
+	})
+
+	op, err := operator.New(operator.Options{
+		Kube: env.Config, XDSAddr: "127.0.0.1:0", ModulesAddr: "127.0.0.1:0", MetricsAddr: "0", ProbeAddr: "0",
+		Puller: modules.PullerOptions{CacheDir: t.TempDir(), OCI: oci.Options{Default: oci.RegistryOptions{PlainHTTP: true}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 0})))
+	done := make(chan error, 1)
+	go func() { done <- op.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-op.Ready():
+	case err := <-done:
+		t.Fatalf("operator stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("operator not ready")
+	}
+	addr := xdsAddr(t, op)
+	c := env.Client
+	ns := env.Namespace(t)
+	other := env.Namespace(t)
+	p := connect(t, addr, xds.Node{ID: "kube-web-1", Namespace: ns, Labels: map[string]string{"app": "web"}}, nil)
+
+	dockerConfig := func(user, pass string) []byte {
+		return fmt.Appendf(nil, `{"auths":{%q:{"username":%q,"password":%q}}}`, authReg.Host, user, pass)
+	}
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": dockerConfig(authReg.User, authReg.Password)}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "wrong", Namespace: ns}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": dockerConfig(authReg.User, "nope")}},
+		// The right credentials, but in another namespace: never used.
+		{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere", Namespace: other}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": dockerConfig(authReg.User, authReg.Password)}},
+	} {
+		if err := c.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wd := func(name, url, secret string, fail v1alpha1.FailStrategy) *v1alpha1.WasmDeployment {
+		return &v1alpha1.WasmDeployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: v1alpha1.WasmDeploymentSpec{
+				URL: url, ImagePullSecret: secret, FailStrategy: fail,
+				PluginConfig: &apiextensionsv1.JSON{Raw: []byte(`{"k":"v"}`)},
+				Selector:     &v1alpha1.WorkloadSelector{MatchLabels: map[string]string{"app": "web"}},
+			},
+		}
+	}
+	cases := []struct {
+		obj                *v1alpha1.WasmDeployment
+		cond, status, want string
+	}{
+		{wd("good", "oci://"+reg+"/filters/kube:v1", "", ""), v1alpha1.ConditionReady, "True", v1alpha1.ReasonAllAcknowledged},
+		{wd("badtag", "oci://"+reg+"/filters/kube:nope", "", v1alpha1.FailOpen), v1alpha1.ConditionResolved, "False", v1alpha1.ReasonResolveFailed},
+		{wd("private", "oci://"+authReg.Host+"/filters/private:v1", "regcred", ""), v1alpha1.ConditionPulled, "True", v1alpha1.ReasonPulled},
+		{wd("refused", "oci://"+authReg.Host+"/filters/private:v1", "wrong", v1alpha1.FailOpen), v1alpha1.ConditionResolved, "False", v1alpha1.ReasonResolveFailed},
+		{wd("crossns", "oci://"+authReg.Host+"/filters/private:v1", "elsewhere", ""), v1alpha1.ConditionResolved, "False", v1alpha1.ReasonPullSecretMissing},
+	}
+	for _, tc := range cases {
+		if err := c.Create(ctx, tc.obj); err != nil {
+			t.Fatalf("creating %s: %v", tc.obj.Name, err)
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.obj.Name, func(t *testing.T) {
+			var got v1alpha1.WasmDeployment
+			key := types.NamespacedName{Namespace: ns, Name: tc.obj.Name}
+			waitFor(t, 30*time.Second, tc.obj.Name+" "+tc.cond+"="+tc.status+" "+tc.want, func() bool {
+				if c.Get(ctx, key, &got) != nil {
+					return false
+				}
+				cnd := meta.FindStatusCondition(got.Status.Conditions, tc.cond)
+				return cnd != nil && string(cnd.Status) == tc.status && cnd.Reason == tc.want
+			})
+			if got.Status.ObservedGeneration != got.Generation {
+				t.Errorf("observedGeneration %d, generation %d", got.Status.ObservedGeneration, got.Generation)
+			}
+			if tc.status == "False" {
+				waitFor(t, 30*time.Second, "a Warning event "+tc.want+" on "+tc.obj.Name, func() bool {
+					var evs corev1.EventList
+					if c.List(ctx, &evs, client.InNamespace(ns)) != nil {
+						return false
+					}
+					for _, e := range evs.Items {
+						if e.InvolvedObject.Name == tc.obj.Name && e.Type == corev1.EventTypeWarning && e.Reason == tc.want {
+							return true
+						}
+					}
+					return false
+				})
+			}
+		})
+	}
+	var good v1alpha1.WasmDeployment
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "good"}, &good); err != nil {
+		t.Fatal(err)
+	}
+	if good.Status.ResolvedDigest != manifest.String() || good.Status.Ready != "1/1" || good.Status.LastGoodDigest != manifest.String() {
+		t.Errorf("good: %+v", good.Status)
+	}
+	if d := p.digest(ns + "/good"); d != digest.FromBytes(wasm).String() {
+		t.Errorf("the proxy runs %q, want %s", d, digest.FromBytes(wasm))
+	}
+	if !strings.Contains(fmt.Sprint(meta.FindStatusCondition(mustGet(t, ctx, c, ns, "refused").Status.Conditions, v1alpha1.ConditionResolved)), "credentials") {
+		t.Error("the refused deployment should say the registry refused the credentials")
+	}
+}
+
+func mustGet(t *testing.T, ctx context.Context, c client.Client, ns, name string) *v1alpha1.WasmDeployment {
+	t.Helper()
+	var wd v1alpha1.WasmDeployment
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &wd); err != nil {
+		t.Fatal(err)
+	}
+	return &wd
+}
