@@ -95,7 +95,7 @@ func TestDubboListener(t *testing.T) {
 // refused); every call gets its answer from the chain current when it arrived.
 func TestDubboReloadUnderLoad(t *testing.T) {
 	v1, v2 := provider(t, "v1"), provider(t, "v2")
-	h := startProxy(t, testRegistry(t), fmt.Sprintf(dubboConfig, "gen", v1, v2))
+	h := startProxy(t, testRegistry(t), strings.Replace(fmt.Sprintf(dubboConfig, "gen", v1, v2), "timeout: 500ms", "timeout: 10s", 1))
 	addr := h.srv.Addr("dubbo").String()
 	ctx, cancel := context.WithCancel(context.Background())
 	var ok, failed atomic.Int64
@@ -126,7 +126,8 @@ func TestDubboReloadUnderLoad(t *testing.T) {
 	}
 	refused := 0
 	for i := range 50 {
-		cfg := fmt.Sprintf(dubboConfig, fmt.Sprintf("gen%d", i), v1, v2)
+		// A generous timeout: this test is about reloads, and the shared machine can be slow.
+		cfg := strings.Replace(fmt.Sprintf(dubboConfig, fmt.Sprintf("gen%d", i), v1, v2), "timeout: 500ms", "timeout: 10s", 1)
 		if i%5 == 4 {
 			cfg = strings.Replace(cfg, "  - {name: pick, kind: pick, phase: AUTHZ}", "  - {name: pick, kind: pick, phase: AUTHZ}\n  - {name: broken, kind: failing}", 1)
 		}
