@@ -2,8 +2,8 @@
 // running on wasmesh proxies (over xDS) and on Istio's Envoy proxies (through owned WasmPlugin and
 // EnvoyFilter objects).
 //
-// Its parts live in subpackages: api/v1alpha1 (the WasmDeployment API), istio (WasmPlugin and
-// EnvoyFilter generation). This file holds the RBAC markers from which scripts/gen-crds.sh writes
+// Its parts live in subpackages, among them api/v1alpha1 (the WasmDeployment API) and istio
+// (WasmPlugin and EnvoyFilter generation). This file holds the RBAC markers from which scripts/gen-crds.sh writes
 // config/rbac/role.yaml, so the permissions sit next to the code that needs them:
 //
 //	scripts/gen-crds.sh   # regenerates config/rbac/role.yaml from the markers below
