@@ -41,11 +41,7 @@ func newTestAuth(t testing.TB, extra string) *authenticator {
 	  "consumers": [{"name": "alice", "keys": ["alice-key-0001"]}, {"name": "bob", "basic": {"username": "bob", "bcrypt": %q}}],
 	  "jwt": {"providers": [{"issuer": %q, "audiences": [%q], "jwks": %s,
 	          "claims_to_headers": [{"claim": "sub", "header": "x-jwt-sub"}]}]}%s}`, hash, testIssuer, testAudience, tok["jwks"], extra)
-	var c Config
-	if err := pluginconfig.Decode([]byte(cfg), &c); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := compile(&c)
+	pc, err := pluginconfig.Parse([]byte(cfg), compile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +202,7 @@ func TestTokenCacheBounded(t *testing.T) {
 func TestSaltedSHA256(t *testing.T) {
 	sum := sha256.Sum256([]byte("pepper-salt" + "pw"))
 	cfg := fmt.Sprintf(`{"consumers": [{"name": "s", "basic": {"username": "s", "sha256": %q, "salt": "pepper-salt"}}]}`, hex.EncodeToString(sum[:]))
-	var c Config
-	if err := pluginconfig.Decode([]byte(cfg), &c); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := compile(&c)
+	pc, err := pluginconfig.Parse([]byte(cfg), compile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,12 +232,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{"consumer_header": "Bad Header", "consumers": [{"name": "a", "keys": ["aaaaaaaa1"]}]}`, "consumer_header"},
 	}
 	for _, tt := range tests {
-		var c Config
-		err := pluginconfig.Decode([]byte(tt.cfg), &c)
-		if err == nil {
-			_, err = compile(&c)
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := pluginconfig.Parse([]byte(tt.cfg), compile); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%.80s:\n got %v\nwant %q", tt.cfg, err, tt.want)
 		}
 	}

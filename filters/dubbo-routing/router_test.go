@@ -15,11 +15,7 @@ func sampleRouter(t testing.TB) *router {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c Config
-	if err := pluginconfig.Decode(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := compile(&c)
+	rt, err := pluginconfig.Parse(b, compile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +70,8 @@ func TestStickyHashSpreads(t *testing.T) {
 }
 
 func TestEdits(t *testing.T) {
-	var c Config
-	if err := pluginconfig.Decode([]byte(`{"routes": [{"name": "e", "match": {}, "cluster": "c",
-	  "attachments": {"rename": {"b": "b2", "a": "a2"}, "remove": ["z"], "set": {"y": "1", "x": "2"}}}]}`), &c); err != nil {
-		t.Fatal(err)
-	}
-	rt, err := compile(&c)
+	rt, err := pluginconfig.Parse([]byte(`{"routes": [{"name": "e", "match": {}, "cluster": "c",
+	  "attachments": {"rename": {"b": "b2", "a": "a2"}, "remove": ["z"], "set": {"y": "1", "x": "2"}}}]}`), compile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -47,11 +46,7 @@ func (m *memStore) set(key string, v []byte, cas uint32) error {
 
 func mustCompile(t testing.TB, cfg string, st store) *limiter {
 	t.Helper()
-	var c Config
-	if err := pluginconfig.Decode([]byte(cfg), &c); err != nil {
-		t.Fatal(err)
-	}
-	l, err := compile(&c)
+	l, err := pluginconfig.Parse([]byte(cfg), compile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,12 +160,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{"rules": [{"name": "r", "key": {"source": "path"}, "limit_keys": [{"value": "*", "requests": "1", "per": "minute"}]}]}`, "requests: must be uint64"},
 	}
 	for _, tt := range tests {
-		var c Config
-		err := pluginconfig.Decode([]byte(tt.cfg), &c)
-		if err == nil {
-			_, err = compile(&c)
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := pluginconfig.Parse([]byte(tt.cfg), compile); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s:\n got %v\nwant %q", tt.cfg, err, tt.want)
 		}
 	}
@@ -194,14 +184,10 @@ func FuzzBucketDecode(f *testing.F) {
 }
 
 func BenchmarkDecide(b *testing.B) {
-	var cfg Config
 	raw := `{"rules": [
 	  {"name": "per-consumer", "key": {"source": "consumer"}, "limit_keys": [{"value": "*", "requests": 1000000000, "per": "second"}]},
 	  {"name": "by-ip", "key": {"source": "client_ip"}, "limit_keys": [{"cidr": "10.0.0.0/8", "requests": 1000000000, "per": "second"}]}]}`
-	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		b.Fatal(err)
-	}
-	l, err := compile(&cfg)
+	l, err := pluginconfig.Parse([]byte(raw), compile)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,12 +17,7 @@ func Load[C any, T any](filter string, compile func(*C) (T, error)) (T, bool) {
 		proxywasm.LogCriticalf("%s: read configuration: %v", filter, err)
 		return zero, false
 	}
-	var cfg C
-	if err := Decode(data, &cfg); err != nil {
-		proxywasm.LogCriticalf("%s: %v", filter, err)
-		return zero, false
-	}
-	out, err := compile(&cfg)
+	out, err := Parse(data, compile)
 	if err != nil {
 		proxywasm.LogCriticalf("%s: %v", filter, err)
 		return zero, false

@@ -71,6 +71,16 @@ func Decode(data []byte, v any) error {
 	return nil
 }
 
+// Parse decodes data strictly into a C and compiles it: the whole configuration path of a filter, without the host.
+func Parse[C any, T any](data []byte, compile func(*C) (T, error)) (T, error) {
+	var cfg C
+	if err := Decode(data, &cfg); err != nil {
+		var zero T
+		return zero, err
+	}
+	return compile(&cfg)
+}
+
 // describe turns encoding/json errors into FieldErrors that name the field.
 func describe(err error) error {
 	var typeErr *json.UnmarshalTypeError
