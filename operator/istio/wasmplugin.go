@@ -29,6 +29,7 @@ import (
 	extensions "istio.io/api/extensions/v1alpha1"
 	typev1beta1 "istio.io/api/type/v1beta1"
 	extensionsv1alpha1 "istio.io/client-go/pkg/apis/extensions/v1alpha1"
+	"oras.land/oras-go/v2/registry"
 
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 )
@@ -142,6 +143,14 @@ func objectMeta(wd *v1alpha1.WasmDeployment, name string) metav1.ObjectMeta {
 
 // pin returns the URL and sha256 Istio should use for the module at url resolved to digest.
 func pin(url, sha256, digest string) (string, string, error) {
+	var oci *registry.Reference
+	if ref, ok := strings.CutPrefix(url, "oci://"); ok {
+		r, err := registry.ParseReference(ref)
+		if err != nil {
+			return "", "", fmt.Errorf("spec.url %q: %w: %v", url, ErrInvalid, err)
+		}
+		oci = &r
+	}
 	if digest == "" {
 		return url, sha256, nil
 	}
@@ -152,22 +161,11 @@ func pin(url, sha256, digest string) (string, string, error) {
 	if sha256 != "" && sha256 != hex {
 		return "", "", fmt.Errorf("%w: spec.sha256 is %s, %s resolved to %s; fix spec.sha256 or the tag", ErrDigestMismatch, sha256, url, digest)
 	}
-	if ref, ok := strings.CutPrefix(url, "oci://"); ok {
-		return "oci://" + repository(ref) + "@" + digest, hex, nil
+	if oci != nil {
+		// The tag (and any digest already there) gives way to the resolved digest.
+		return "oci://" + oci.Registry + "/" + oci.Repository + "@" + digest, hex, nil
 	}
 	return url, hex, nil
-}
-
-// repository strips the tag and digest from an OCI reference (registry[:port]/path[:tag][@digest]).
-func repository(ref string) string {
-	if at := strings.IndexByte(ref, '@'); at >= 0 {
-		ref = ref[:at]
-	}
-	slash := strings.LastIndexByte(ref, '/')
-	if colon := strings.LastIndexByte(ref[slash+1:], ':'); colon >= 0 {
-		ref = ref[:slash+1+colon]
-	}
-	return ref
 }
 
 // pluginConfig converts free-form JSON to the protobuf Struct Istio carries. Istio hands the
