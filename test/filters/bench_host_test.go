@@ -29,7 +29,7 @@ func sample(t testing.TB, name string) []byte {
 
 // demoToken mints a token for the sample auth configuration with the demo-only key under samples/filters/keys,
 // the way the demo does.
-func demoToken(t testing.TB, sub string) string {
+func demoToken(t testing.TB, sub string, extra ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(samplesDir, "keys", "DEMO-ONLY-jwt-private.pem"))
 	if err != nil {
@@ -45,8 +45,12 @@ func demoToken(t testing.TB, sub string) string {
 	}
 	enc := base64.RawURLEncoding
 	h, _ := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": "demo-ed25519"})
-	c, _ := json.Marshal(map[string]any{"iss": "https://issuer.wasmesh.demo", "aud": "greeter", "sub": sub,
-		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()})
+	claims := map[string]any{"iss": "https://issuer.wasmesh.demo", "aud": "greeter", "sub": sub,
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+	for i := 0; i+1 < len(extra); i += 2 {
+		claims[extra[i]] = extra[i+1]
+	}
+	c, _ := json.Marshal(claims)
 	input := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
 	return input + "." + enc.EncodeToString(ed25519.Sign(key.(ed25519.PrivateKey), []byte(input)))
 }
@@ -181,3 +185,42 @@ func TestRateLimitAcrossVMs(t *testing.T) {
 
 // callTimeout is the benchmark plugins' callback deadline; see BenchmarkHost for the figures with and without.
 var callTimeout = -1 * time.Nanosecond
+
+// TestSampleAuthWithDemoToken checks what the demo relies on: the sample auth configuration accepts tokens minted
+// with the demo-only key, forwards the subject, and keeps /admin for bob or the admin scope.
+func TestSampleAuthWithDemoToken(t *testing.T) {
+	f := newHostFilter(t, "auth")
+	p := startPlugin(t, f, "demo-auth", sample(t, "auth"), 1)
+	tests := []struct {
+		name, path, auth string
+		status           uint32
+		consumer         string
+	}{
+		{"token", "/hello", "Bearer " + demoToken(t, "carol"), 0, "carol"},
+		{"token without admin scope", "/admin/stats", "Bearer " + demoToken(t, "carol"), 403, ""},
+		{"token with admin scope", "/admin/stats", "Bearer " + demoToken(t, "dave", "scope", "admin"), 0, "dave"},
+		{"bob on admin", "/admin/stats", "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:bob-demo-password")), 0, "bob"},
+		{"forged token", "/hello", "Bearer " + demoToken(t, "carol")[:40] + "x.y.z", 401, ""},
+	}
+	for _, tt := range tests {
+		s, err := p.NewHTTPStream(context.Background(), engine.StreamInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := abi.Headers{{Key: ":method", Value: "GET"}, {Key: ":path", Value: tt.path}, {Key: ":authority", Value: "greeter"},
+			{Key: "authorization", Value: tt.auth}, {Key: "x-wasmesh-consumer", Value: "mallory"}}
+		s.OnRequestHeaders(&h, true)
+		var status uint32
+		if lr := s.LocalResponse(); lr != nil {
+			status = lr.StatusCode
+		}
+		consumer, _ := h.Get("x-wasmesh-consumer")
+		if status != tt.status || (status == 0 && consumer != tt.consumer) {
+			t.Errorf("%s: status %d consumer %q, want %d %q", tt.name, status, consumer, tt.status, tt.consumer)
+		}
+		if _, ok := h.Get("authorization"); ok && status == 0 {
+			t.Errorf("%s: credentials forwarded upstream", tt.name)
+		}
+		s.Done()
+	}
+}
