@@ -17,6 +17,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/httpproxy"
 	"github.com/wasmesh/wasmesh/host/proxy/metrics"
 	"github.com/wasmesh/wasmesh/host/proxy/route"
+	"github.com/wasmesh/wasmesh/host/proxy/tcpproxy"
 )
 
 // generation is one built configuration: everything a request needs, plus what must be closed when the last
@@ -30,6 +31,7 @@ type generation struct {
 
 	listeners map[string]*httpproxy.Config
 	dubbo     map[string]*dubboproxy.Config
+	tcp       map[string]*tcpproxy.Config
 	clusters  map[string]*httpproxy.Upstream
 	dubboCls  map[string]*dubboproxy.Cluster // clusters with protocol dubbo (also in clusters, for LB and dumps)
 	routes    map[string][]*filter.Chain     // effective chain per route, by listener
@@ -50,7 +52,7 @@ type builtFilter struct {
 func build(ctx context.Context, id int64, f *config.File, hash string, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger) (_ *generation, err error) {
 	g := &generation{id: id, file: f, hash: hash, loadedAt: time.Now(), ref: drain.New(),
 		listeners: map[string]*httpproxy.Config{}, clusters: map[string]*httpproxy.Upstream{},
-		dubbo: map[string]*dubboproxy.Config{}, dubboCls: map[string]*dubboproxy.Cluster{}, routes: map[string][]*filter.Chain{},
+		dubbo: map[string]*dubboproxy.Config{}, tcp: map[string]*tcpproxy.Config{}, dubboCls: map[string]*dubboproxy.Cluster{}, routes: map[string][]*filter.Chain{},
 		chains: map[string]*filter.Chain{}}
 	defer func() {
 		if err != nil {
@@ -73,9 +75,6 @@ func build(ctx context.Context, id int64, f *config.File, hash string, reg *filt
 		}
 	}
 	for i, lc := range f.Listeners {
-		if lc.Protocol == "tcp" {
-			return nil, fmt.Errorf("listeners[%d] (%s): protocol tcp is not served by this build yet (http and dubbo are)", i, lc.Name)
-		}
 		if err := g.buildListener(ctx, lc, reg, m, log, f.AccessLog); err != nil {
 			return nil, fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
 		}
@@ -119,6 +118,21 @@ func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg 
 		chains = append(chains, rc)
 	}
 	g.routes[lc.Name] = chains
+	if lc.Protocol == "tcp" {
+		tc := &tcpproxy.Config{Listener: lc.Name, Address: lc.Address, Log: llog, Ref: g.ref}
+		for j, e := range chain.Entries() {
+			nf, ok := e.Filter.(filter.NetworkFilter)
+			if !ok {
+				return fmt.Errorf("filters[%d] (%s): kind %q has no network (L4) callbacks and cannot run on a tcp listener", j, e.Name, e.Kind)
+			}
+			tc.Filters = append(tc.Filters, nf)
+		}
+		name := lc.Routes[0].Cluster
+		u := g.clusters[name]
+		tc.Cluster, tc.Metrics, tc.ConnectTimeout = u.Cluster, u.Metrics, u.Config().ConnectTimeout.D(5*time.Second)
+		g.tcp[lc.Name] = tc
+		return nil
+	}
 	if lc.Protocol == "dubbo" {
 		dc := &dubboproxy.Config{Listener: lc.Name, Address: lc.Address, Table: table, NoRoute: m.Route(lc.Name, ""),
 			Clusters: g.dubboCls, Log: llog, Ref: g.ref}

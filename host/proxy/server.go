@@ -20,6 +20,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 	"github.com/wasmesh/wasmesh/host/proxy/httpproxy"
 	"github.com/wasmesh/wasmesh/host/proxy/metrics"
+	"github.com/wasmesh/wasmesh/host/proxy/tcpproxy"
 )
 
 // Options configure a Server.
@@ -59,8 +60,9 @@ type Server struct {
 
 type runningListener struct {
 	cfg    config.Listener
-	http   *httpproxy.Listener // one of http and dubbo is set, by cfg.Protocol
+	http   *httpproxy.Listener // one of http, dubbo and tcp is set, by cfg.Protocol
 	dubbo  *dubboproxy.Listener
+	tcp    *tcpproxy.Listener
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -216,12 +218,16 @@ func (s *Server) syncListeners(g *generation) error {
 	}
 	for _, lc := range g.file.Listeners {
 		if rl, ok := s.listeners[lc.Name]; ok && sameSocket(rl.cfg, lc) {
-			if rl.http != nil {
+			switch {
+			case rl.http != nil:
 				rl.http.Handler().Swap(g.listeners[lc.Name])
 				rl.http.DrainTimeout = drain
-			} else {
+			case rl.dubbo != nil:
 				rl.dubbo.Handler().Swap(g.dubbo[lc.Name])
 				rl.dubbo.DrainTimeout = drain
+			default:
+				rl.tcp.Handler().Swap(g.tcp[lc.Name])
+				rl.tcp.DrainTimeout = drain
 			}
 			rl.cfg = lc
 		}
@@ -261,12 +267,18 @@ func (s *Server) serve(lc config.Listener, ln net.Listener, tlsCfg *tls.Config, 
 	rl := &runningListener{cfg: lc, cancel: cancel, done: make(chan struct{})}
 	var serve func() error
 	var ready <-chan net.Addr
-	if lc.Protocol == "dubbo" {
+	switch lc.Protocol {
+	case "tcp":
+		l := tcpproxy.NewListener(lc.Name, lc.Address, tcpproxy.NewHandler(g.tcp[lc.Name]), s.log)
+		l.DrainTimeout = drain
+		rl.tcp, ready = l, l.Ready()
+		serve = func() error { return l.Serve(ctx, ln) }
+	case "dubbo":
 		l := dubboproxy.NewListener(lc.Name, lc.Address, dubboproxy.NewHandler(g.dubbo[lc.Name]), s.log)
 		l.DrainTimeout = drain
 		rl.dubbo, ready = l, l.Ready()
 		serve = func() error { return l.Serve(ctx, ln) }
-	} else {
+	default:
 		l := httpproxy.NewListener(lc.Name, lc.Address, tlsCfg, httpproxy.NewHandler(g.listeners[lc.Name]), s.log)
 		l.DrainTimeout = drain
 		rl.http, ready = l, l.Ready()

@@ -54,6 +54,8 @@ func validate(name string, f *File, kinds []string) error {
 		switch {
 		case listenerProto == "dubbo" && cl.Protocol != "dubbo":
 			v.addf(path, "cluster %q speaks %s; a dubbo listener needs a cluster with protocol: dubbo", c, cl.Protocol)
+		case listenerProto == "tcp" && cl.Protocol != "tcp":
+			v.addf(path, "cluster %q speaks %s; a tcp listener needs a cluster with protocol: tcp", c, cl.Protocol)
 		case listenerProto == "http" && (cl.Protocol == "dubbo" || cl.Protocol == "tcp"):
 			v.addf(path, "cluster %q speaks %s; an http listener needs an http1, h2c or h2 cluster", c, cl.Protocol)
 		}
@@ -91,6 +93,9 @@ func validate(name string, f *File, kinds []string) error {
 		}
 		if len(l.Routes) == 0 {
 			v.addf(p+".routes", "at least one route is required")
+		}
+		if l.Protocol == "tcp" && len(l.Routes) > 1 {
+			v.addf(p+".routes", "a tcp listener takes one route (its cluster; the match is not used), got %d", len(l.Routes))
 		}
 		seenR := map[string]bool{}
 		for j := range l.Routes {

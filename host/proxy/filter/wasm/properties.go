@@ -17,12 +17,7 @@ type properties filter.Stream
 
 func (p *properties) GetProperty(path string) ([]byte, bool) {
 	s := (*filter.Stream)(p)
-	str := func(v string) ([]byte, bool) { return []byte(v), v != "" }
 	switch path {
-	case "source.address":
-		return str(s.Info.Source)
-	case "destination.address":
-		return str(s.Info.Destination)
 	case "request.path":
 		return str(s.RequestHeaders.Get(":path"))
 	case "request.url_path":
@@ -40,29 +35,49 @@ func (p *properties) GetProperty(path string) ([]byte, bool) {
 		return str(s.RequestHeaders.Get(":authority"))
 	case "request.scheme":
 		return str(s.RequestHeaders.Get(":scheme"))
+	}
+	return infoProperty(&s.Info, path)
+}
+
+// connProperties answers the properties of an L4 connection.
+type connProperties filter.Conn
+
+func (p *connProperties) GetProperty(path string) ([]byte, bool) {
+	return infoProperty(&(*filter.Conn)(p).Info, path)
+}
+
+func str(v string) ([]byte, bool) { return []byte(v), v != "" }
+
+// infoProperty answers the properties that come from stream info, for HTTP streams and connections alike.
+func infoProperty(info *filter.Info, path string) ([]byte, bool) {
+	switch path {
+	case "source.address":
+		return str(info.Source)
+	case "destination.address":
+		return str(info.Destination)
 	case "request.protocol":
-		return str(s.Info.Protocol)
+		return str(info.Protocol)
 	case "route_name":
-		return str(s.Info.Route)
+		return str(info.Route)
 	case "cluster_name":
-		return str(s.Info.Cluster)
+		return str(info.Cluster)
 	case "upstream_cluster":
-		return str(s.Info.UpstreamCluster)
+		return str(info.UpstreamCluster)
 	case "listener_name", "xds.listener_name":
-		return str(s.Info.Listener)
+		return str(info.Listener)
 	case "connection.mtls":
-		mtls := s.Info.TLS != nil && len(s.Info.TLS.PeerCertificates) > 0
+		mtls := info.TLS != nil && len(info.TLS.PeerCertificates) > 0
 		return []byte{boolByte(mtls)}, true
 	case "connection.tls_version":
-		if s.Info.TLS == nil {
+		if info.TLS == nil {
 			return nil, false
 		}
-		return str(tlsVersion(s.Info.TLS.Version))
+		return str(tlsVersion(info.TLS.Version))
 	case "response.code":
-		if s.Info.ResponseCode == 0 {
+		if info.ResponseCode == 0 {
 			return nil, false
 		}
-		return binary.LittleEndian.AppendUint64(nil, uint64(s.Info.ResponseCode)), true
+		return binary.LittleEndian.AppendUint64(nil, uint64(info.ResponseCode)), true
 	}
 	return nil, false
 }
