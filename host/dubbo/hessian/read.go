@@ -240,20 +240,14 @@ func MapStart(b []byte, off int) (int, error) {
 // index and its field count is only known from the definition. A zero Scanner is ready; call Reset before
 // scanning a new, unrelated stream. A Dubbo body is one Hessian stream, so one Scanner walks a whole body.
 type Scanner struct {
-	fields []int // field count of each class definition seen, by index
-	small  [8]int
+	fields []int // field count of each class definition seen, by index; grown only when a stream has classes
 }
 
 // Reset forgets class definitions, keeping the memory.
 func (s *Scanner) Reset() { s.fields = s.fields[:0] }
 
 // Skip returns the offset just past the value (with any class definitions before it) at b[off].
-func (s *Scanner) Skip(b []byte, off int) (int, error) {
-	if s.fields == nil {
-		s.fields = s.small[:0]
-	}
-	return s.skip(b, off, 0)
-}
+func (s *Scanner) Skip(b []byte, off int) (int, error) { return s.skip(b, off, 0) }
 
 func (s *Scanner) skip(b []byte, off, depth int) (int, error) {
 	if depth > MaxDepth {
