@@ -239,3 +239,21 @@ func FuzzHostFunctions(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkGetHeaderMapValue times the Go side of one host call (decode, lookup, allocate, copy, write back)
+// without the wasm-to-Go transition; the engine's BenchmarkHostCall measures the whole round trip.
+func BenchmarkGetHeaderMapValue(b *testing.B) {
+	g := newGuest(b)
+	mem := g.mod.Memory()
+	g.host.hdrs = Headers{{":path", "/a"}, {":method", "GET"}, {":authority", "x"}, {"user-agent", "y"}}
+	mem.Write(100, []byte("user-agent"))
+	s := make([]uint64, 12)
+	fn := g.fns["proxy_get_header_map_value"].fn
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		g.host.next = 4096
+		s[0], s[1], s[2], s[3], s[4] = 0, 100, 10, 200, 204
+		fn(ctx, g.mod, s)
+	}
+}

@@ -50,6 +50,12 @@ func eachCase(b *testing.B, fn func(b *testing.B, p *engine.Plugin)) {
 	}
 }
 
+// reportCPU starts counting process CPU time; the returned func reports it per op.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() { b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op") }
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -125,29 +131,37 @@ func BenchmarkHostCall(b *testing.B) {
 }
 
 func BenchmarkSharedDataCAS(b *testing.B) {
-	e := newEngine(b, engine.Config{})
-	p := newPlugin(b, e, "shared", engine.PluginConfig{VMID: "bench", PoolSize: 2})
-	b.ReportAllocs()
-	b.SetParallelism(1) // GOMAXPROCS (2 here) goroutines
-	b.RunParallel(func(pb *testing.PB) {
-		ctx := context.Background()
-		var req abi.Headers
-		for pb.Next() {
-			req = req[:0]
-			s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			s.OnRequestHeaders(&req, true)
-			s.Done()
-		}
-	})
+	for _, d := range deadlines {
+		b.Run(d.name, func(b *testing.B) {
+			e := newEngine(b, engine.Config{})
+			p := newPlugin(b, e, "shared", engine.PluginConfig{VMID: "bench", PoolSize: 2, CallTimeout: d.timeout})
+			b.ReportAllocs()
+			b.SetParallelism(1) // GOMAXPROCS (2 here) goroutines
+			b.ResetTimer()      // RunParallel does not use b.Loop, so exclude the compile above by hand
+			cpu := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				var req abi.Headers
+				for pb.Next() {
+					req = req[:0]
+					s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					s.OnRequestHeaders(&req, true)
+					s.Done()
+				}
+			})
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }
 
 func BenchmarkCompile(b *testing.B) {
 	wasm := goFixture(b, "headers")
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		e, _ := engine.New(engine.Config{})
 		if _, err := e.Compile(context.Background(), wasm); err != nil {
@@ -166,6 +180,7 @@ func BenchmarkLoadCacheWarm(b *testing.B) {
 	}
 	_ = e.Close(context.Background())
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		e, _ := engine.New(engine.Config{CacheDir: dir})
 		if _, err := e.Compile(context.Background(), wasm); err != nil {
@@ -183,6 +198,7 @@ func BenchmarkInstantiateStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		p, err := e.NewPlugin(context.Background(), engine.PluginConfig{Module: mod, Name: "bench"})
 		if err != nil {
