@@ -211,13 +211,13 @@ func TestHandlerPanicIsAnsweredNotFatal(t *testing.T) {
 }
 
 func TestIdleConnectionsAreClosed(t *testing.T) {
-	srv, addr := serve(t, Config{IdleTimeout: 100 * time.Millisecond}, HandlerFunc(echoName))
+	srv, addr := serve(t, Config{IdleTimeout: 400 * time.Millisecond}, HandlerFunc(echoName))
 	idle := dial(t, addr)
 	alive := dial(t, addr)
-	for i := range 8 { // heartbeats every 40 ms keep this one open past the timeout
+	for i := range 10 { // heartbeats every 60 ms keep this one open past the timeout
 		alive.send(dubbo.AppendHeartbeat(nil, int64(i), true))
 		alive.read()
-		time.Sleep(40 * time.Millisecond)
+		time.Sleep(60 * time.Millisecond)
 	}
 	alive.send(request(99, "still", "", dubbo.FlagRequest|dubbo.FlagTwoWay))
 	if h, _ := alive.read(); h.ID != 99 {

@@ -123,8 +123,10 @@ func TestConcurrentCallsComeBackToTheirCallers(t *testing.T) {
 
 func TestTimeoutKeepsTheConnection(t *testing.T) {
 	addr, _ := startProvider(t, "v1")
-	c := startClient(t, Config{Addr: addr, MaxConns: 1, RequestTimeout: 50 * time.Millisecond})
-	_, err := c.Do(context.Background(), frame(t, 1, call("sleep", int32(300))))
+	c := startClient(t, Config{Addr: addr, MaxConns: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Do(ctx, frame(t, 1, call("sleep", int32(300))))
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
@@ -218,7 +220,7 @@ func TestOverloaded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = c.Do(context.Background(), frame(t, int64(i), call("sleep", int32(300))))
+			_, _ = c.Do(context.Background(), frame(t, int64(i), call("sleep", int32(1000))))
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -249,11 +251,11 @@ func TestOverloaded(t *testing.T) {
 func TestHeartbeats(t *testing.T) {
 	t.Run("idle connection is kept alive", func(t *testing.T) {
 		addr, _ := startProvider(t, "v1")
-		c := startClient(t, Config{Addr: addr, HeartbeatInterval: 40 * time.Millisecond})
+		c := startClient(t, Config{Addr: addr, HeartbeatInterval: 100 * time.Millisecond})
 		if _, err := c.Do(context.Background(), frame(t, 1, dubbotest.Greet("x"))); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(700 * time.Millisecond) // past the 300 ms a silent connection would get
 		if s := c.Stats(); s.HeartbeatsSent == 0 || s.OpenConns != 1 {
 			t.Fatalf("stats %+v: want heartbeats sent and the connection kept", s)
 		}
@@ -463,7 +465,7 @@ func TestOneDialForManyWaiters(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if d := time.Since(start); d > 2*time.Second || dials.Load() > 3 {
+	if d := time.Since(start); d > 3*time.Second || dials.Load() > 3 {
 		t.Fatalf("20 callers to a dead host took %v and %d dials: they should share one dial", d, dials.Load())
 	}
 }
