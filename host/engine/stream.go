@@ -359,7 +359,11 @@ func (s *HTTPStream) OnResponseTrailers(t *abi.Headers) abi.Action {
 // Done ends the stream (proxy_on_done, proxy_on_log, proxy_on_delete). The stream must not be used afterwards:
 // it is recycled.
 func (s *HTTPStream) Done() {
+	if s.p == nil {
+		return // already done: do not recycle twice
+	}
 	s.finish(nil)
+	s.p = nil
 	s.reqHeaders, s.reqTrailers, s.respHeaders, s.respTrailers, s.reqBody, s.respBody = nil, nil, nil, nil, nil, nil
 	s.info = StreamInfo{}
 	s.ctx = nil

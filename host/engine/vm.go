@@ -362,13 +362,19 @@ func (v *vm) kill(err error) {
 	for _, cancel := range v.pendingGRPC {
 		cancel()
 	}
+	v.wakeStreams()
+	v.g.shared.forget(v)
+	v.g.vmDied(v)
+}
+
+// wakeStreams tells every paused stream on a VM that is going away to look at it (Wait returns, the stream
+// applies its fail strategy).
+func (v *vm) wakeStreams() {
 	for _, cs := range v.contexts {
 		if cs.stream != nil {
 			cs.stream.signal()
 		}
 	}
-	v.g.shared.forget(v)
-	v.g.vmDied(v)
 }
 
 // close ends a healthy VM: root contexts are told, then the instance is freed.
@@ -377,6 +383,9 @@ func (v *vm) close(ctx context.Context) {
 		for len(v.roots) > 0 {
 			v.stopRoot(v.roots[0].plugin)
 		}
+		v.deathErr = ErrClosed
+		v.dead.Store(true)
+		v.wakeStreams()
 		v.release()
 	}
 	v.dead.Store(true)
