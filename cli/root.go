@@ -41,6 +41,11 @@ func NewRootCommand(s Streams) *cobra.Command {
 		newRegistryCommand(s),
 		newProxyCommand(s),
 		newDemoCommand(s),
+		newOperatorCommand(s),
+		newDeployCommand(s),
+		newUndeployCommand(s),
+		newStatusCommand(s),
+		newListCommand(s),
 	)
 	return root
 }
