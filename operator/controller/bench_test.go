@@ -1,0 +1,137 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/wasmesh/wasmesh/oci/registrytest"
+	"github.com/wasmesh/wasmesh/operator/xds"
+)
+
+// fleet deploys v1 to n connected test proxies, warms the cache with v2, and returns a function that switches
+// the spec to the other version and waits until every proxy holds it.
+func fleet(b *testing.B, n int) (switchVersion func() time.Duration, reconcileOnce func() time.Duration) {
+	reg := startRegistry(b)
+	v := [2][]byte{registrytest.Module([]byte("bench-v1")), registrytest.Module([]byte("bench-v2"))}
+	var urls [2]string
+	for i := range v {
+		urls[i] = fmt.Sprintf("oci://%s/filters/bench:v%d", reg, i+1)
+		push(b, urls[i][len("oci://"):], v[i], nil)
+	}
+	dir := b.TempDir()
+	op := startOperator(b, dir)
+	addr := xdsAddr(b, op)
+	proxies := make([]*proxy, n)
+	for i := range proxies {
+		proxies[i] = connect(b, addr, xds.Node{ID: fmt.Sprintf("p-%05d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil)
+	}
+	cur := 0
+	apply := func(i int) time.Duration {
+		want := digest.FromBytes(v[i]).String()
+		start := time.Now()
+		writeYAML(b, dir, "bench.yaml", deploymentYAML("bench", "shop", urls[i], ""))
+		waitFor(b, 60*time.Second, "the fleet on "+want, func() bool {
+			for _, p := range proxies {
+				if p.digest("shop/bench") != want {
+					return false
+				}
+			}
+			return true
+		})
+		return time.Since(start)
+	}
+	apply(0)
+	ctx := context.Background()
+	for i := range v { // warm: both digests in the cache
+		d, err := op.Puller.Resolve(ctx, urls[i], nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := op.Puller.Fetch(ctx, urls[i], d, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	switchVersion = func() time.Duration { cur = 1 - cur; return apply(cur) }
+	reconcileOnce = func() time.Duration {
+		start := time.Now()
+		if _, err := op.Reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: "bench"}}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	return switchVersion, reconcileOnce
+}
+
+func fleetSize(def int) int {
+	if s := os.Getenv("WASMESH_BENCH_PROXIES"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// BenchmarkSpecChangeToFleet: from a changed WasmDeployment file to every connected proxy holding the new digest
+// (warm cache, directory polled every 50ms). WASMESH_BENCH_PROXIES sets the fleet (default 50).
+func BenchmarkSpecChangeToFleet(b *testing.B) {
+	n := fleetSize(50)
+	switchVersion, _ := fleet(b, n)
+	var worst time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		if d := switchVersion(); d > worst {
+			worst = d
+		}
+	}
+	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
+	b.ReportMetric(float64(n), "proxies")
+}
+
+// BenchmarkReconcile: one reconcile of a deployment already delivered to the fleet (no pull: the module is
+// cached), with its percentiles.
+func BenchmarkReconcile(b *testing.B) {
+	n := fleetSize(50)
+	_, reconcileOnce := fleet(b, n)
+	var ds []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		ds = append(ds, reconcileOnce())
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	p := func(q float64) float64 { return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(p(0.5), "p50-ms")
+	b.ReportMetric(p(0.99), "p99-ms")
+	b.ReportMetric(float64(n), "proxies")
+}
+
+// BenchmarkFleetMemory: heap per connected proxy, both ends of the gRPC stream in this process (so an upper
+// bound for the operator's share).
+func BenchmarkFleetMemory(b *testing.B) {
+	n := fleetSize(1000)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	switchVersion, _ := fleet(b, n)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ResetTimer()
+	var worst time.Duration
+	for b.Loop() {
+		if d := switchVersion(); d > worst {
+			worst = d
+		}
+	}
+	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(n)/1024, "KiB-heap/proxy")
+	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
+	b.ReportMetric(float64(n), "proxies")
+}
