@@ -247,8 +247,16 @@ func TestSharedDataCAS(t *testing.T) {
 	if got := counter(t, e, "cas"); got != 1+workers*each {
 		t.Fatalf("counter = %d, want %d: a CAS update was lost", got, 1+workers*each)
 	}
+	// Streams held open at once spread over the pool, up to its bound and no further.
+	var open []*engine.HTTPStream
+	for range 3 {
+		open = append(open, stream(t, p, engine.StreamInfo{}))
+	}
 	if p.VMs() != 2 {
-		t.Errorf("VMs = %d, want the pool bound 2 under concurrency", p.VMs())
+		t.Errorf("VMs = %d with 3 open streams, want the pool bound 2", p.VMs())
+	}
+	for _, s := range open {
+		s.Done()
 	}
 	// Another plugin on the same vm id sees the same data; another vm id does not.
 	p2 := newPlugin(t, e, "shared", engine.PluginConfig{Name: "other-root", RootID: "other", VMID: "cas"})
