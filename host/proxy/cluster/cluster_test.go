@@ -126,8 +126,10 @@ func TestOutlierEjection(t *testing.T) {
 
 func TestCircuitBreaker(t *testing.T) {
 	c, _ := New(config.Cluster{Name: "c", Endpoints: endpoints("a:1"), CircuitBreaker: &config.CircuitBreaker{MaxRequests: 2}}, nil)
-	if !c.Admit() || !c.Admit() {
-		t.Fatal("first two requests refused")
+	for i := range 2 {
+		if !c.Admit() {
+			t.Fatalf("request %d refused", i+1)
+		}
 	}
 	if c.Admit() {
 		t.Fatal("third request admitted over max_requests 2")

@@ -7,8 +7,10 @@ import (
 
 func TestRetireWaitsForLastRelease(t *testing.T) {
 	r := New()
-	if !r.Acquire() || !r.Acquire() {
-		t.Fatal("acquire on a live ref failed")
+	for range 2 {
+		if !r.Acquire() {
+			t.Fatal("acquire on a live ref failed")
+		}
 	}
 	r.Retire()
 	if r.Acquire() {

@@ -133,7 +133,7 @@ func (h *Handler) Handle(ctx context.Context, hdr dubbo.Header, frame []byte) []
 	if s.Info.LocalReplyBy != "" {
 		cfg.Log.Debug("dubbo local reply", "route", rt.Name, "filter", s.Info.LocalReplyBy, "status", status)
 	}
-	s.Reset(nil, nil, filter.Info{})
+	s.Reset(context.Background(), nil, filter.Info{})
 	return out
 }
 

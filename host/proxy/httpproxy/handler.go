@@ -109,7 +109,7 @@ var noRouteBody = []byte("no route\n")
 // release drops the request's references before pooling the state, so a pooled state keeps no request alive.
 func release(st *state) {
 	st.reqH.R, st.respH.H, st.respH.Status, st.reqT.H, st.respT.H = nil, nil, nil, nil, nil
-	st.s.Reset(nil, nil, filter.Info{})
+	st.s.Reset(context.Background(), nil, filter.Info{})
 	if st.reqBody.Cap() > 1<<20 {
 		st.reqBody = bytes.Buffer{}
 	}
@@ -213,9 +213,7 @@ func prepareOutbound(out, in *http.Request, u *url.URL, c *cluster.Cluster, upgr
 		removeConnectionHeaders(h, c)
 	}
 	for _, k := range hopHeaders {
-		if _, ok := h[k]; ok {
-			delete(h, k)
-		}
+		delete(h, k)
 	}
 	// Trailers the client declared are still sent: net/http writes out.Trailer after the body.
 	if upgrade {
@@ -441,9 +439,7 @@ func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Confi
 		dst[k] = vv
 	}
 	for _, k := range hopHeaders {
-		if _, ok := dst[k]; ok {
-			delete(dst, k)
-		}
+		delete(dst, k)
 	}
 	if buffered {
 		dst["Content-Length"] = []string{strconv.Itoa(len(s.ResponseBody))}
