@@ -6,6 +6,6 @@
 //	p, _ := modules.NewPuller(modules.PullerOptions{CacheDir: dir})
 //	manifest, _ := p.Resolve(ctx, "oci://registry.local/filters/auth:v1", nil)
 //	m, _ := p.Fetch(ctx, "oci://registry.local/filters/auth:v1", manifest, nil) // pulled once per digest
-//	srv := modules.NewServer(modules.ServerOptions{Addr: ":8081"}, p.Catalog())
+//	srv := modules.NewServer(modules.ServerOptions{Addr: ":8082"}, p.Catalog())
 //	go srv.Start(ctx)                                   // GET /modules/sha256:<hex> for m.ModuleDigest
 package modules
