@@ -127,7 +127,13 @@ func stringChunk(b []byte, off int) (start, end, next int, final bool, err error
 // write it as one 4-byte sequence, which also counts as two characters.
 func skipUTF16Chars(b []byte, i, n int) (int, error) {
 	for n > 0 {
-		// ASCII fast path: most service names, methods and attachment values.
+		// ASCII fast paths: most service names, methods and attachment values. Eight bytes at a time while no
+		// byte has its high bit set, then one.
+		if n >= 8 && i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 == 0 {
+			i += 8
+			n -= 8
+			continue
+		}
 		if i < len(b) && b[i] < 0x80 {
 			i++
 			n--
