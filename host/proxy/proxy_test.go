@@ -507,3 +507,34 @@ func reloadUnderLoad(t *testing.T, h *harness, config func(i int) string, check 
 	}
 	h.srv.draining.Wait()
 }
+
+// A slow first attempt is cut by retries.per_try and retried; the second attempt answers in time.
+func TestPerTryTimeout(t *testing.T) {
+	var calls atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+			return
+		}
+		w.Write([]byte("second"))
+	}))
+	defer slow.Close()
+	cfg := fmt.Sprintf(`
+listeners:
+- name: http
+  address: 127.0.0.1:0
+  routes:
+  - {name: r, cluster: s, retries: {attempts: 1, retry_on: [5xx], per_try: 200ms}}
+clusters:
+- {name: s, endpoints: [{address: "%s"}]}
+`, slow.Listener.Addr())
+	h := startProxy(t, testRegistry(t), cfg)
+	start := time.Now()
+	resp, body := get(t, http.DefaultClient, h.base+"/", nil)
+	if resp.StatusCode != 200 || body != "second" || time.Since(start) > 3*time.Second {
+		t.Fatalf("status %d body %q after %v", resp.StatusCode, body, time.Since(start))
+	}
+}

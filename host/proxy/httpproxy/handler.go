@@ -345,17 +345,31 @@ func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream
 		if out.Host == "" {
 			out.Host = ep.Address
 		}
+		send, cancelTry := out, context.CancelFunc(nil)
+		if rp != nil && rp.PerTry > 0 {
+			// The per-try timeout covers the whole attempt, body included: the body's Close cancels it.
+			var tctx context.Context
+			tctx, cancelTry = context.WithTimeout(ctx, rp.PerTry)
+			send = out.WithContext(tctx)
+		}
 		t0 := time.Now()
 		ep.Begin()
-		resp, err := up.Transport().RoundTrip(out)
+		resp, err := up.Transport().RoundTrip(send)
 		if err != nil {
 			ep.Report(0, err)
 			up.Metrics.Observe(0, true, 0)
 			lastErr = err
-			if rp == nil || !retryableError(err, rp.ConnectFailure, rp.Reset) {
+			perTryTimeout := cancelTry != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded)
+			if cancelTry != nil {
+				cancelTry()
+			}
+			if rp == nil || !(retryableError(err, rp.ConnectFailure, rp.Reset) || perTryTimeout && (rp.Status5xx || rp.Reset)) {
 				return nil, err
 			}
 			continue
+		}
+		if cancelTry != nil {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancelTry}
 		}
 		ep.Report(resp.StatusCode, nil)
 		up.Metrics.Observe(resp.StatusCode, false, time.Since(t0).Seconds())
@@ -371,6 +385,18 @@ func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream
 		lastErr = errNoUpstream
 	}
 	return nil, lastErr
+}
+
+// cancelOnClose ends a per-try context when the response body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // retryAllowed applies the retry budget: retries in flight may be at most Budget of the cluster's active
