@@ -457,7 +457,7 @@ func TestCompileOncePerDigest(t *testing.T) {
 	}
 	cold := time.Since(start)
 	t.Logf("cold compile %v, cache-warm load %v", cold, warm)
-	if warm*3 > cold {
+	if warm*2 > cold {
 		t.Errorf("cache-warm load %v is not clearly faster than a cold compile %v: is the cache used?", warm, cold)
 	}
 }
