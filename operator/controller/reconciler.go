@@ -246,11 +246,12 @@ func selects(wd *v1alpha1.WasmDeployment, n xds.Node) bool {
 // canaryOrder sorts nodes by a hash of deployment and node, so each step's canaries are a superset of the
 // previous step's and different deployments pick different canaries.
 func canaryOrder(key string, nodes []xds.Node) {
-	rank := func(id string) uint64 {
-		s := sha256.Sum256([]byte(key + "\x00" + id))
-		return binary.BigEndian.Uint64(s[:8])
+	ranks := make(map[string]uint64, len(nodes)) // hashed once per node, not per comparison
+	for _, n := range nodes {
+		s := sha256.Sum256([]byte(key + "\x00" + n.ID))
+		ranks[n.ID] = binary.BigEndian.Uint64(s[:8])
 	}
-	sort.Slice(nodes, func(i, j int) bool { return rank(nodes[i].ID) < rank(nodes[j].ID) })
+	sort.Slice(nodes, func(i, j int) bool { return ranks[nodes[i].ID] < ranks[nodes[j].ID] })
 }
 
 func rolledBack(wd *v1alpha1.WasmDeployment, manifest string) bool {
