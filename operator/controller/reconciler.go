@@ -404,6 +404,11 @@ func (r *Reconciler) deliver(ctx context.Context, wd *v1alpha1.WasmDeployment, n
 	}
 
 	sel := int32(len(selected))
+	if back && failed == 0 && len(st.Targets) == 1 && st.Targets[0].Failed > 0 {
+		// Rolled back, the proxies acknowledged the old version again and cleared their rejection: keep the
+		// rejections that caused the rollback on display until the spec changes.
+		failed, failures = int(st.Targets[0].Failed), st.Targets[0].Failures
+	}
 	st.Targets = []v1alpha1.TargetStatus{{Target: v1alpha1.TargetWasmesh, Selected: sel, Updated: int32(updated), Acknowledged: int32(acked), Failed: int32(failed), Failures: failures}}
 	st.Ready = fmt.Sprintf("%d/%d", acked, sel)
 	if !back && newB != nil && sel > 0 && acked == len(selected) {

@@ -347,6 +347,10 @@ func (s *Server) onRequest(log logr.Logger, streamID int64, req *discoverygrpcRe
 			n.nacked, n.nackMsg, n.nackTime = rejected, req.GetErrorDetail().GetMessage(), time.Now()
 			deps = diff(n.versions[rejected], n.versions[n.acked])
 			s.nacked.Add(1)
+			// A NACK carries the last accepted version, which differs from the snapshot's, so the cache would
+			// answer at once with the same rejected snapshot, and again after every NACK: a hot loop. Telling the
+			// cache the proxy is at the rejected version makes it wait for the next snapshot instead.
+			req.VersionInfo = rejected
 		}
 	} else if v := req.GetVersionInfo(); v != "" {
 		if v != n.acked {

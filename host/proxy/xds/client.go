@@ -1,0 +1,274 @@
+// Package xds is the proxy's xDS client: it keeps an ADS stream to the wasmesh operator, turns the ECDS
+// filter resources it receives into Wasm filters of the proxy's HTTP listeners, and reloads the proxy through
+// its usual whole-configuration generations. A reload that succeeds is acknowledged (ACK); one the proxy refuses
+// (a module that does not fetch, compile or configure) is rejected (NACK) with the error, and the proxy keeps
+// running what it had. When the operator is unreachable the proxy keeps its last configuration and retries.
+//
+//	c := xds.New(xds.Options{Server: "operator:18000", Node: opxds.Node{ID: "web-1", Namespace: "shop"},
+//		Base: "proxy.yaml", Out: "proxy.xds.yaml", Reload: func(ctx context.Context) error { return srv.Reload(ctx, "xds") }})
+//	go c.Start(ctx) // proxy.Options.ConfigPath is "proxy.xds.yaml": the base plus the operator's filters
+package xds
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	"sigs.k8s.io/yaml"
+
+	"github.com/wasmesh/wasmesh/oci"
+	opxds "github.com/wasmesh/wasmesh/operator/xds"
+)
+
+const typeURL = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
+
+// Options configure a Client.
+type Options struct {
+	// Server is the operator's ADS address, host:port (plain gRPC; put it behind a mesh or a tunnel for TLS).
+	Server string
+	// Node is this proxy's identity: id, namespace, pod and labels select it.
+	Node opxds.Node
+	// Base is the proxy's own configuration file; Out is where the base plus the operator's filters is written
+	// (the proxy's ConfigPath).
+	Base, Out string
+	// Reload applies Out; its error is the NACK message.
+	Reload func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+// Client is the proxy side of the operator's ADS stream.
+type Client struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	version string
+	applied map[string]string // filter resource name -> module sha256
+}
+
+// New returns a client; call Merge once before starting the proxy so Out exists.
+func New(opts Options) *Client {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{opts: opts, log: log, applied: map[string]string{}}
+}
+
+// Applied returns the filters running now, by resource name, with their module digest.
+func (c *Client) Applied() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(c.applied))
+	for k, v := range c.applied {
+		out[k] = v
+	}
+	return out
+}
+
+// Start keeps a stream open until ctx ends, reconnecting with backoff (1s doubling to 30s).
+func (c *Client) Start(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		err := c.stream(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn("xDS stream ended; keeping the current filters and retrying", "server", c.opts.Server, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (c *Client) stream(ctx context.Context) error {
+	conn, err := grpc.NewClient(c.opts.Server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	version := c.version
+	c.mu.Unlock()
+	// version_info tells a restarted operator what this proxy runs; an empty resource list is a wildcard.
+	if err := s.Send(&discovery.DiscoveryRequest{Node: c.opts.Node.Proto(), TypeUrl: typeURL, VersionInfo: version}); err != nil {
+		return err
+	}
+	c.log.Info("xDS stream open", "server", c.opts.Server, "node", c.opts.Node.ID)
+	for {
+		resp, err := s.Recv()
+		if err != nil {
+			return err
+		}
+		req := &discovery.DiscoveryRequest{TypeUrl: typeURL, ResponseNonce: resp.GetNonce()}
+		if err := c.apply(ctx, resp); err != nil {
+			c.log.Error("rejected filters from the operator (NACK)", "version", resp.GetVersionInfo(), "err", err)
+			req.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+		}
+		c.mu.Lock()
+		req.VersionInfo = c.version
+		c.mu.Unlock()
+		if err := s.Send(req); err != nil {
+			return err
+		}
+	}
+}
+
+// apply merges the response's filters into the base configuration and reloads; on failure the previous Out
+// is restored, so a later file-triggered reload does not pick the refused configuration up.
+func (c *Client) apply(ctx context.Context, resp *discovery.DiscoveryResponse) error {
+	filters, applied, err := decode(resp)
+	if err != nil {
+		return err
+	}
+	prev, _ := os.ReadFile(c.opts.Out)
+	if err := c.write(filters); err != nil {
+		return err
+	}
+	if err := c.opts.Reload(ctx); err != nil {
+		if prev != nil {
+			_ = oci.WriteFileAtomic(c.opts.Out, prev, 0o644)
+		}
+		return err
+	}
+	c.mu.Lock()
+	c.version, c.applied = resp.GetVersionInfo(), applied
+	c.mu.Unlock()
+	return nil
+}
+
+// Merge writes Out from Base with no operator filters yet.
+func (c *Client) Merge() error { return c.write(nil) }
+
+// decode turns the resources into proxy filter entries in chain order.
+func decode(resp *discovery.DiscoveryResponse) ([]map[string]any, map[string]string, error) {
+	byName := map[string]*core.TypedExtensionConfig{}
+	var chain *opxds.Chain
+	for _, a := range resp.GetResources() {
+		var r core.TypedExtensionConfig
+		if err := a.UnmarshalTo(&r); err != nil {
+			return nil, nil, fmt.Errorf("resource of type %s: %w", a.GetTypeUrl(), err)
+		}
+		if r.GetName() == opxds.ChainName {
+			ch, err := opxds.DecodeChain(&r)
+			if err != nil {
+				return nil, nil, err
+			}
+			chain = &ch
+			continue
+		}
+		byName[r.GetName()] = &r
+	}
+	if chain == nil {
+		if len(byName) > 0 {
+			return nil, nil, errors.New("filters without " + opxds.ChainName + ": cannot order them")
+		}
+		return nil, map[string]string{}, nil
+	}
+	var out []map[string]any
+	applied := map[string]string{}
+	for _, e := range chain.Filters {
+		r, ok := byName[e.Name]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s lists %s, which was not sent", opxds.ChainName, e.Name)
+		}
+		if e.Type == "NETWORK" {
+			return nil, nil, fmt.Errorf("filter %s: NETWORK filters are not supported by this proxy yet", e.Name)
+		}
+		pc, err := opxds.DecodeFilter(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		remote := pc.GetVmConfig().GetCode().GetRemote()
+		var cfg wrapperspb.StringValue
+		if pc.GetConfiguration() != nil {
+			if err := pc.GetConfiguration().UnmarshalTo(&cfg); err != nil {
+				return nil, nil, fmt.Errorf("filter %s: configuration: %w", e.Name, err)
+			}
+		}
+		opts := map[string]any{"fail_strategy": strings.Replace(pc.GetFailurePolicy().String(), "FAIL_CLOSED", "FAIL_CLOSE", 1)}
+		if pc.GetRootId() != "" {
+			opts["root_id"] = pc.GetRootId()
+		}
+		if pc.GetVmConfig().GetVmId() != "" {
+			opts["vm_id"] = pc.GetVmConfig().GetVmId()
+		}
+		f := map[string]any{
+			"name":     "xds/" + e.Deployment,
+			"kind":     "wasm",
+			"module":   map[string]any{"url": remote.GetHttpUri().GetUri(), "sha256": remote.GetSha256()},
+			"options":  opts,
+			"priority": e.Priority,
+		}
+		if e.Phase != "" && e.Phase != "UNSPECIFIED_PHASE" {
+			f["phase"] = e.Phase
+		}
+		if cfg.Value != "" {
+			f["config"] = json.RawMessage(cfg.Value)
+		}
+		out = append(out, f)
+		applied[e.Name] = "sha256:" + remote.GetSha256()
+	}
+	return out, applied, nil
+}
+
+// write adds filters to every HTTP listener of Base and writes Out atomically. Base is edited as a generic
+// document so every field the proxy knows survives unchanged.
+func (c *Client) write(filters []map[string]any) error {
+	raw, err := os.ReadFile(c.opts.Base)
+	if err != nil {
+		return fmt.Errorf("proxy base config: %w", err)
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.opts.Base, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return fmt.Errorf("%s: %w", c.opts.Base, err)
+	}
+	listeners, _ := doc["listeners"].([]any)
+	for _, l := range listeners {
+		lm, ok := l.(map[string]any)
+		if !ok {
+			continue
+		}
+		if p, _ := lm["protocol"].(string); p != "" && p != "http" {
+			continue
+		}
+		own, _ := lm["filters"].([]any)
+		for _, f := range filters {
+			own = append(own, f)
+		}
+		if len(own) > 0 {
+			lm["filters"] = own
+		}
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return oci.WriteFileAtomic(c.opts.Out, out, 0o644)
+}
