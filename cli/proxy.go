@@ -22,6 +22,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/filter/native/header"
 	"github.com/wasmesh/wasmesh/host/proxy/filter/wasm"
 	"github.com/wasmesh/wasmesh/host/proxy/module"
+	proxyxds "github.com/wasmesh/wasmesh/host/proxy/xds"
 	"github.com/wasmesh/wasmesh/oci"
 )
 
@@ -31,6 +32,7 @@ func newProxyCommand(s Streams) *cobra.Command {
 		logLevel   string
 		cacheDir   string
 		watch      time.Duration
+		xdsOpts    proxyxds.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy --config proxy.yaml",
@@ -47,6 +49,9 @@ while the running one keeps serving.`,
 				return fmt.Errorf("--log-level: expected debug, info, warn or error: %w", err)
 			}
 			log := slog.New(slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: level}))
+			if xdsOpts.Server != "" {
+				return runProxyXDS(cmd.Context(), configPath, cacheDir, watch, log, xdsOpts)
+			}
 			return runProxy(cmd.Context(), configPath, cacheDir, watch, log)
 		},
 	}
@@ -54,6 +59,7 @@ while the running one keeps serving.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().StringVar(&cacheDir, "wasm-cache-dir", defaultWasmCache(), "compiled Wasm modules kept across restarts (empty: memory only)")
 	cmd.Flags().DurationVar(&watch, "watch-interval", 2*time.Second, "how often to check the config file for changes (0 disables)")
+	addProxyXDSFlags(cmd, &xdsOpts) // cli/proxy_xds.go
 	return cmd
 }
 
@@ -69,7 +75,7 @@ func defaultWasmCache() string {
 // of 100 collects every few MiB of request garbage; 400 trades a few MiB of memory for less GC CPU per request.
 const defaultGOGC = 400
 
-func runProxy(ctx context.Context, configPath, cacheDir string, watch time.Duration, log *slog.Logger) error {
+func runProxy(ctx context.Context, configPath, cacheDir string, watch time.Duration, log *slog.Logger, started ...func(*proxy.Server)) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGOGC)
 	}
@@ -95,6 +101,9 @@ func runProxy(ctx context.Context, configPath, cacheDir string, watch time.Durat
 	srv, err := proxy.New(ctx, proxy.Options{ConfigPath: configPath, Registry: reg, WatchInterval: watch, Logger: log})
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
+	}
+	for _, f := range started {
+		f(srv)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
