@@ -417,3 +417,27 @@ func TestReservedKind(t *testing.T) {
 		}
 	}
 }
+
+func TestAttachmentsAddedToARequestWithoutMap(t *testing.T) {
+	body := bodyOf(t, "2.0.2", "svc", "", "m", "I", int32(7)) // an old client: no attachment map at all
+	var r Request
+	if err := DecodeRequest(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.AppendBody(nil); !bytes.Equal(got, body) {
+		t.Fatalf("unchanged request re-encoded differently")
+	}
+	if err := r.ApplyHeaders(append(r.AppendHeaders(nil), [2]string{"x-user", "alice"})); err != nil {
+		t.Fatal(err)
+	}
+	dec := h2.NewDecoder(r.AppendBody(nil))
+	for i := 0; i < 6; i++ {
+		if _, err := dec.Decode(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := dec.Decode()
+	if err != nil || m.(map[any]any)["x-user"] != "alice" {
+		t.Fatalf("attachments %v, %v", m, err)
+	}
+}
