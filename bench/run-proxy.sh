@@ -4,7 +4,8 @@
 # Variants, each its own process, measured one after the other in every round against the same upstream (nginx,
 # 1 worker, `return 200 "hello"`): direct to the upstream; nginx as reverse proxy (1 worker, upstream keepalive);
 # Go's httputil.ReverseProxy; wasmesh with no filter, a native header filter, a native API-key filter, a Wasm
-# header filter and the Wasm auth filter (API-key mode).
+# header filter and the Wasm auth filter (API-key mode); and wasmesh with no filter on one core (GOMAXPROCS=1), the
+# like-for-like comparison with nginx's single worker.
 # Load: wrk, 1 thread, $CONNS connections, $DURATION per variant, $ROUNDS rounds; medians are reported.
 # CPU per request: utime+stime of the proxy process from /proc/<pid>/stat, before and after each run.
 #
@@ -66,6 +67,7 @@ clusters:
 YAML
 }
 proxy_yaml 18003 '[]' >"$work/none.yaml"
+proxy_yaml 18008 '[]' >"$work/none1.yaml"
 proxy_yaml 18004 '[{name: tag, kind: header, config: {request_set: {x-wasmesh: "1"}, response_set: {x-proxy: wasmesh}}}]' >"$work/header.yaml"
 proxy_yaml 18005 '[{name: keys, kind: apikey, config: {keys: [bench-key-0001]}}]' >"$work/apikey.yaml"
 proxy_yaml 18006 "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader.yaml"
@@ -77,6 +79,7 @@ variants=(
 	"nginx|18001|$NGINX -c $work/nginxproxy/nginx.conf -p $work/nginxproxy"
 	"reverseproxy|18002|$work/loadgen reverseproxy -listen 127.0.0.1:18002 -target http://127.0.0.1:18000"
 	"wasmesh-nofilter|18003|$work/wasmesh proxy -c $work/none.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-nofilter-1cpu|18008|env GOMAXPROCS=1 $work/wasmesh proxy -c $work/none1.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-native-header|18004|$work/wasmesh proxy -c $work/header.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-native-apikey|18005|$work/wasmesh proxy -c $work/apikey.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-header|18006|$work/wasmesh proxy -c $work/wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
