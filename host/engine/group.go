@@ -77,6 +77,8 @@ func (g *vmGroup) vmsSnapshot() []*vm {
 // pick chooses the VM a new stream will live on: a VM with no streams if there is one, else a new VM while the
 // pool is under its bound, else the VM with the fewest streams (the stream then waits for that VM's lock on each
 // callback). So concurrency, not traffic volume, grows the pool, and an idle proxy keeps one VM.
+// The returned VM's stream count already includes the new stream (reserved under g.mu, so concurrent picks
+// spread); callers that do not pin a stream give it back with v.streams.Add(-1).
 func (g *vmGroup) pick(ctx context.Context, p *Plugin) (*vm, error) {
 	g.mu.Lock()
 	var least *vm
@@ -89,15 +91,18 @@ func (g *vmGroup) pick(ctx context.Context, p *Plugin) (*vm, error) {
 		}
 	}
 	if least != nil && least.streams.Load() == 0 {
+		least.streams.Add(1)
 		g.mu.Unlock()
 		return least, nil
 	}
 	restart, ok := g.canCreate(p)
 	if !ok {
-		g.mu.Unlock()
 		if least != nil {
+			least.streams.Add(1)
+			g.mu.Unlock()
 			return least, nil
 		}
+		g.mu.Unlock()
 		return nil, p.wrap(ErrPluginFailed, "pick VM", nil)
 	}
 	g.creating++
@@ -118,6 +123,7 @@ func (g *vmGroup) pick(ctx context.Context, p *Plugin) (*vm, error) {
 		}
 		g.backoff()
 		if least != nil && !least.dead.Load() {
+			least.streams.Add(1)
 			return least, nil
 		}
 		return nil, err
@@ -127,6 +133,7 @@ func (g *vmGroup) pick(ctx context.Context, p *Plugin) (*vm, error) {
 		return nil, ErrClosed
 	}
 	g.failures = 0
+	v.streams.Add(1)
 	g.vms = append(g.vms, v)
 	return v, nil
 }
@@ -187,10 +194,12 @@ func (g *vmGroup) addPlugin(ctx context.Context, p *Plugin) error {
 	g.mu.Unlock()
 
 	if len(vms) == 0 {
-		if _, err := g.pick(ctx, p); err != nil {
+		v, err := g.pick(ctx, p)
+		if err != nil {
 			g.removePlugin(p)
 			return err
 		}
+		v.streams.Add(-1) // started for the plugin, not for a stream
 		return nil
 	}
 	for _, v := range vms {

@@ -89,7 +89,7 @@ func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error
 	case <-s.resume:
 	default:
 	}
-	v, err := p.g.pick(ctx, p)
+	v, err := p.g.pick(ctx, p) // counts this stream on v
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -99,10 +99,12 @@ func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error
 		return nil
 	}
 	if err := v.acquire(ctx); err != nil {
+		v.streams.Add(-1)
 		return err
 	}
 	defer v.release()
 	if v.dead.Load() {
+		v.streams.Add(-1)
 		s.v = nil
 		s.fail(v.deathErr)
 		return nil
@@ -110,6 +112,7 @@ func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error
 	root := v.rootFor(p)
 	if root == nil { // the VM started while p was joining the group
 		if err := v.startRoot(p); err != nil {
+			v.streams.Add(-1)
 			s.fail(err)
 			return nil
 		}
@@ -119,7 +122,6 @@ func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error
 	v.nextID++
 	s.cs = ctxState{id: v.nextID, plugin: p, root: root, stream: s}
 	v.contexts[s.cs.id] = &s.cs
-	v.streams.Add(1)
 	if _, err := v.call(&s.cs, cbContextCreate, uint64(s.cs.id), uint64(root.id), 0, 0, 0); err != nil && err != errMissingCallback {
 		s.fail(err)
 	}
