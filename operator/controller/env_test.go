@@ -73,11 +73,15 @@ func push(t testing.TB, ref string, wasm []byte, cred auth.CredentialFunc) diges
 // startOperator runs the operator in directory mode on loopback.
 func startOperator(t testing.TB, dir string) *operator.Operator {
 	t.Helper()
-	op, err := operator.New(operator.Options{
-		Dir: dir, DirInterval: 50 * time.Millisecond,
-		XDSAddr: "127.0.0.1:0", ModulesAddr: "127.0.0.1:0",
-		Puller: modules.PullerOptions{CacheDir: t.TempDir(), OCI: oci.Options{Default: oci.RegistryOptions{PlainHTTP: true}}},
-	})
+	return runOperator(t, operator.Options{Dir: dir, DirInterval: 50 * time.Millisecond})
+}
+
+// runOperator starts the operator with its servers on loopback and a fresh cache, and stops it after the test.
+func runOperator(t testing.TB, opts operator.Options) *operator.Operator {
+	t.Helper()
+	opts.XDSAddr, opts.ModulesAddr = "127.0.0.1:0", "127.0.0.1:0"
+	opts.Puller = modules.PullerOptions{CacheDir: t.TempDir(), OCI: oci.Options{Default: oci.RegistryOptions{PlainHTTP: true}}}
+	op, err := operator.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +98,7 @@ func startOperator(t testing.TB, dir string) *operator.Operator {
 	case <-op.Ready():
 	case err := <-done:
 		t.Fatalf("operator stopped: %v", err)
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("operator not ready")
 	}
 	return op

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -18,12 +16,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/wasmesh/wasmesh/oci"
 	"github.com/wasmesh/wasmesh/oci/registrytest"
 	"github.com/wasmesh/wasmesh/operator"
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 	"github.com/wasmesh/wasmesh/operator/internal/testenv"
-	"github.com/wasmesh/wasmesh/operator/modules"
 	"github.com/wasmesh/wasmesh/operator/xds"
 )
 
@@ -46,24 +42,8 @@ func TestKube(t *testing.T) {
 		return authCred{Username: authReg.User, Password: authReg.Password}, nil
 	})
 
-	op, err := operator.New(operator.Options{
-		Kube: env.Config, XDSAddr: "127.0.0.1:0", ModulesAddr: "127.0.0.1:0", MetricsAddr: "0", ProbeAddr: "0",
-		Puller: modules.PullerOptions{CacheDir: t.TempDir(), OCI: oci.Options{Default: oci.RegistryOptions{PlainHTTP: true}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 0})))
-	done := make(chan error, 1)
-	go func() { done <- op.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-op.Ready():
-	case err := <-done:
-		t.Fatalf("operator stopped: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("operator not ready")
-	}
+	op := runOperator(t, operator.Options{Kube: env.Config, MetricsAddr: "0", ProbeAddr: "0"})
+	ctx := context.Background()
 	addr := xdsAddr(t, op)
 	c := env.Client
 	ns := env.Namespace(t)
