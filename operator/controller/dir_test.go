@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -164,4 +165,52 @@ func TestDirRegistryAuth(t *testing.T) {
 	waitStatus(t, dir, "shop", "good", 20*time.Second, func(sf store.StatusFile) bool {
 		return condIs(sf, v1alpha1.ConditionPulled, "True", v1alpha1.ReasonPulled)
 	})
+}
+
+// TestDirHTTPModule: a plain .wasm over http is fetched by the operator, pinned by spec.sha256 (the bytes'
+// checksum) and served by digest like an OCI module.
+func TestDirHTTPModule(t *testing.T) {
+	wasm := registrytest.Module([]byte("over-http"))
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/auth.wasm":
+			_, _ = w.Write(wasm)
+		case "/text":
+			_, _ = w.Write([]byte("not wasm"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer web.Close()
+	d := digest.FromBytes(wasm)
+	dir := t.TempDir()
+	op := startOperator(t, dir)
+	p := connect(t, xdsAddr(t, op), xds.Node{ID: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil)
+	writeYAML(t, dir, "ok.yaml", deploymentYAML("ok", "shop", web.URL+"/auth.wasm", "  sha256: "+d.Encoded()+"\n"))
+	writeYAML(t, dir, "pin.yaml", deploymentYAML("pin", "shop", web.URL+"/auth.wasm", "  sha256: \""+strings.Repeat("0", 64)+"\"\n"))
+	writeYAML(t, dir, "text.yaml", deploymentYAML("text", "shop", web.URL+"/text", ""))
+	writeYAML(t, dir, "gone.yaml", deploymentYAML("gone", "shop", web.URL+"/gone.wasm", ""))
+	sf := waitStatus(t, dir, "shop", "ok", 20*time.Second, func(sf store.StatusFile) bool {
+		return condIs(sf, v1alpha1.ConditionReady, "True", v1alpha1.ReasonAllAcknowledged)
+	})
+	if sf.Status.ResolvedDigest != d.String() || p.digest("shop/ok") != d.String() {
+		t.Errorf("resolved %s, proxy runs %s, want %s", sf.Status.ResolvedDigest, p.digest("shop/ok"), d)
+	}
+	waitStatus(t, dir, "shop", "pin", 20*time.Second, func(sf store.StatusFile) bool {
+		return condIs(sf, v1alpha1.ConditionResolved, "False", v1alpha1.ReasonDigestMismatch)
+	})
+	for _, name := range []string{"text", "gone"} {
+		waitStatus(t, dir, "shop", name, 20*time.Second, func(sf store.StatusFile) bool {
+			return condIs(sf, v1alpha1.ConditionResolved, "False", v1alpha1.ReasonResolveFailed) && hasEvent(sf, store.EventWarning, v1alpha1.ReasonResolveFailed)
+		})
+	}
+	resp, err := http.Get(p.url("shop/ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if digest.FromBytes(body) != d {
+		t.Errorf("module server returned %d bytes of something else", len(body))
+	}
 }

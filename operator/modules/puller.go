@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/singleflight"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
@@ -59,12 +60,21 @@ type Puller struct {
 	mu       sync.Mutex
 	clients  map[string]*oci.Client // by sha256 of the docker config, "" for the default credential
 	verified map[digest.Digest]bool
-	modules  map[digest.Digest]digest.Digest // manifest -> module, for rollbacks to a digest pulled earlier
+	http     singleflight.Group // one download per URL at a time
+	dir      string             // the cache directory
 }
 
 // NewPuller opens the cache.
 func NewPuller(opts PullerOptions) (*Puller, error) {
-	p := &Puller{opts: opts, catalog: NewCatalog(), clients: map[string]*oci.Client{}, verified: map[digest.Digest]bool{}, modules: map[digest.Digest]digest.Digest{}}
+	p := &Puller{opts: opts, catalog: NewCatalog(), clients: map[string]*oci.Client{}, verified: map[digest.Digest]bool{}}
+	if opts.CacheDir == "" {
+		dir, err := cache.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		opts.CacheDir = dir
+	}
+	p.dir = opts.CacheDir
 	c, err := cache.Open(cache.Options{Dir: opts.CacheDir, MaxBytes: opts.MaxBytes}, credentialedSource{p})
 	if err != nil {
 		return nil, err
@@ -83,7 +93,7 @@ func (p *Puller) Stats() cache.Stats { return p.cache.Stats() }
 func Reference(url string) (oci.Reference, error) {
 	rest, ok := strings.CutPrefix(url, "oci://")
 	if !ok {
-		return oci.Reference{}, fmt.Errorf("%s: %w: the operator pulls oci:// URLs only for now (push the module with `wasmesh push`)", url, ErrUnsupportedURL)
+		return oci.Reference{}, fmt.Errorf("%s: %w: use oci://registry/repository[:tag|@digest] or http(s)://host/path", url, ErrUnsupportedURL)
 	}
 	return oci.ParseReference(rest)
 }
@@ -91,6 +101,9 @@ func Reference(url string) (oci.Reference, error) {
 // Resolve returns the manifest digest url points to: the pinned digest without touching the network, else one
 // HEAD to the registry. dockerConfig is the imagePullSecret's .dockerconfigjson, nil for none.
 func (p *Puller) Resolve(ctx context.Context, url string, dockerConfig []byte) (digest.Digest, error) {
+	if isHTTP(url) {
+		return p.resolveHTTP(ctx, url)
+	}
 	ref, err := Reference(url)
 	if err != nil {
 		return "", err
@@ -113,6 +126,9 @@ func (p *Puller) Resolve(ctx context.Context, url string, dockerConfig []byte) (
 // one digest share one download), and checks it: the bytes hash to the module digest and start with the Wasm
 // magic. It then adds it to the catalog.
 func (p *Puller) Fetch(ctx context.Context, url string, manifest digest.Digest, dockerConfig []byte) (Module, error) {
+	if isHTTP(url) {
+		return p.fetchHTTP(url, manifest)
+	}
 	ref, err := Reference(url)
 	if err != nil {
 		return Module{}, err
@@ -130,9 +146,6 @@ func (p *Puller) Fetch(ctx context.Context, url string, manifest digest.Digest, 
 		return Module{}, err
 	}
 	p.catalog.Add(e.ModuleDigest, e.Path)
-	p.mu.Lock()
-	p.modules[manifest] = e.ModuleDigest
-	p.mu.Unlock()
 	return Module{ManifestDigest: manifest, ModuleDigest: e.ModuleDigest, Path: e.Path, Size: e.Size, Fetched: e.Fetched}, nil
 }
 
