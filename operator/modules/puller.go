@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sync/singleflight"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/singleflight"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/wasmesh/wasmesh/oci"
