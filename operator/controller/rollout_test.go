@@ -98,6 +98,7 @@ func TestCanarySteps(t *testing.T) {
     strategy: Canary
     steps:
     - percent: 25
+      pause: {duration: 300ms}
     - percent: 50
       pause: {untilApproved: true}
 `
@@ -105,10 +106,14 @@ func TestCanarySteps(t *testing.T) {
 	writeYAML(t, dir, "steps.yaml", deploymentYAML("steps", "shop", "oci://"+reg+"/filters/steps:v1", rollout("")))
 	waitStatus(t, dir, "shop", "steps", 20*time.Second, func(sf store.StatusFile) bool { return sf.Status.LastGoodDigest == m1.String() })
 
+	started := time.Now()
 	writeYAML(t, dir, "steps.yaml", deploymentYAML("steps", "shop", "oci://"+reg+"/filters/steps:v2", rollout("")))
 	sf := waitStatus(t, dir, "shop", "steps", 20*time.Second, func(sf store.StatusFile) bool {
 		return condIs(sf, v1alpha1.ConditionProgressing, "True", v1alpha1.ReasonWaitingApproval)
 	})
+	if waited := time.Since(started); waited < 300*time.Millisecond {
+		t.Errorf("step 0 ended after %v, before its 300ms pause", waited)
+	}
 	if sf.Status.Rollout.Step != 1 || sf.Status.Targets[0].Acknowledged != 2 || sf.Status.LastGoodDigest != m1.String() {
 		t.Errorf("at the approval pause: rollout %+v targets %+v lastGood %s", sf.Status.Rollout, sf.Status.Targets, sf.Status.LastGoodDigest)
 	}

@@ -172,17 +172,6 @@ func (s *Server) Progress(deployment string) map[string]Progress {
 	return out
 }
 
-// Deployments returns the keys of every plan.
-func (s *Server) Deployments() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	keys := make([]string, 0, len(s.plans))
-	for k := range s.plans {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 // SetPlan replaces deployment's plan and pushes new snapshots to the nodes whose filter changed.
 func (s *Server) SetPlan(deployment string, p Plan) error {
 	s.publish.Lock()
