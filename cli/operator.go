@@ -78,7 +78,7 @@ Either way it pulls each module digest once into its cache, serves it to proxies
 	f.StringVar(&o.ModulesURL, "modules-url", "", "module server base URL as proxies reach it (default http://<modules-addr>)")
 	f.StringVar(&cacheDir, "cache-dir", "", "module cache directory (default ~/.cache/wasmesh/modules)")
 	f.StringSliceVar(&plainHTTP, "plain-http-registry", nil, "registry host to reach over plain HTTP (repeatable; local registries)")
-	f.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "Prometheus metrics address (Kubernetes mode; 0 disables)")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "Prometheus /metrics address (0 disables)")
 	f.StringVar(&o.ProbeAddr, "probe-addr", ":8081", "/healthz and /readyz address (Kubernetes mode; 0 disables)")
 	f.BoolVar(&o.LeaderElection, "leader-elect", false, "elect one active replica (Kubernetes mode)")
 	f.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")

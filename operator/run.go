@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -66,6 +67,9 @@ type Operator struct {
 	Reconciler *opcontroller.Reconciler
 	// Dir is the directory store in directory mode, nil otherwise.
 	Dir *store.Dir
+	// Metrics holds the operator's metrics in directory mode (served on MetricsAddr); Kubernetes mode registers
+	// them with controller-runtime's registry instead, served by the manager.
+	Metrics *prometheus.Registry
 
 	changes *changeQueue
 	ready   chan struct{}
@@ -83,13 +87,15 @@ func New(opts Options) (*Operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Operator{opts: opts, Puller: p, changes: newChangeQueue(), ready: make(chan struct{})}
+	o := &Operator{opts: opts, Puller: p, changes: newChangeQueue(), ready: make(chan struct{}), Metrics: prometheus.NewRegistry()}
 	o.XDS = xds.New(xds.Options{Addr: opts.XDSAddr, OnChange: o.changes.add})
 	o.Modules = modules.NewServer(modules.ServerOptions{Addr: opts.ModulesAddr}, p.Catalog())
 	o.Reconciler = &opcontroller.Reconciler{Puller: p, Delivery: o.XDS, ModulesURL: opts.ModulesURL}
 	if opts.Dir != "" {
 		o.Dir = store.NewDir(store.DirOptions{Dir: opts.Dir, Interval: opts.DirInterval})
 		o.Reconciler.Store = o.Dir
+		o.Reconciler.Metrics = opcontroller.NewMetrics(o.Metrics)
+		registerStats(o.Metrics, o)
 	}
 	return o, nil
 }
@@ -119,10 +125,10 @@ func (o *Operator) modulesURL(ctx context.Context) error {
 }
 
 func (o *Operator) startDir(ctx context.Context) error {
-	reg := prometheus.NewRegistry()
-	o.Reconciler.Metrics = opcontroller.NewMetrics(reg)
-	registerStats(reg, o)
 	g, ctx := errgroup.WithContext(ctx)
+	if a := o.opts.MetricsAddr; a != "" && a != "0" {
+		g.Go(func() error { return serveMetrics(ctx, a, o.Metrics) })
+	}
 	g.Go(func() error { return o.Modules.Start(ctx) })
 	g.Go(func() error { return o.XDS.Start(ctx) })
 	g.Go(func() error {
@@ -228,6 +234,21 @@ func registerStats(reg prometheus.Registerer, o *Operator) {
 		counter("wasmesh_operator_xds_acked_total", "xDS responses proxies acknowledged.", func() float64 { return float64(o.XDS.Stats().Acked) }),
 		counter("wasmesh_operator_xds_nacked_total", "xDS responses proxies rejected.", func() float64 { return float64(o.XDS.Stats().Nacked) }),
 	)
+}
+
+// serveMetrics serves reg on addr until ctx ends (directory mode; the manager does it in Kubernetes mode).
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics server on %s: %w (choose another --metrics-addr, or 0)", addr, err)
+	}
+	return nil
 }
 
 // Scheme registers the types the operator reads.

@@ -82,6 +82,14 @@ func TestDirDeploy(t *testing.T) {
 	if got := op.Puller.Stats().Fetches; got != 1 {
 		t.Errorf("registry fetches %d, want 1", got)
 	}
+	for metric, want := range map[string]float64{"wasmesh_operator_registry_fetches_total": 1, "wasmesh_operator_cache_entries": 1, "wasmesh_operator_xds_connected_proxies": 4} {
+		if got := gauge(t, op, metric); got != want {
+			t.Errorf("%s = %v, want %v", metric, got, want)
+		}
+	}
+	if gauge(t, op, "wasmesh_operator_xds_acked_total") < 2 {
+		t.Error("wasmesh_operator_xds_acked_total should count the two selected proxies' ACKs at least")
+	}
 
 	// Deleting the file withdraws the filter from the proxies.
 	if err := removeFile(dir, "hello.yaml"); err != nil {

@@ -296,3 +296,23 @@ type (
 )
 
 func removeFile(dir, name string) error { return os.Remove(filepath.Join(dir, name)) }
+
+// gauge reads one unlabelled metric of the operator's directory-mode registry.
+func gauge(t testing.TB, op *operator.Operator, name string) float64 {
+	t.Helper()
+	mfs, err := op.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
