@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	extensionsv1alpha1 "istio.io/client-go/pkg/apis/extensions/v1alpha1"
+	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -175,6 +177,7 @@ func (o *Operator) startKube(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("operator: building the manager: %w", err)
 	}
+	o.Reconciler.Istio = opcontroller.IstioObjects{Client: mgr.GetClient()}
 	o.Reconciler.Store = &store.Kube{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("wasmesh-operator")} //nolint:staticcheck // core/v1 events are what kubectl describe shows
 	o.Reconciler.Metrics = opcontroller.NewMetrics(crmetrics.Registry)
 	registerStats(crmetrics.Registry, o)
@@ -257,8 +260,10 @@ func Scheme() (*runtime.Scheme, error) {
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		return nil, err
 	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		return nil, err
+	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, extensionsv1alpha1.AddToScheme, networkingv1alpha3.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	extensionsv1alpha1 "istio.io/client-go/pkg/apis/extensions/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -118,6 +119,24 @@ func TestKube(t *testing.T) {
 			}
 		})
 	}
+	// Istio as a second target: an owned WasmPlugin pinned to the resolved digest.
+	both := wd("both", "oci://"+reg+"/filters/kube:v1", "", "")
+	both.Spec.Targets = []v1alpha1.Target{v1alpha1.TargetWasmesh, v1alpha1.TargetIstio}
+	if err := c.Create(ctx, both); err != nil {
+		t.Fatal(err)
+	}
+	var wp extensionsv1alpha1.WasmPlugin
+	waitFor(t, 30*time.Second, "the WasmPlugin of "+both.Name, func() bool {
+		return c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "both"}, &wp) == nil
+	})
+	if !strings.Contains(wp.Spec.Url, manifest.String()) && wp.Spec.Sha256 == "" || len(wp.OwnerReferences) != 1 || wp.OwnerReferences[0].Name != "both" {
+		t.Errorf("WasmPlugin url %q sha256 %q owners %+v", wp.Spec.Url, wp.Spec.Sha256, wp.OwnerReferences)
+	}
+	waitFor(t, 30*time.Second, "both targets in status", func() bool {
+		got := mustGet(t, ctx, c, ns, "both")
+		return len(got.Status.Targets) == 2 && got.Status.Targets[1].Target == v1alpha1.TargetIstio && got.Status.Ready == "1/1"
+	})
+
 	var good v1alpha1.WasmDeployment
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "good"}, &good); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,8 @@ type Reconciler struct {
 	Delivery Delivery
 	// ModulesURL is the module server's base URL as proxies reach it, e.g. http://wasmesh-operator:8081.
 	ModulesURL string
+	// Istio writes WasmPlugin and EnvoyFilter objects for deployments targeting Istio; nil in directory mode.
+	Istio IstioApplier
 	// Metrics is optional.
 	Metrics *Metrics
 	// Now is the clock; nil is time.Now.
@@ -188,12 +191,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		r.setProgressConditions(wd, nil, 0, gen)
 	}
 
+	// 5. Istio's Envoys get the resolved digest through a WasmPlugin (all at once: Istio has no canary).
+	var istioErr error
+	if r.Istio != nil && newMod != nil && slices.Contains(wd.Spec.Targets, v1alpha1.TargetIstio) {
+		if istioErr = r.Istio.Apply(ctx, wd, st.ResolvedDigest); istioErr != nil {
+			r.Store.Event(wd, store.EventWarning, "IstioApplyFailed", istioErr.Error())
+		} else {
+			st.Targets = append(st.Targets, v1alpha1.TargetStatus{Target: v1alpha1.TargetIstio})
+		}
+	}
+
 	st.ObservedGeneration = gen
 	r.emitTransitions(wd, oldConds)
 	if !equality.Semantic.DeepEqual(orig, st) {
 		if err := r.Store.UpdateStatus(ctx, wd); err != nil {
 			return reconcile.Result{}, err
 		}
+	}
+	if istioErr != nil {
+		return reconcile.Result{}, istioErr // the workqueue's backoff retries
 	}
 	if fault != nil {
 		return reconcile.Result{RequeueAfter: pullRetry}, nil
