@@ -23,20 +23,27 @@ func addProxyXDSFlags(cmd *cobra.Command, o *proxyxds.Options) {
 	f.StringVar(&o.Node.Namespace, "node-namespace", "default", "namespace WasmDeployment selectors see this proxy in")
 	f.StringVar(&o.Node.Pod, "node-pod", host, "pod or host name reported to the operator")
 	f.StringToStringVar(&o.Node.Labels, "node-labels", nil, "labels WasmDeployment selectors match, k=v,k2=v2")
+	f.StringVar(&o.Out, "xds-state", "", "file keeping --config plus the operator's filters across restarts (default: a temporary file)")
 }
 
 // runProxyXDS runs the proxy on a generated configuration: the --config file plus the operator's filters,
 // rewritten and reloaded by the xDS client on every update. The file stays when the operator is unreachable,
 // so the proxy keeps serving what it has. Edits of the --config file apply with the next operator update.
 func runProxyXDS(ctx context.Context, configPath, cacheDir string, watch time.Duration, log *slog.Logger, o proxyxds.Options) error {
-	dir, err := os.MkdirTemp("", "wasmesh-proxy-xds-")
-	if err != nil {
-		return err
+	keep := o.Out != ""
+	if !keep {
+		dir, err := os.MkdirTemp("", "wasmesh-proxy-xds-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.Out = filepath.Join(dir, "proxy.yaml")
 	}
-	defer os.RemoveAll(dir)
-	o.Base, o.Out, o.Logger = configPath, filepath.Join(dir, "proxy.yaml"), log.With("component", "xds")
-	c := proxyxds.New(o)
-	if err := c.Merge(); err != nil {
+	o.Base, o.Logger = configPath, log.With("component", "xds")
+	if _, err := os.Stat(o.Out); keep && err == nil {
+		// Restart with the filters last received: the proxy serves them even if the operator is unreachable.
+		log.Info("starting from the saved xDS state", "file", o.Out)
+	} else if err := proxyxds.New(o).Merge(); err != nil {
 		return fmt.Errorf("--xds: %w", err)
 	}
 	return runProxy(ctx, o.Out, cacheDir, watch, log, func(srv *proxy.Server) {
