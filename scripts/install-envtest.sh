@@ -9,8 +9,8 @@
 #	${XDG_CACHE_HOME:-$HOME/.cache}/wasmesh/envtest/v1.37.1/{kube-apiserver,kubectl,etcd}
 #
 # Point KUBEBUILDER_ASSETS at that directory (the operator's tests find it on their own).
-# Idempotent: when all three binaries are present it exits at once. A cold build needs about 8
-# CPU-minutes (measured: 21-27 minutes wall on 2 cores shared with other builds); it runs under
+# Idempotent: when all three binaries are present it exits at once. A build from an empty cache
+# directory took 21-27 minutes wall here (2 cores shared with other builds); it runs under
 # nice so it shares the machine politely.
 set -euo pipefail
 
