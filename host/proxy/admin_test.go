@@ -78,9 +78,8 @@ func TestWatchFile(t *testing.T) {
 	reg := testRegistry(t)
 	h := startProxy(t, reg, "")
 	h.stop()
-	h.srv.opts.WatchInterval = 10 * time.Millisecond
+	h.watch = 10 * time.Millisecond
 	h = startProxyAt(t, reg, h)
-	h.srv.opts.WatchInterval = 10 * time.Millisecond
 	h.write(h.config("watched"))
 	deadline := time.Now().Add(5 * time.Second)
 	for {

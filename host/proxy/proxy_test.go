@@ -142,6 +142,7 @@ type harness struct {
 	a, b   string
 	cancel context.CancelFunc
 	done   chan error
+	watch  time.Duration // config file polling; 0: off
 }
 
 func startProxy(t testing.TB, reg *filter.Registry, cfg string) *harness {
@@ -161,8 +162,8 @@ func startProxyAt(t testing.TB, reg *filter.Registry, prev *harness) *harness {
 	t.Helper()
 	h := &harness{t: t, path: prev.path, a: prev.a, b: prev.b}
 	watch := time.Duration(-1)
-	if prev.srv != nil && prev.srv.opts.WatchInterval > 0 {
-		watch = prev.srv.opts.WatchInterval
+	if prev.watch > 0 {
+		watch = prev.watch
 	}
 	srv, err := New(context.Background(), Options{ConfigPath: h.path, Registry: reg, WatchInterval: watch})
 	if err != nil {

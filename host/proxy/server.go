@@ -221,13 +221,13 @@ func (s *Server) syncListeners(g *generation) error {
 			switch {
 			case rl.http != nil:
 				rl.http.Handler().Swap(g.listeners[lc.Name])
-				rl.http.DrainTimeout = drain
+				rl.http.DrainTimeout.Set(drain)
 			case rl.dubbo != nil:
 				rl.dubbo.Handler().Swap(g.dubbo[lc.Name])
-				rl.dubbo.DrainTimeout = drain
+				rl.dubbo.DrainTimeout.Set(drain)
 			default:
 				rl.tcp.Handler().Swap(g.tcp[lc.Name])
-				rl.tcp.DrainTimeout = drain
+				rl.tcp.DrainTimeout.Set(drain)
 			}
 			rl.cfg = lc
 		}
@@ -270,17 +270,17 @@ func (s *Server) serve(lc config.Listener, ln net.Listener, tlsCfg *tls.Config, 
 	switch lc.Protocol {
 	case "tcp":
 		l := tcpproxy.NewListener(lc.Name, lc.Address, tcpproxy.NewHandler(g.tcp[lc.Name]), s.log)
-		l.DrainTimeout = drain
+		l.DrainTimeout.Set(drain)
 		rl.tcp, ready = l, l.Ready()
 		serve = func() error { return l.Serve(ctx, ln) }
 	case "dubbo":
 		l := dubboproxy.NewListener(lc.Name, lc.Address, dubboproxy.NewHandler(g.dubbo[lc.Name]), s.log)
-		l.DrainTimeout = drain
+		l.DrainTimeout.Set(drain)
 		rl.dubbo, ready = l, l.Ready()
 		serve = func() error { return l.Serve(ctx, ln) }
 	default:
 		l := httpproxy.NewListener(lc.Name, lc.Address, tlsCfg, httpproxy.NewHandler(g.listeners[lc.Name]), s.log)
-		l.DrainTimeout = drain
+		l.DrainTimeout.Set(drain)
 		rl.http, ready = l, l.Ready()
 		serve = func() error { return l.Serve(ctx, ln) }
 	}

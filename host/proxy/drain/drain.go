@@ -8,7 +8,10 @@
 //	ref.Retire(); <-ref.Done() // close the old filters and clusters
 package drain
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 const retired = int64(1) << 62
 
@@ -85,3 +88,12 @@ func (c *Current[C]) Load() *C { return c.p.Load() }
 
 // Swap installs next and returns the previous configuration.
 func (c *Current[C]) Swap(next *C) *C { return c.p.Swap(next) }
+
+// Timeout is a duration a reload may change while a listener reads it at shutdown.
+type Timeout struct{ d atomic.Int64 }
+
+// Set stores d.
+func (t *Timeout) Set(d time.Duration) { t.d.Store(int64(d)) }
+
+// Get returns the duration.
+func (t *Timeout) Get() time.Duration { return time.Duration(t.d.Load()) }

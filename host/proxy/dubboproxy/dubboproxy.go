@@ -232,7 +232,7 @@ type Listener struct {
 	Name, Address string
 	handler       *Handler
 	log           *slog.Logger
-	DrainTimeout  time.Duration
+	DrainTimeout  drain.Timeout
 	ready         chan net.Addr
 	errors        atomic.Int64
 }
@@ -242,8 +242,10 @@ func NewListener(name, address string, h *Handler, log *slog.Logger) *Listener {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Listener{Name: name, Address: address, handler: h, log: log.With("listener", name),
-		DrainTimeout: 30 * time.Second, ready: make(chan net.Addr, 1)}
+	l := &Listener{Name: name, Address: address, handler: h, log: log.With("listener", name),
+		ready: make(chan net.Addr, 1)}
+	l.DrainTimeout.Set(30 * time.Second)
+	return l
 }
 
 // Handler returns the listener's handler.
@@ -286,7 +288,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	// Shutdown: no new connections; wait for the requests in flight (up to DrainTimeout), then close the
 	// connections. Dubbo 2 has no way to tell a client to stop sending on a connection, so requests arriving
 	// meanwhile are served too.
-	deadline := time.Now().Add(l.DrainTimeout)
+	deadline := time.Now().Add(l.DrainTimeout.Get())
 	for l.handler.inFlight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/wasmesh/wasmesh/host/proxy/drain"
 )
 
 // Listener accepts HTTP/1.1 and HTTP/2 (h2c with prior knowledge on cleartext, ALPN h2 on TLS) and hands every
@@ -20,7 +22,7 @@ type Listener struct {
 	tls     *tls.Config
 	log     *slog.Logger
 	// DrainTimeout bounds graceful shutdown: in-flight requests get this long to finish when Start's context ends.
-	DrainTimeout time.Duration
+	DrainTimeout drain.Timeout
 
 	ready chan net.Addr
 }
@@ -30,8 +32,10 @@ func NewListener(name, address string, tlsCfg *tls.Config, h *Handler, log *slog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Listener{Name: name, Address: address, handler: h, tls: tlsCfg, log: log.With("listener", name),
-		DrainTimeout: 30 * time.Second, ready: make(chan net.Addr, 1)}
+	l := &Listener{Name: name, Address: address, handler: h, tls: tlsCfg, log: log.With("listener", name),
+		ready: make(chan net.Addr, 1)}
+	l.DrainTimeout.Set(30 * time.Second)
+	return l
 }
 
 // Handler returns the listener's handler (for swapping configurations).
@@ -80,11 +84,11 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("listener %s: %w", l.Name, err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), l.DrainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), l.DrainTimeout.Get())
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		l.log.Warn("drain deadline reached; closing remaining connections", "deadline", l.DrainTimeout)
+		l.log.Warn("drain deadline reached; closing remaining connections", "deadline", l.DrainTimeout.Get())
 		srv.Close()
 	}
 	<-errc

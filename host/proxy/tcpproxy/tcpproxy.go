@@ -49,7 +49,7 @@ type Listener struct {
 	Name, Address string
 	handler       *Handler
 	log           *slog.Logger
-	DrainTimeout  time.Duration
+	DrainTimeout  drain.Timeout
 	ready         chan net.Addr
 }
 
@@ -58,8 +58,10 @@ func NewListener(name, address string, h *Handler, log *slog.Logger) *Listener {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Listener{Name: name, Address: address, handler: h, log: log.With("listener", name),
-		DrainTimeout: 30 * time.Second, ready: make(chan net.Addr, 1)}
+	l := &Listener{Name: name, Address: address, handler: h, log: log.With("listener", name),
+		ready: make(chan net.Addr, 1)}
+	l.DrainTimeout.Set(30 * time.Second)
+	return l
 }
 
 // Handler returns the listener's handler.
@@ -90,7 +92,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(l.DrainTimeout):
+	case <-time.After(l.DrainTimeout.Get()):
 		l.log.Warn("drain deadline reached; closing remaining tcp connections")
 		closeAll()
 		<-done
