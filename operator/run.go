@@ -215,7 +215,16 @@ func (o *Operator) startKube(ctx context.Context) error {
 		For(&v1alpha1.WasmDeployment{}).
 		WatchesRawSource(source.Channel(o.changes.out, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.opts.MaxConcurrentReconciles, SkipNameValidation: ptr.To(true)}).
-		Complete(o.Reconciler)
+		Complete(reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+			// The module server's URL is known once it listens (port 0 in tests): reconciles wait for it, and the
+			// channel close orders the write of ModulesURL before every read.
+			select {
+			case <-o.ready:
+			case <-ctx.Done():
+				return reconcile.Result{}, ctx.Err()
+			}
+			return o.Reconciler.Reconcile(ctx, req)
+		}))
 	if err != nil {
 		return fmt.Errorf("operator: building the controller: %w", err)
 	}
