@@ -162,8 +162,14 @@ func (c *Client) apply(ctx context.Context, resp *discovery.DiscoveryResponse) e
 // Merge writes Out from Base with no operator filters yet.
 func (c *Client) Merge() error { return c.write(nil) }
 
+// filterEntry is one operator filter as a proxy.yaml filter, with its per-route overrides.
+type filterEntry struct {
+	config map[string]any
+	routes []opxds.RouteOverride
+}
+
 // decode turns the resources into proxy filter entries in chain order.
-func decode(resp *discovery.DiscoveryResponse) ([]map[string]any, map[string]string, error) {
+func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string, error) {
 	byName := map[string]*core.TypedExtensionConfig{}
 	var chain *opxds.Chain
 	for _, a := range resp.GetResources() {
@@ -187,7 +193,7 @@ func decode(resp *discovery.DiscoveryResponse) ([]map[string]any, map[string]str
 		}
 		return nil, map[string]string{}, nil
 	}
-	var out []map[string]any
+	var out []filterEntry
 	applied := map[string]string{}
 	for _, e := range chain.Filters {
 		r, ok := byName[e.Name]
@@ -228,7 +234,7 @@ func decode(resp *discovery.DiscoveryResponse) ([]map[string]any, map[string]str
 		if cfg.Value != "" {
 			f["config"] = json.RawMessage(cfg.Value)
 		}
-		out = append(out, f)
+		out = append(out, filterEntry{config: f, routes: e.Routes})
 		applied[e.Name] = "sha256:" + remote.GetSha256()
 	}
 	return out, applied, nil
@@ -236,7 +242,7 @@ func decode(resp *discovery.DiscoveryResponse) ([]map[string]any, map[string]str
 
 // write adds filters to every HTTP listener of Base and writes Out atomically. Base is edited as a generic
 // document so every field the proxy knows survives unchanged.
-func (c *Client) write(filters []map[string]any) error {
+func (c *Client) write(filters []filterEntry) error {
 	raw, err := os.ReadFile(c.opts.Base)
 	if err != nil {
 		return fmt.Errorf("proxy base config: %w", err)
@@ -260,10 +266,38 @@ func (c *Client) write(filters []map[string]any) error {
 		}
 		own, _ := lm["filters"].([]any)
 		for _, f := range filters {
-			own = append(own, f)
+			own = append(own, f.config)
 		}
 		if len(own) > 0 {
 			lm["filters"] = own
+		}
+		routes, _ := lm["routes"].([]any)
+		for _, r := range routes {
+			rm, ok := r.(map[string]any)
+			if !ok {
+				continue
+			}
+			for _, f := range filters {
+				for _, o := range f.routes {
+					if !overrides(o, rm) {
+						continue
+					}
+					per, _ := rm["filters"].(map[string]any)
+					if per == nil {
+						per = map[string]any{}
+						rm["filters"] = per
+					}
+					fo := map[string]any{}
+					if o.Disabled {
+						fo["disabled"] = true
+					}
+					if o.Configuration != "" {
+						fo["config"] = json.RawMessage(o.Configuration)
+					}
+					per[f.config["name"].(string)] = fo
+					break // the first matching override of a filter wins, as listed
+				}
+			}
 		}
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
@@ -271,4 +305,21 @@ func (c *Client) write(filters []map[string]any) error {
 		return err
 	}
 	return oci.WriteFileAtomic(c.opts.Out, out, 0o644)
+}
+
+// overrides says whether a route override applies to a route of proxy.yaml: every field the override sets must
+// equal the route's own (its name, match.host, match.path.exact or match.path.prefix). Overrides are resolved
+// against the routes as configured, once per update, not per request.
+func overrides(o opxds.RouteOverride, route map[string]any) bool {
+	if o.DubboService != "" {
+		return false // HTTP listeners only
+	}
+	match, _ := route["match"].(map[string]any)
+	path, _ := match["path"].(map[string]any)
+	str := func(m map[string]any, k string) string { v, _ := m[k].(string); return v }
+	return (o.RouteName == "" || o.RouteName == str(route, "name")) &&
+		(o.Host == "" || o.Host == str(match, "host")) &&
+		(o.PathExact == "" || o.PathExact == str(path, "exact")) &&
+		(o.PathPrefix == "" || o.PathPrefix == str(path, "prefix")) &&
+		(o.RouteName != "" || o.Host != "" || o.PathExact != "" || o.PathPrefix != "")
 }

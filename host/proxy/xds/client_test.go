@@ -22,6 +22,8 @@ listeners:
   filters:
   - {name: own, kind: header}
   routes:
+  - {name: health, match: {path: {exact: /healthz}}, cluster: app}
+  - {name: api, match: {host: api.example.com, path: {prefix: /v1/}}, cluster: app}
   - {name: all, match: {path: {prefix: /}}, cluster: app}
 clusters:
 - name: app
@@ -66,7 +68,12 @@ func TestClientAckNack(t *testing.T) {
 	waitUntil(t, func() bool { return len(srv.Nodes()) == 1 })
 
 	good, err := opxds.Build(opxds.Filter{Deployment: "shop/auth", ModuleDigest: "sha256:" + strings.Repeat("a", 64), URL: "http://op/modules/sha256:" + strings.Repeat("a", 64),
-		Configuration: []byte(`{"k":"v"}`), Phase: "AUTHN", FailStrategy: "FAIL_OPEN"})
+		Configuration: []byte(`{"k":"v"}`), Phase: "AUTHN", FailStrategy: "FAIL_OPEN",
+		Routes: []opxds.RouteOverride{
+			{Name: "no-health", PathExact: "/healthz", Disabled: true},
+			{Name: "api", Host: "api.example.com", Configuration: `{"k":"api"}`},
+			{Name: "dubbo", DubboService: "org.example.Greeter", Disabled: true},
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +89,16 @@ func TestClientAckNack(t *testing.T) {
 	fs := f.Listeners[0].Filters
 	if len(fs) != 2 || fs[0].Name != "own" || fs[1].Name != "xds/shop/auth" || fs[1].Module.SHA256 != strings.Repeat("a", 64) || string(fs[1].Config) != `{"k":"v"}` || !strings.EqualFold(fs[1].Phase, "AUTHN") {
 		t.Fatalf("merged filters %+v", fs)
+	}
+	routes := f.Listeners[0].Routes
+	if o := routes[0].Filters["xds/shop/auth"]; !o.Disabled {
+		t.Errorf("route health: %+v, want the filter disabled", routes[0].Filters)
+	}
+	if o := routes[1].Filters["xds/shop/auth"]; o.Disabled || string(o.Config) != `{"k":"api"}` {
+		t.Errorf("route api: %+v, want the api configuration", routes[1].Filters)
+	}
+	if len(routes[2].Filters) != 0 {
+		t.Errorf("route all: %+v, want no override", routes[2].Filters)
 	}
 	if c.Applied()["wasmesh.io/filter/shop/auth"] != "sha256:"+strings.Repeat("a", 64) {
 		t.Errorf("applied %v", c.Applied())
