@@ -176,3 +176,52 @@ func TestOnePullPerDigest(t *testing.T) {
 		t.Errorf("%d registry downloads for one digest, %d deployments, %d proxies; want 1", got, served.Load(), nProxies)
 	}
 }
+
+// TestAllAtOnceAbort: without canary steps, more NACKs than abort.maxNACKs still roll every proxy back, while a
+// count within the limit leaves the new version where it was accepted.
+func TestAllAtOnceAbort(t *testing.T) {
+	reg := startRegistry(t)
+	v1, v2 := registrytest.Module([]byte("aao-v1")), registrytest.Module([]byte("aao-v2"))
+	m1 := push(t, reg+"/filters/aao:v1", v1, nil)
+	push(t, reg+"/filters/aao:v2", v2, nil)
+	d1, d2 := digest.FromBytes(v1).String(), digest.FromBytes(v2).String()
+	dir := t.TempDir()
+	op := startOperator(t, dir)
+	addr := xdsAddr(t, op)
+	var proxies []*proxy
+	for i := range 4 {
+		rejects := i < 2 // two of four proxies cannot run v2
+		proxies = append(proxies, connect(t, addr, xds.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}},
+			func(d string) string {
+				if rejects && d == d2 {
+					return "compile error"
+				}
+				return ""
+			}))
+	}
+	abort := func(max int) string { return fmt.Sprintf("  rollout: {abort: {maxNACKs: %d}}\n", max) }
+	writeYAML(t, dir, "aao.yaml", deploymentYAML("aao", "shop", "oci://"+reg+"/filters/aao:v1", abort(2)))
+	waitStatus(t, dir, "shop", "aao", 20*time.Second, func(sf store.StatusFile) bool { return sf.Status.LastGoodDigest == m1.String() })
+
+	// Two NACKs, limit 2: degraded, not rolled back; the two others run v2.
+	writeYAML(t, dir, "aao.yaml", deploymentYAML("aao", "shop", "oci://"+reg+"/filters/aao:v2", abort(2)))
+	sf := waitStatus(t, dir, "shop", "aao", 20*time.Second, func(sf store.StatusFile) bool {
+		return condIs(sf, v1alpha1.ConditionDegraded, "True", v1alpha1.ReasonProxiesRejected) && sf.Status.Targets[0].Failed == 2
+	})
+	if sf.Status.Targets[0].Acknowledged != 2 || proxies[3].digest("shop/aao") != d2 || proxies[0].digest("shop/aao") != d1 {
+		t.Errorf("within the limit: targets %+v", sf.Status.Targets)
+	}
+	// Limit 1: rolled back everywhere.
+	writeYAML(t, dir, "aao.yaml", deploymentYAML("aao", "shop", "oci://"+reg+"/filters/aao:v2", abort(1)))
+	waitStatus(t, dir, "shop", "aao", 20*time.Second, func(sf store.StatusFile) bool {
+		return condIs(sf, v1alpha1.ConditionProgressing, "False", v1alpha1.ReasonRolledBack)
+	})
+	waitFor(t, 10*time.Second, "every proxy back on v1", func() bool {
+		for _, p := range proxies {
+			if p.digest("shop/aao") != d1 {
+				return false
+			}
+		}
+		return true
+	})
+}
