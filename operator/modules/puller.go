@@ -98,8 +98,9 @@ func Reference(url string) (oci.Reference, error) {
 	return oci.ParseReference(rest)
 }
 
-// Resolve returns the manifest digest url points to: the pinned digest without touching the network, else one
-// HEAD to the registry. dockerConfig is the imagePullSecret's .dockerconfigjson, nil for none.
+// Resolve returns the manifest digest url points to, with one HEAD to the registry, even for a pinned digest:
+// the module cache is shared, so this request, made with the deployment's own credentials (dockerConfig, the
+// imagePullSecret's .dockerconfigjson, nil for none), is what proves the deployment may read the module.
 func (p *Puller) Resolve(ctx context.Context, url string, dockerConfig []byte) (digest.Digest, error) {
 	if isHTTP(url) {
 		return p.resolveHTTP(ctx, url)
@@ -107,9 +108,6 @@ func (p *Puller) Resolve(ctx context.Context, url string, dockerConfig []byte) (
 	ref, err := Reference(url)
 	if err != nil {
 		return "", err
-	}
-	if ref.Digest != "" && ref.Tag == "" {
-		return ref.Digest, nil
 	}
 	c, err := p.client(dockerConfig)
 	if err != nil {
