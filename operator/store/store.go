@@ -48,6 +48,3 @@ const (
 
 // DockerConfigJSONKey is the data key of a kubernetes.io/dockerconfigjson Secret.
 const DockerConfigJSONKey = ".dockerconfigjson"
-
-// SecretTypeDockerConfigJSON is the only Secret type accepted as an imagePullSecret.
-const SecretTypeDockerConfigJSON = "kubernetes.io/dockerconfigjson"
