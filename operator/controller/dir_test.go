@@ -109,13 +109,14 @@ func TestDirPullErrors(t *testing.T) {
 	secret := func(ns, name string) string {
 		return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: %s}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{\"auths\":{}}'\n", name, ns)
 	}
-	writeYAML(t, dir, "secrets.yaml", secret("team-b", "regcred"))
+	writeYAML(t, dir, "secrets.yaml", secret("team-b", "regcred")+"---\n"+strings.Replace(secret("team-a", "opaque"), "kubernetes.io/dockerconfigjson\n", "Opaque\n", 1))
 	cases := []struct {
 		name, ns, url, extra, cond, reason string
 	}{
 		{"badtag", "team-a", "oci://" + reg + "/filters/hello:nope", "  failStrategy: FAIL_OPEN\n", v1alpha1.ConditionResolved, v1alpha1.ReasonResolveFailed},
 		{"badrepo", "team-a", "oci://" + reg + "/filters/missing:v1", "", v1alpha1.ConditionResolved, v1alpha1.ReasonResolveFailed},
 		{"nosecret", "team-a", "oci://" + reg + "/filters/hello:v1", "  imagePullSecret: regcred\n", v1alpha1.ConditionResolved, v1alpha1.ReasonPullSecretMissing},
+		{"opaque", "team-a", "oci://" + reg + "/filters/hello:v1", "  imagePullSecret: opaque\n", v1alpha1.ConditionResolved, v1alpha1.ReasonPullSecretMissing},
 		{"pinned", "team-a", "oci://" + reg + "/filters/hello:v1", "  sha256: " + strings.Repeat("ab", 32) + "\n", v1alpha1.ConditionResolved, v1alpha1.ReasonDigestMismatch},
 		{"samens", "team-b", "oci://" + reg + "/filters/hello:v1", "  imagePullSecret: regcred\n", v1alpha1.ConditionPulled, v1alpha1.ReasonPulled},
 	}
