@@ -7,12 +7,7 @@ if command -v nginx >/dev/null 2>&1; then
 	command -v nginx
 	exit 0
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO apt-get update -qq
-# nginx-light is enough (no extra modules); policy-rc.d keeps the package from starting a system nginx.
-printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-$SUDO chmod +x /usr/sbin/policy-rc.d
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx-light >/dev/null
-$SUDO rm -f /usr/sbin/policy-rc.d
+. "$(dirname "$0")/lib/apt.sh"
+# nginx-light is enough (no extra modules); apt_install keeps the package from starting a system nginx.
+apt_install bench-install-nginx.sh nginx-light
 command -v nginx

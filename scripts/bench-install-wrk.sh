@@ -6,8 +6,6 @@ if command -v wrk >/dev/null 2>&1; then
 	command -v wrk
 	exit 0
 fi
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+. "$(dirname "$0")/lib/apt.sh"
+apt_install bench-install-wrk.sh wrk
 command -v wrk

@@ -40,19 +40,8 @@ fi
 
 # etcd: Debian's etcd-server package. The envtest suites start their own etcd on loopback.
 if [ ! -x /usr/bin/etcd ]; then
-	SUDO=""
-	if [ "$(id -u)" != 0 ]; then
-		if command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else
-			echo "install-envtest.sh: need root (or sudo) to apt-get install etcd-server" >&2
-			exit 1
-		fi
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	if ! $SUDO apt-get install -y --no-install-recommends etcd-server >/dev/null 2>&1; then
-		$SUDO apt-get update -qq
-		$SUDO apt-get install -y --no-install-recommends etcd-server
-	fi
-	# The package may enable a system etcd on :2379; envtest picks its own ports, so it is left alone.
+	. "$(dirname "$0")/lib/apt.sh"
+	apt_install install-envtest.sh etcd-server
 fi
 ln -sf /usr/bin/etcd "$DEST/etcd"
 

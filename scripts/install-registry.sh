@@ -12,20 +12,9 @@ if [ -z "$need" ]; then
 	exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-	if command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else
-		echo "install-registry.sh: need root (or sudo) to apt-get install$need" >&2
-		exit 1
-	fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-if ! $SUDO apt-get install -y --no-install-recommends $need >/dev/null 2>&1; then
-	$SUDO apt-get update -qq
-	$SUDO apt-get install -y --no-install-recommends $need
-fi
-# The Debian package enables a system service; the tests start their own instances.
+. "$(dirname "$0")/lib/apt.sh"
+# shellcheck disable=SC2086 # $need is a list of package names
+apt_install install-registry.sh $need
 command -v docker-registry >/dev/null
 command -v htpasswd >/dev/null
 echo "install-registry.sh: installed$need"

@@ -7,8 +7,5 @@ set -euo pipefail
 if command -v clang-14 >/dev/null && command -v wasm-ld-14 >/dev/null && [[ -f /usr/include/wasm32-wasi/stdlib.h ]]; then
 	exit 0
 fi
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-	clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 >&2
+. "$(dirname "$0")/lib/apt.sh"
+apt_install install-wasi-clang.sh clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32
