@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/wasmesh/wasmesh/oci/registrytest"
-	"github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 // fleet deploys v1 to n connected test proxies, warms the cache with v2, and returns a function that switches
@@ -33,7 +33,7 @@ func fleet(b *testing.B, n int) (switchVersion func() time.Duration, reconcileOn
 	addr := xdsAddr(b, op)
 	proxies := make([]*proxy, n)
 	for i := range proxies {
-		proxies[i] = connect(b, addr, xds.Node{ID: fmt.Sprintf("p-%05d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil)
+		proxies[i] = connect(b, addr, xdsapi.Node{ID: fmt.Sprintf("p-%05d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil)
 	}
 	cur := 0
 	apply := func(i int) time.Duration {

@@ -14,7 +14,7 @@ import (
 	"github.com/wasmesh/wasmesh/oci/registrytest"
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 	"github.com/wasmesh/wasmesh/operator/store"
-	"github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 // TestDirDeploy: a WasmDeployment file in a directory reaches the selected proxies over xDS, the module is
@@ -28,10 +28,10 @@ func TestDirDeploy(t *testing.T) {
 	dir := t.TempDir()
 	op := startOperator(t, dir)
 	addr := xdsAddr(t, op)
-	web1 := connect(t, addr, xds.Node{ID: "web-1", Namespace: "shop", Pod: "web-1", Labels: map[string]string{"app": "web"}}, nil)
-	web2 := connect(t, addr, xds.Node{ID: "web-2", Namespace: "shop", Pod: "web-2", Labels: map[string]string{"app": "web", "v": "2"}}, nil)
-	other := connect(t, addr, xds.Node{ID: "db-1", Namespace: "shop", Labels: map[string]string{"app": "db"}}, nil)
-	elsewhere := connect(t, addr, xds.Node{ID: "web-x", Namespace: "other", Labels: map[string]string{"app": "web"}}, nil)
+	web1 := connect(t, addr, xdsapi.Node{ID: "web-1", Namespace: "shop", Pod: "web-1", Labels: map[string]string{"app": "web"}}, nil)
+	web2 := connect(t, addr, xdsapi.Node{ID: "web-2", Namespace: "shop", Pod: "web-2", Labels: map[string]string{"app": "web", "v": "2"}}, nil)
+	other := connect(t, addr, xdsapi.Node{ID: "db-1", Namespace: "shop", Labels: map[string]string{"app": "db"}}, nil)
+	elsewhere := connect(t, addr, xdsapi.Node{ID: "web-x", Namespace: "other", Labels: map[string]string{"app": "web"}}, nil)
 
 	writeYAML(t, dir, "hello.yaml", deploymentYAML("hello", "shop", "oci://"+reg+"/filters/hello:v1", "  failStrategy: FAIL_OPEN\n"))
 	sf := waitStatus(t, dir, "shop", "hello", 20*time.Second, func(sf store.StatusFile) bool {
@@ -194,7 +194,7 @@ func TestDirHTTPModule(t *testing.T) {
 	d := digest.FromBytes(wasm)
 	dir := t.TempDir()
 	op := startOperator(t, dir)
-	p := connect(t, xdsAddr(t, op), xds.Node{ID: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil)
+	p := connect(t, xdsAddr(t, op), xdsapi.Node{ID: "web-1", Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil)
 	writeYAML(t, dir, "ok.yaml", deploymentYAML("ok", "shop", web.URL+"/auth.wasm", "  sha256: "+d.Encoded()+"\n"))
 	writeYAML(t, dir, "pin.yaml", deploymentYAML("pin", "shop", web.URL+"/auth.wasm", "  sha256: \""+strings.Repeat("0", 64)+"\"\n"))
 	writeYAML(t, dir, "text.yaml", deploymentYAML("text", "shop", web.URL+"/text", ""))

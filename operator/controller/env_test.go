@@ -28,7 +28,7 @@ import (
 	"github.com/wasmesh/wasmesh/operator"
 	"github.com/wasmesh/wasmesh/operator/modules"
 	"github.com/wasmesh/wasmesh/operator/store"
-	"github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 // startRegistry runs the embedded registry on loopback for the test.
@@ -162,7 +162,7 @@ func hasEvent(sf store.StatusFile, typ, reason string) bool {
 
 // proxy is a test xDS client: a real ADS stream over gRPC that ACKs, or NACKs what reject says to.
 type proxy struct {
-	node xds.Node
+	node xdsapi.Node
 
 	mu      sync.Mutex
 	reject  func(digest string) string // non-empty: NACK with this message
@@ -172,7 +172,7 @@ type proxy struct {
 	updates chan struct{}
 }
 
-func connect(t testing.TB, addr string, node xds.Node, reject func(string) string) *proxy {
+func connect(t testing.TB, addr string, node xdsapi.Node, reject func(string) string) *proxy {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -215,13 +215,13 @@ func (p *proxy) apply(resp *discovery.DiscoveryResponse) *discovery.DiscoveryReq
 			problem = err.Error()
 			break
 		}
-		if tec.GetName() == xds.ChainName {
-			if _, err := xds.DecodeChain(&tec); err != nil {
+		if tec.GetName() == xdsapi.ChainName {
+			if _, err := xdsapi.DecodeChain(&tec); err != nil {
 				problem = err.Error()
 			}
 			continue
 		}
-		pc, err := xds.DecodeFilter(&tec)
+		pc, err := xdsapi.DecodeFilter(&tec)
 		if err != nil {
 			problem = err.Error()
 			break

@@ -21,7 +21,7 @@ import (
 	"github.com/wasmesh/wasmesh/operator"
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 	"github.com/wasmesh/wasmesh/operator/internal/testenv"
-	"github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 // TestKube runs the same reconciler with controller-runtime's manager against a real kube-apiserver and etcd.
@@ -49,7 +49,7 @@ func TestKube(t *testing.T) {
 	c := env.Client
 	ns := env.Namespace(t)
 	other := env.Namespace(t)
-	p := connect(t, addr, xds.Node{ID: "kube-web-1", Namespace: ns, Labels: map[string]string{"app": "web"}}, nil)
+	p := connect(t, addr, xdsapi.Node{ID: "kube-web-1", Namespace: ns, Labels: map[string]string{"app": "web"}}, nil)
 
 	dockerConfig := func(user, pass string) []byte {
 		return fmt.Appendf(nil, `{"auths":{%q:{"username":%q,"password":%q}}}`, authReg.Host, user, pass)

@@ -24,11 +24,12 @@ import (
 	"github.com/wasmesh/wasmesh/operator/modules"
 	"github.com/wasmesh/wasmesh/operator/store"
 	"github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 // Delivery is the xDS side the reconciler drives; *xds.Server satisfies it.
 type Delivery interface {
-	Nodes() []xds.Node
+	Nodes() []xdsapi.Node
 	Progress(deployment string) map[string]xds.Progress
 	SetPlan(deployment string, p xds.Plan) error
 }
@@ -247,7 +248,7 @@ func targetsWasmesh(wd *v1alpha1.WasmDeployment) bool {
 
 // selects says whether a proxy is chosen by wd: same namespace (as Istio's WasmPlugin outside the root
 // namespace) and all the selector's labels.
-func selects(wd *v1alpha1.WasmDeployment, n xds.Node) bool {
+func selects(wd *v1alpha1.WasmDeployment, n xdsapi.Node) bool {
 	if n.Namespace != wd.Namespace {
 		return false
 	}
@@ -261,7 +262,7 @@ func selects(wd *v1alpha1.WasmDeployment, n xds.Node) bool {
 
 // canaryOrder sorts nodes by a hash of deployment and node, so each step's canaries are a superset of the
 // previous step's and different deployments pick different canaries.
-func canaryOrder(key string, nodes []xds.Node) {
+func canaryOrder(key string, nodes []xdsapi.Node) {
 	ranks := make(map[string]uint64, len(nodes)) // hashed once per node, not per comparison
 	for _, n := range nodes {
 		s := sha256.Sum256([]byte(key + "\x00" + n.ID))
@@ -282,7 +283,7 @@ func (r *Reconciler) deliver(ctx context.Context, wd *v1alpha1.WasmDeployment, n
 	st := &wd.Status
 	key := fmt.Sprintf("%s/%s", wd.Namespace, wd.Name)
 	gen := wd.Generation
-	var selected []xds.Node
+	var selected []xdsapi.Node
 	for _, n := range r.Delivery.Nodes() {
 		if selects(wd, n) {
 			selected = append(selected, n)
@@ -290,15 +291,15 @@ func (r *Reconciler) deliver(ctx context.Context, wd *v1alpha1.WasmDeployment, n
 	}
 	canaryOrder(key, selected)
 
-	var newB, oldB *xds.Built
+	var newB, oldB *xdsapi.Built
 	var err error
 	if newMod != nil {
-		if newB, err = xds.Build(filterOf(wd, newMod, r.ModulesURL)); err != nil {
+		if newB, err = xdsapi.Build(filterOf(wd, newMod, r.ModulesURL)); err != nil {
 			return 0, fmt.Errorf("building the filter of %s: %w", key, err)
 		}
 	}
 	if oldMod != nil {
-		if oldB, err = xds.Build(filterOf(wd, oldMod, r.ModulesURL)); err != nil {
+		if oldB, err = xdsapi.Build(filterOf(wd, oldMod, r.ModulesURL)); err != nil {
 			return 0, fmt.Errorf("building the filter of %s: %w", key, err)
 		}
 	}
@@ -515,9 +516,9 @@ func (r *Reconciler) emitTransitions(wd *v1alpha1.WasmDeployment, old []metav1.C
 }
 
 // filterOf turns the spec and a module into what a proxy runs.
-func filterOf(wd *v1alpha1.WasmDeployment, m *modules.Module, base string) xds.Filter {
+func filterOf(wd *v1alpha1.WasmDeployment, m *modules.Module, base string) xdsapi.Filter {
 	s := wd.Spec
-	f := xds.Filter{
+	f := xdsapi.Filter{
 		Deployment:   wd.Namespace + "/" + wd.Name,
 		ModuleDigest: m.ModuleDigest.String(),
 		URL:          modules.URL(base, m.ModuleDigest),
@@ -552,14 +553,14 @@ func filterOf(wd *v1alpha1.WasmDeployment, m *modules.Module, base string) xds.F
 		}
 	}
 	for _, m := range s.Match {
-		tm := xds.TrafficMatch{Mode: string(m.Mode)}
+		tm := xdsapi.TrafficMatch{Mode: string(m.Mode)}
 		for _, p := range m.Ports {
 			tm.Ports = append(tm.Ports, p.Number)
 		}
 		f.Match = append(f.Match, tm)
 	}
 	for _, ro := range s.Routes {
-		o := xds.RouteOverride{Name: ro.Name, Host: ro.Match.Host, RouteName: ro.Match.RouteName, DubboService: ro.Match.DubboService, Disabled: ro.Disabled}
+		o := xdsapi.RouteOverride{Name: ro.Name, Host: ro.Match.Host, RouteName: ro.Match.RouteName, DubboService: ro.Match.DubboService, Disabled: ro.Disabled}
 		if ro.Match.Path != nil {
 			o.PathExact, o.PathPrefix = ro.Match.Path.Exact, ro.Match.Path.Prefix
 		}

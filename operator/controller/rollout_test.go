@@ -12,7 +12,7 @@ import (
 	"github.com/wasmesh/wasmesh/oci/registrytest"
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 	"github.com/wasmesh/wasmesh/operator/store"
-	"github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 // TestCanaryNackRollsBack: v1 runs everywhere; v2 goes out as a canary, the proxies reject it (NACK), and the
@@ -28,7 +28,7 @@ func TestCanaryNackRollsBack(t *testing.T) {
 	addr := xdsAddr(t, op)
 	var proxies []*proxy
 	for i := range 4 {
-		proxies = append(proxies, connect(t, addr, xds.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}},
+		proxies = append(proxies, connect(t, addr, xdsapi.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}},
 			func(d string) string {
 				if d == d2 {
 					return "on_configure returned false for " + d
@@ -91,7 +91,7 @@ func TestCanarySteps(t *testing.T) {
 	addr := xdsAddr(t, op)
 	var proxies []*proxy
 	for i := range 4 {
-		proxies = append(proxies, connect(t, addr, xds.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil))
+		proxies = append(proxies, connect(t, addr, xdsapi.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil))
 	}
 	rollout := func(annotations string) string {
 		return `  rollout:
@@ -153,7 +153,7 @@ func TestOnePullPerDigest(t *testing.T) {
 	const nProxies, nDeployments = 20, 5
 	var proxies []*proxy
 	for i := range nProxies {
-		proxies = append(proxies, connect(t, addr, xds.Node{ID: fmt.Sprintf("p-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil))
+		proxies = append(proxies, connect(t, addr, xdsapi.Node{ID: fmt.Sprintf("p-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}}, nil))
 	}
 	for i := range nDeployments {
 		writeYAML(t, dir, fmt.Sprintf("d%d.yaml", i), deploymentYAML(fmt.Sprintf("d%d", i), "shop", "oci://"+reg+"/filters/shared:v1", ""))
@@ -191,7 +191,7 @@ func TestAllAtOnceAbort(t *testing.T) {
 	var proxies []*proxy
 	for i := range 4 {
 		rejects := i < 2 // two of four proxies cannot run v2
-		proxies = append(proxies, connect(t, addr, xds.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}},
+		proxies = append(proxies, connect(t, addr, xdsapi.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}},
 			func(d string) string {
 				if rejects && d == d2 {
 					return "compile error"

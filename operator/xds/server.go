@@ -20,6 +20,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/go-logr/logr"
+
+	"github.com/wasmesh/wasmesh/xdsapi"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
@@ -35,7 +37,7 @@ type Options struct {
 
 // Plan is what one deployment delivers: the filter each node runs, by node ID. Nodes absent from the map do not
 // run the deployment's filter. Filters are shared between nodes: build each variant once.
-type Plan map[string]*Built
+type Plan map[string]*xdsapi.Built
 
 // Progress is one node's state for one deployment.
 type Progress struct {
@@ -71,7 +73,7 @@ type Server struct {
 }
 
 type nodeState struct {
-	node     Node
+	node     xdsapi.Node
 	streams  int
 	current  string                       // version of the snapshot set last
 	versions map[string]map[string]string // version -> deployment -> filter hash (current, acked, nacked only)
@@ -142,9 +144,9 @@ func (s *Server) Stats() Stats {
 }
 
 // Nodes returns the connected proxies, sorted by ID.
-func (s *Server) Nodes() []Node {
+func (s *Server) Nodes() []xdsapi.Node {
 	s.mu.Lock()
-	out := make([]Node, 0, len(s.nodes))
+	out := make([]xdsapi.Node, 0, len(s.nodes))
 	for _, n := range s.nodes {
 		out = append(out, n.node)
 	}
@@ -200,7 +202,7 @@ func (s *Server) SetPlan(deployment string, p Plan) error {
 // DeletePlan withdraws deployment from every node.
 func (s *Server) DeletePlan(deployment string) error { return s.SetPlan(deployment, nil) }
 
-func hashOf(b *Built) string {
+func hashOf(b *xdsapi.Built) string {
 	if b == nil {
 		return ""
 	}
@@ -217,7 +219,7 @@ func (s *Server) snapshotsLocked(ids []string) ([]nodeSnapshot, error) {
 	out := make([]nodeSnapshot, 0, len(ids))
 	for _, id := range ids {
 		n := s.nodes[id]
-		var filters []*Built
+		var filters []*xdsapi.Built
 		hashes := map[string]string{}
 		for dep, p := range s.plans {
 			if b := p[id]; b != nil {
@@ -226,7 +228,7 @@ func (s *Server) snapshotsLocked(ids []string) ([]nodeSnapshot, error) {
 			}
 		}
 		sort.Slice(filters, func(i, j int) bool { return filters[i].Entry.Name < filters[j].Entry.Name })
-		chain, err := chainResource(filters)
+		chain, err := xdsapi.BuildChain(filters)
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +296,7 @@ func (s *Server) onRequest(log logr.Logger, streamID int64, req *discoverygrpcRe
 	s.mu.Lock()
 	id, known := s.streams[streamID]
 	if !known {
-		node := NodeFromProto(req.GetNode())
+		node := xdsapi.NodeFromProto(req.GetNode())
 		if node.ID == "" {
 			s.mu.Unlock()
 			return errors.New("xDS: the node has no id: set node.id (and namespace, pod, labels in its metadata)")

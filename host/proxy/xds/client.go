@@ -4,7 +4,7 @@
 // (a module that does not fetch, compile or configure) is rejected (NACK) with the error, and the proxy keeps
 // running what it had. When the operator is unreachable the proxy keeps its last configuration and retries.
 //
-//	c := xds.New(xds.Options{Server: "operator:18000", Node: opxds.Node{ID: "web-1", Namespace: "shop"},
+//	c := xds.New(xds.Options{Server: "operator:18000", Node: xdsapi.Node{ID: "web-1", Namespace: "shop"},
 //		Base: "proxy.yaml", Out: "proxy.xds.yaml", Reload: func(ctx context.Context) error { return srv.Reload(ctx, "xds") }})
 //	go c.Start(ctx) // proxy.Options.ConfigPath is "proxy.xds.yaml": the base plus the operator's filters
 package xds
@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/wasmesh/wasmesh/oci"
-	opxds "github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 const typeURL = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
@@ -40,7 +40,7 @@ type Options struct {
 	// Server is the operator's ADS address, host:port (plain gRPC; put it behind a mesh or a tunnel for TLS).
 	Server string
 	// Node is this proxy's identity: id, namespace, pod and labels select it.
-	Node opxds.Node
+	Node xdsapi.Node
 	// Base is the proxy's own configuration file; Out is where the base plus the operator's filters is written
 	// (the proxy's ConfigPath).
 	Base, Out string
@@ -165,20 +165,20 @@ func (c *Client) Merge() error { return c.write(nil) }
 // filterEntry is one operator filter as a proxy.yaml filter, with its per-route overrides.
 type filterEntry struct {
 	config map[string]any
-	routes []opxds.RouteOverride
+	routes []xdsapi.RouteOverride
 }
 
 // decode turns the resources into proxy filter entries in chain order.
 func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string, error) {
 	byName := map[string]*core.TypedExtensionConfig{}
-	var chain *opxds.Chain
+	var chain *xdsapi.Chain
 	for _, a := range resp.GetResources() {
 		var r core.TypedExtensionConfig
 		if err := a.UnmarshalTo(&r); err != nil {
 			return nil, nil, fmt.Errorf("resource of type %s: %w", a.GetTypeUrl(), err)
 		}
-		if r.GetName() == opxds.ChainName {
-			ch, err := opxds.DecodeChain(&r)
+		if r.GetName() == xdsapi.ChainName {
+			ch, err := xdsapi.DecodeChain(&r)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -189,7 +189,7 @@ func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string
 	}
 	if chain == nil {
 		if len(byName) > 0 {
-			return nil, nil, errors.New("filters without " + opxds.ChainName + ": cannot order them")
+			return nil, nil, errors.New("filters without " + xdsapi.ChainName + ": cannot order them")
 		}
 		return nil, map[string]string{}, nil
 	}
@@ -198,12 +198,12 @@ func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string
 	for _, e := range chain.Filters {
 		r, ok := byName[e.Name]
 		if !ok {
-			return nil, nil, fmt.Errorf("%s lists %s, which was not sent", opxds.ChainName, e.Name)
+			return nil, nil, fmt.Errorf("%s lists %s, which was not sent", xdsapi.ChainName, e.Name)
 		}
 		if e.Type == "NETWORK" {
 			return nil, nil, fmt.Errorf("filter %s: NETWORK filters are not supported by this proxy yet", e.Name)
 		}
-		pc, err := opxds.DecodeFilter(r)
+		pc, err := xdsapi.DecodeFilter(r)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -310,7 +310,7 @@ func (c *Client) write(filters []filterEntry) error {
 // overrides says whether a route override applies to a route of proxy.yaml: every field the override sets must
 // equal the route's own (its name, match.host, match.path.exact or match.path.prefix). Overrides are resolved
 // against the routes as configured, once per update, not per request.
-func overrides(o opxds.RouteOverride, route map[string]any) bool {
+func overrides(o xdsapi.RouteOverride, route map[string]any) bool {
 	if o.DubboService != "" {
 		return false // HTTP listeners only
 	}

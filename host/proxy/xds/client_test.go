@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmesh/wasmesh/host/proxy/config"
 	opxds "github.com/wasmesh/wasmesh/operator/xds"
+	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 const base = `admin: {address: "127.0.0.1:0"}
@@ -46,7 +47,7 @@ func TestClientAckNack(t *testing.T) {
 	}
 	var refuse atomic.Bool
 	var reloads atomic.Int32
-	c := New(Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Server: addr, Node: opxds.Node{ID: "p1", Namespace: "shop", Labels: map[string]string{"app": "web"}}, Base: basePath, Out: out,
+	c := New(Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Server: addr, Node: xdsapi.Node{ID: "p1", Namespace: "shop", Labels: map[string]string{"app": "web"}}, Base: basePath, Out: out,
 		Reload: func(context.Context) error {
 			reloads.Add(1)
 			data, err := os.ReadFile(out)
@@ -67,9 +68,9 @@ func TestClientAckNack(t *testing.T) {
 	go func() { _ = c.Start(ctx) }()
 	waitUntil(t, func() bool { return len(srv.Nodes()) == 1 })
 
-	good, err := opxds.Build(opxds.Filter{Deployment: "shop/auth", ModuleDigest: "sha256:" + strings.Repeat("a", 64), URL: "http://op/modules/sha256:" + strings.Repeat("a", 64),
+	good, err := xdsapi.Build(xdsapi.Filter{Deployment: "shop/auth", ModuleDigest: "sha256:" + strings.Repeat("a", 64), URL: "http://op/modules/sha256:" + strings.Repeat("a", 64),
 		Configuration: []byte(`{"k":"v"}`), Phase: "AUTHN", FailStrategy: "FAIL_OPEN",
-		Routes: []opxds.RouteOverride{
+		Routes: []xdsapi.RouteOverride{
 			{Name: "no-health", PathExact: "/healthz", Disabled: true},
 			{Name: "api", Host: "api.example.com", Configuration: `{"k":"api"}`},
 			{Name: "dubbo", DubboService: "org.example.Greeter", Disabled: true},
@@ -105,7 +106,7 @@ func TestClientAckNack(t *testing.T) {
 	}
 
 	refuse.Store(true)
-	bad, err := opxds.Build(opxds.Filter{Deployment: "shop/auth", ModuleDigest: "sha256:" + strings.Repeat("b", 64), URL: "http://op/modules/sha256:" + strings.Repeat("b", 64)})
+	bad, err := xdsapi.Build(xdsapi.Filter{Deployment: "shop/auth", ModuleDigest: "sha256:" + strings.Repeat("b", 64), URL: "http://op/modules/sha256:" + strings.Repeat("b", 64)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package xds
+package xdsapi
 
 import (
 	"testing"
@@ -17,7 +17,7 @@ func TestBuildAndChainOrder(t *testing.T) {
 		return b
 	}
 	filters := []*Built{mk("ns/stats", "STATS", 0), mk("ns/low", "AUTHN", 1), mk("ns/high", "AUTHN", 10), mk("ns/last", "", 0), mk("ns/authz", "AUTHZ", 0)}
-	res, err := chainResource(filters)
+	res, err := BuildChain(filters)
 	if err != nil {
 		t.Fatal(err)
 	}

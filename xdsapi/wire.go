@@ -1,4 +1,4 @@
-package xds
+package xdsapi
 
 import (
 	"crypto/sha256"
@@ -203,8 +203,8 @@ func Build(f Filter) (*Built, error) {
 	return &Built{Resource: res, Hash: hex.EncodeToString(sum.Sum(nil))[:16], Entry: entry}, nil
 }
 
-// chainResource orders filters (phase, then priority high first, then name) into the ChainName resource.
-func chainResource(filters []*Built) (*core.TypedExtensionConfig, error) {
+// BuildChain orders filters (phase, then priority high first, then name) into the ChainName resource.
+func BuildChain(filters []*Built) (*core.TypedExtensionConfig, error) {
 	c := Chain{Filters: make([]ChainEntry, 0, len(filters))}
 	for _, f := range filters {
 		c.Filters = append(c.Filters, f.Entry)
