@@ -15,6 +15,7 @@ all: build filters
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/wasmesh ./cli/wasmesh
+	$(GO) build -o $(BIN)/dubbo-provider ./test/dubbo-provider # the demo's and e2e tests' Dubbo upstream
 
 # Every filters/NAME/ with a main.go becomes bin/filters/NAME.wasm, built by wasmesh itself.
 filters: build

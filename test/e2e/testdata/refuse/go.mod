@@ -1,0 +1,5 @@
+module example.com/refuse
+
+go 1.26
+
+require github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0
