@@ -24,12 +24,16 @@ type Admin struct {
 
 // Listener accepts connections of one protocol.
 type Listener struct {
-	Name     string   `json:"name"`
-	Address  string   `json:"address"`
-	Protocol string   `json:"protocol,omitempty"` // http (default), dubbo, tcp
-	TLS      *TLS     `json:"tls,omitempty"`
-	Filters  []Filter `json:"filters,omitempty"`
-	Routes   []Route  `json:"routes,omitempty"`
+	Name     string `json:"name"`
+	Address  string `json:"address"`
+	Protocol string `json:"protocol,omitempty"` // http (default), dubbo, tcp
+	// Direction is inbound (default: traffic to this workload) or outbound (traffic it sends, or a gateway's).
+	// The data plane ignores it; the operator's filters pick listeners by it (WasmDeployment match modes
+	// SERVER and CLIENT).
+	Direction string   `json:"direction,omitempty"`
+	TLS       *TLS     `json:"tls,omitempty"`
+	Filters   []Filter `json:"filters,omitempty"`
+	Routes    []Route  `json:"routes,omitempty"`
 	// MaxRequestBody bounds how much of a body the chain buffers when a filter wants bodies. Default 1 MiB.
 	MaxBufferBytes int `json:"max_buffer_bytes,omitempty"`
 }

@@ -81,6 +81,9 @@ func validate(name string, f *File, kinds []string) error {
 		if !slices.Contains([]string{"http", "dubbo", "tcp"}, l.Protocol) {
 			v.addf(p+".protocol", "unknown protocol %q (expected http, dubbo or tcp)", l.Protocol)
 		}
+		if l.Direction != "" && l.Direction != "inbound" && l.Direction != "outbound" {
+			v.addf(p+".direction", "unknown direction %q (expected inbound or outbound)", l.Direction)
+		}
 		if l.TLS != nil && (l.TLS.CertFile == "" || l.TLS.KeyFile == "") {
 			v.addf(p+".tls", "cert_file and key_file are both required")
 		}

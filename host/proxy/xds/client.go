@@ -1,5 +1,7 @@
 // Package xds is the proxy's xDS client: it keeps an ADS stream to the wasmesh operator, turns the ECDS
-// filter resources it receives into Wasm filters of the proxy's HTTP listeners, and reloads the proxy through
+// filter resources it receives into Wasm filters of the proxy's listeners (HTTP filters on http listeners,
+// NETWORK filters on tcp listeners, narrowed by each filter's traffic match: ports, and the listener's
+// direction, inbound unless proxy.yaml says `direction: outbound`), and reloads the proxy through
 // its usual whole-configuration generations. A reload that succeeds is acknowledged (ACK); one the proxy refuses
 // (a module that does not fetch, compile or configure) is rejected (NACK) with the error, and the proxy keeps
 // running what it had. When the operator is unreachable the proxy keeps its last configuration and retries.
@@ -15,12 +17,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -149,7 +155,7 @@ func (c *Client) apply(ctx context.Context, resp *discovery.DiscoveryResponse) e
 	}
 	if err := c.opts.Reload(ctx); err != nil {
 		if prev != nil {
-			_ = oci.WriteFileAtomic(c.opts.Out, prev, 0o644)
+			_ = oci.WriteFileAtomic(c.opts.Out, prev, 0o600)
 		}
 		return err
 	}
@@ -162,10 +168,13 @@ func (c *Client) apply(ctx context.Context, resp *discovery.DiscoveryResponse) e
 // Merge writes Out from Base with no operator filters yet.
 func (c *Client) Merge() error { return c.write(nil) }
 
-// filterEntry is one operator filter as a proxy.yaml filter, with its per-route overrides.
+// filterEntry is one operator filter as a proxy.yaml filter, with the listeners it goes to (network: tcp
+// listeners, else http; match: ports and directions) and its per-route overrides.
 type filterEntry struct {
-	config map[string]any
-	routes []xdsapi.RouteOverride
+	config  map[string]any
+	network bool
+	match   []xdsapi.TrafficMatch
+	routes  []xdsapi.RouteOverride
 }
 
 // decode turns the resources into proxy filter entries in chain order.
@@ -200,8 +209,8 @@ func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string
 		if !ok {
 			return nil, nil, fmt.Errorf("%s lists %s, which was not sent", xdsapi.ChainName, e.Name)
 		}
-		if e.Type == "NETWORK" {
-			return nil, nil, fmt.Errorf("filter %s: NETWORK filters are not supported by this proxy yet", e.Name)
+		if e.Type != "" && e.Type != "HTTP" && e.Type != "NETWORK" {
+			return nil, nil, fmt.Errorf("filter %s: unknown type %q (this proxy runs HTTP and NETWORK filters)", e.Name, e.Type)
 		}
 		pc, err := xdsapi.DecodeFilter(r)
 		if err != nil {
@@ -221,6 +230,9 @@ func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string
 		if pc.GetVmConfig().GetVmId() != "" {
 			opts["vm_id"] = pc.GetVmConfig().GetVmId()
 		}
+		if env := vmEnv(pc.GetVmConfig().GetEnvironmentVariables()); len(env) > 0 {
+			opts["env"] = env
+		}
 		f := map[string]any{
 			"name":     "xds/" + e.Deployment,
 			"kind":     "wasm",
@@ -234,14 +246,76 @@ func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string
 		if cfg.Value != "" {
 			f["config"] = json.RawMessage(cfg.Value)
 		}
-		out = append(out, filterEntry{config: f, routes: e.Routes})
+		out = append(out, filterEntry{config: f, network: e.Type == "NETWORK", match: e.Match, routes: e.Routes})
 		applied[e.Name] = "sha256:" + remote.GetSha256()
 	}
 	return out, applied, nil
 }
 
-// write adds filters to every HTTP listener of Base and writes Out atomically. Base is edited as a generic
-// document so every field the proxy knows survives unchanged.
+// vmEnv is the guest's environment: key_values as sent, and host_env_keys read from this proxy's own
+// environment now (a key the proxy does not have is left out, as Envoy does). Values are resolved here rather
+// than in the Wasm filter so Out is a complete configuration; it is written readable by the owner only.
+func vmEnv(ev *wasmv3.EnvironmentVariables) map[string]string {
+	if ev == nil {
+		return nil
+	}
+	env := make(map[string]string, len(ev.GetKeyValues())+len(ev.GetHostEnvKeys()))
+	for _, k := range ev.GetHostEnvKeys() {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	for k, v := range ev.GetKeyValues() {
+		env[k] = v // an inline value wins over the host's
+	}
+	return env
+}
+
+// listenerScope is what decides whether an operator filter goes to a listener of Base.
+type listenerScope struct {
+	protocol string // http, dubbo or tcp
+	outbound bool   // direction: outbound; inbound (SERVER) by default
+	port     int32  // from the address; 0 when unknown
+}
+
+func scopeOf(l map[string]any) listenerScope {
+	str := func(k string) string { v, _ := l[k].(string); return v }
+	sc := listenerScope{protocol: str("protocol"), outbound: str("direction") == "outbound"}
+	if sc.protocol == "" {
+		sc.protocol = "http"
+	}
+	if _, p, err := net.SplitHostPort(str("address")); err == nil {
+		if n, err := strconv.ParseInt(p, 10, 32); err == nil {
+			sc.port = int32(n)
+		}
+	}
+	return sc
+}
+
+// runsOn says whether f goes to a listener: NETWORK filters to tcp listeners, HTTP filters to http listeners
+// (dubbo listeners get none: their chains are not HTTP), and then any of the filter's traffic matches must
+// select the listener (no match selects all). A match selects by direction (SERVER: inbound, CLIENT: outbound,
+// CLIENT_AND_SERVER or unset: both) and by port (none listed: every port).
+func (f filterEntry) runsOn(sc listenerScope) bool {
+	if f.network != (sc.protocol == "tcp") || (!f.network && sc.protocol != "http") {
+		return false
+	}
+	if len(f.match) == 0 {
+		return true
+	}
+	for _, m := range f.match {
+		switch {
+		case m.Mode == "SERVER" && sc.outbound, m.Mode == "CLIENT" && !sc.outbound:
+			continue
+		case len(m.Ports) == 0 || slices.Contains(m.Ports, sc.port):
+			return true
+		}
+	}
+	return false
+}
+
+// write adds each filter to the listeners of Base it runs on and writes Out atomically. Base is edited as a
+// generic document so every field the proxy knows survives unchanged.
 func (c *Client) write(filters []filterEntry) error {
 	raw, err := os.ReadFile(c.opts.Base)
 	if err != nil {
@@ -261,15 +335,23 @@ func (c *Client) write(filters []filterEntry) error {
 		if !ok {
 			continue
 		}
-		if p, _ := lm["protocol"].(string); p != "" && p != "http" {
+		sc := scopeOf(lm)
+		var here []filterEntry
+		for _, f := range filters {
+			if f.runsOn(sc) {
+				here = append(here, f)
+			}
+		}
+		if len(here) == 0 {
 			continue
 		}
 		own, _ := lm["filters"].([]any)
-		for _, f := range filters {
+		for _, f := range here {
 			own = append(own, f.config)
 		}
-		if len(own) > 0 {
-			lm["filters"] = own
+		lm["filters"] = own
+		if sc.protocol != "http" {
+			continue // route overrides match HTTP routes only
 		}
 		routes, _ := lm["routes"].([]any)
 		for _, r := range routes {
@@ -277,7 +359,7 @@ func (c *Client) write(filters []filterEntry) error {
 			if !ok {
 				continue
 			}
-			for _, f := range filters {
+			for _, f := range here {
 				for _, o := range f.routes {
 					if !overrides(o, rm) {
 						continue
@@ -304,7 +386,7 @@ func (c *Client) write(filters []filterEntry) error {
 	if err != nil {
 		return err
 	}
-	return oci.WriteFileAtomic(c.opts.Out, out, 0o644)
+	return oci.WriteFileAtomic(c.opts.Out, out, 0o600)
 }
 
 // overrides says whether a route override applies to a route of proxy.yaml: every field the override sets must

@@ -44,6 +44,8 @@ type Options struct {
 	CallTimeout     string          `json:"call_timeout,omitempty"` // e.g. "100ms"; "-1s" for no deadline
 	MemoryLimitPage uint32          `json:"memory_limit_pages,omitempty"`
 	FailStrategy    string          `json:"fail_strategy,omitempty"` // FAIL_CLOSE (default), FAIL_OPEN, FAIL_RELOAD
+	// Env is the guest's WASI environment (Envoy's vm_config.environment_variables, key_values).
+	Env map[string]string `json:"env,omitempty"`
 	// Callbacks narrows the callbacks the proxy makes, e.g. [request_headers, response_headers] for a header
 	// filter built with an SDK that exports every callback: without it, bodies would be buffered for a module
 	// that ignores them. Default: every callback the module exports.
@@ -88,12 +90,12 @@ func newFilter(ctx context.Context, eng *engine.Engine, srcs module.Sources, spe
 		d := json.NewDecoder(bytes.NewReader(spec.Options))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&o); err != nil {
-			return nil, fmt.Errorf("options: %w (expected root_id, vm_id, vm_config, pool_size, call_timeout, memory_limit_pages, fail_strategy, callbacks)", err)
+			return nil, fmt.Errorf("options: %w (expected root_id, vm_id, vm_config, pool_size, call_timeout, memory_limit_pages, fail_strategy, env, callbacks)", err)
 		}
 	}
 	pc := engine.PluginConfig{Name: spec.Name, RootID: o.RootID, VMID: o.VMID, PoolSize: o.PoolSize,
 		MemoryLimitPages: o.MemoryLimitPage, Configuration: pluginBytes(spec.Config), VMConfiguration: pluginBytes(o.VMConfig),
-		Logger: spec.Logger}
+		Env: o.Env, Logger: spec.Logger}
 	switch o.FailStrategy {
 	case "", "FAIL_CLOSE":
 		pc.FailStrategy = engine.FailClose
