@@ -23,6 +23,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/dubbo"
 	"github.com/wasmesh/wasmesh/host/dubbo/downstream"
 	"github.com/wasmesh/wasmesh/host/dubbo/upstream"
+	"github.com/wasmesh/wasmesh/host/proxy/accept"
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
 	"github.com/wasmesh/wasmesh/host/proxy/drain"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
@@ -266,33 +267,23 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	l.ready <- ln.Addr()
 	l.log.Info("listening", "address", ln.Addr().String(), "protocol", "dubbo")
-	// Connections are served one by one so each request context carries its client address. They live until
-	// shutdown: a reload swaps the handler's configuration and each request runs on the one current when it
-	// arrived, so long-lived Dubbo connections never pin an old configuration.
-	var wg sync.WaitGroup
-	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
-	defer closeConns()
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			break
+	// Each connection's context carries its client address. Connections live until shutdown: a reload swaps the
+	// handler's configuration and each request runs on the one current when it arrived, so long-lived Dubbo
+	// connections never pin an old configuration.
+	accept.Serve(ctx, ln, func(ctx context.Context, nc net.Conn) {
+		_ = srv.ServeConn(context.WithValue(ctx, sourceKey{}, nc.RemoteAddr().String()), nc)
+	}, func(done <-chan struct{}) {
+		// Shutdown: no new connections; wait for the requests in flight (up to DrainTimeout), then close the
+		// connections. Dubbo 2 has no way to tell a client to stop sending on a connection, so requests arriving
+		// meanwhile are served too.
+		deadline := time.Now().Add(l.DrainTimeout.Get())
+		for l.handler.inFlight.Load() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
-		wg.Go(func() {
-			_ = srv.ServeConn(context.WithValue(connCtx, sourceKey{}, nc.RemoteAddr().String()), nc)
-		})
-	}
-	// Shutdown: no new connections; wait for the requests in flight (up to DrainTimeout), then close the
-	// connections. Dubbo 2 has no way to tell a client to stop sending on a connection, so requests arriving
-	// meanwhile are served too.
-	deadline := time.Now().Add(l.DrainTimeout.Get())
-	for l.handler.inFlight.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	closeConns()
-	wg.Wait()
+	})
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wasmesh/wasmesh/host/proxy/accept"
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
 	"github.com/wasmesh/wasmesh/host/proxy/drain"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
@@ -74,29 +75,13 @@ func (l *Listener) Ready() <-chan net.Addr { return l.ready }
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	l.ready <- ln.Addr()
 	l.log.Info("listening", "address", ln.Addr().String(), "protocol", "tcp")
-	connCtx, closeAll := context.WithCancel(context.WithoutCancel(ctx))
-	defer closeAll()
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	var wg sync.WaitGroup
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			break
+	accept.Serve(ctx, ln, l.handler.serve, func(done <-chan struct{}) {
+		select {
+		case <-done:
+		case <-time.After(l.DrainTimeout.Get()):
+			l.log.Warn("drain deadline reached; closing remaining tcp connections")
 		}
-		wg.Go(func() { l.handler.serve(connCtx, nc) })
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(l.DrainTimeout.Get()):
-		l.log.Warn("drain deadline reached; closing remaining tcp connections")
-		closeAll()
-		<-done
-	}
+	})
 	return nil
 }
 
