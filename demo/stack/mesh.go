@@ -256,3 +256,18 @@ func Eventually(ctx context.Context, what string, timeout time.Duration, cond fu
 		}
 	}
 }
+
+// DubboProvider starts exe (bin/dubbo-provider, built from test/dubbo-provider) on a free loopback port with
+// the given version label and returns its address.
+func (s *Stack) DubboProvider(ctx context.Context, exe, label string) (string, error) {
+	p, err := s.StartCommand("dubbo-provider-"+label, exe, "-listen", "127.0.0.1:0", "-label", label)
+	if err != nil {
+		return "", err
+	}
+	line, err := p.WaitForLine(ctx, "dubbo-provider listening on ", 20*time.Second)
+	if err != nil {
+		return "", err
+	}
+	rest := line[strings.Index(line, "listening on ")+len("listening on "):]
+	return strings.Fields(rest)[0], nil
+}

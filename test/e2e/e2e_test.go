@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -64,23 +63,6 @@ func echo(t *testing.T) string {
 	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-// httpProxyConfig is a proxy.yaml with one HTTP listener and no filters of its own: the operator sends them.
-func httpProxyConfig(admin, listen, upstream string) []byte {
-	return fmt.Appendf(nil, `admin: {address: %q}
-drain_timeout: 2s
-listeners:
-- name: http
-  address: %q
-  routes:
-  - name: all
-    match: {path: {prefix: /}}
-    cluster: echo
-clusters:
-- name: echo
-  endpoints: [{address: %q}]
-`, admin, listen, upstream)
 }
 
 // get returns the status of a GET on url with header k: v (none when k is empty).

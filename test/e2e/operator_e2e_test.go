@@ -97,8 +97,12 @@ func TestOperatorRollout(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
 		}
+		cfg, err := stack.ProxyConfig{Admin: admin, HTTP: listen, Echo: upstream}.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
 		p, err := s.Proxy(ctx, stack.ProxyOptions{Name: fmt.Sprintf("proxy-%d", i), Admin: admin,
-			Config: httpProxyConfig(admin, listen, upstream), XDS: op.XDSAddr, Labels: "app=greeter"})
+			Config: cfg, XDS: op.XDSAddr, Labels: "app=greeter"})
 		if err != nil {
 			t.Fatal(err)
 		}
