@@ -1,6 +1,6 @@
 // Package cluster is a named group of upstream endpoints: load balancing (round robin, weighted, least request,
 // ring hash), a connection pool per cluster (net/http's Transport, HTTP/1.1, h2c or h2 over TLS), active health
-// checks (HTTP, TCP), passive outlier ejection and circuit breaking (max connections, pending, requests).
+// checks (HTTP, TCP, Dubbo heartbeat), passive outlier ejection and circuit breaking (max connections, pending, requests).
 //
 //	c, _ := cluster.New(cfg, logger)
 //	go c.Start(ctx) // health checks

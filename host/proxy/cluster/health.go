@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/wasmesh/wasmesh/host/proxy/config"
 )
 
 // Start runs active health checks until ctx ends; without a health_check it just waits. Endpoints start
@@ -19,25 +21,31 @@ func (c *Cluster) Start(ctx context.Context) error {
 	interval := hc.Interval.D(5 * time.Second)
 	timeout := hc.Timeout.D(time.Second)
 	up, down := max(hc.HealthyThreshold, 1), max(hc.UnhealthyThreshold, 1)
-	client := &http.Client{Transport: c.transport, Timeout: timeout}
+	ck := c.newChecker(hc, timeout)
+	defer ck.close()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for _, e := range c.endpoints {
-			ok := c.probe(ctx, client, e, hc.Type, hc.Path, timeout)
+		for i, e := range c.endpoints {
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			ok := ck.probe(pctx, i, e.Address)
+			cancel()
+			if ctx.Err() != nil {
+				return nil // a probe cut short by shutdown says nothing about the endpoint
+			}
 			if ok {
 				e.hcFail = 0
 				e.hcSuccess++
 				if !e.healthy.Load() && e.hcSuccess >= up {
 					e.healthy.Store(true)
-					c.log.Info("endpoint healthy", "endpoint", e.Address)
+					c.log.Info("endpoint healthy", "endpoint", e.Address, "check", hc.Type)
 				}
 			} else {
 				e.hcSuccess = 0
 				e.hcFail++
 				if e.healthy.Load() && e.hcFail >= down {
 					e.healthy.Store(false)
-					c.log.Warn("endpoint unhealthy", "endpoint", e.Address)
+					c.log.Warn("endpoint unhealthy", "endpoint", e.Address, "check", hc.Type)
 				}
 			}
 		}
@@ -49,24 +57,51 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 }
 
-func (c *Cluster) probe(ctx context.Context, client *http.Client, e *Endpoint, kind, path string, timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if kind == "tcp" {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", e.Address)
-		if err != nil {
-			return false
-		}
-		conn.Close()
-		return true
+// checker probes one endpoint (by index, for checkers that keep per-endpoint state) within ctx's deadline. Probes
+// run one at a time on the health-check goroutine, so checkers need no locking.
+type checker interface {
+	probe(ctx context.Context, i int, addr string) bool
+	close()
+}
+
+func (c *Cluster) newChecker(hc *config.HealthCheck, timeout time.Duration) checker {
+	switch hc.Type {
+	case "tcp":
+		return tcpChecker{}
+	case "dubbo":
+		return &dubboChecker{conns: make([]*heartbeatConn, len(c.endpoints))}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Scheme+"://"+e.Address+path, nil)
+	return &httpChecker{client: &http.Client{Transport: c.transport, Timeout: timeout}, scheme: c.Scheme, path: hc.Path}
+}
+
+// tcpChecker passes when a connection opens.
+type tcpChecker struct{}
+
+func (tcpChecker) probe(ctx context.Context, _ int, addr string) bool {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func (tcpChecker) close() {}
+
+// httpChecker passes on a 2xx answer to GET path, through the cluster's own connection pool.
+type httpChecker struct {
+	client       *http.Client
+	scheme, path string
+}
+
+func (h *httpChecker) probe(ctx context.Context, _ int, addr string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.scheme+"://"+addr+h.path, nil)
 	if err != nil {
 		return false
 	}
 	req.Header.Set("User-Agent", "wasmesh-health-check")
-	resp, err := client.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		return false
 	}
@@ -74,3 +109,5 @@ func (c *Cluster) probe(ctx context.Context, client *http.Client, e *Endpoint, k
 	resp.Body.Close()
 	return resp.StatusCode >= 200 && resp.StatusCode < 300
 }
+
+func (h *httpChecker) close() { h.client.CloseIdleConnections() }

@@ -166,7 +166,7 @@ type Endpoint struct {
 
 // HealthCheck probes endpoints actively.
 type HealthCheck struct {
-	Type               string   `json:"type"` // http or tcp
+	Type               string   `json:"type"` // http, tcp or dubbo (heartbeat)
 	Path               string   `json:"path,omitempty"`
 	Interval           Duration `json:"interval,omitempty"`
 	Timeout            Duration `json:"timeout,omitempty"`

@@ -276,8 +276,12 @@ func (v *validator) cluster(p string, c *Cluster) {
 				hc.Path = "/"
 			}
 		case "tcp":
+		case "dubbo":
+			if c.Protocol != "dubbo" {
+				v.addf(p+".health_check.type", "a dubbo heartbeat check needs protocol: dubbo (the cluster is %q); use tcp", c.Protocol)
+			}
 		default:
-			v.addf(p+".health_check.type", "unknown type %q (expected http or tcp)", hc.Type)
+			v.addf(p+".health_check.type", "unknown type %q (expected http, tcp or dubbo)", hc.Type)
 		}
 	}
 	if o := c.Outlier; o != nil && (o.MaxEjectionPercent < 0 || o.MaxEjectionPercent > 100) {
