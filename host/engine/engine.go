@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmesh/wasmesh/host/abi"
+	"github.com/wasmesh/wasmesh/host/engine/loopguard"
 )
 
 // Defaults for the limits a PluginConfig leaves at zero.
@@ -58,19 +59,30 @@ type Engine struct {
 	groups   map[groupKey]*vmGroup
 	shared   map[string]*sharedStore // by vm id
 
-	metrics *Metrics
-	queueID atomic.Uint32
-	queues  sync.Map // queue id -> *sharedStore
+	metrics  *Metrics
+	watchdog *watchdog
+	queueID  atomic.Uint32
+	queues   sync.Map // queue id -> *sharedStore
 }
 
-// runtimeKey selects a wazero runtime: the memory limit is a runtime setting, and so is the termination check
-// that the CPU deadline needs (it costs a goroutine per guest call, so plugins without a deadline skip it).
+// runtimeKey selects a wazero runtime: the memory limit is a runtime setting, and so is how a guest past its CPU
+// deadline is stopped.
 type runtimeKey struct {
 	memoryPages uint32
-	deadline    bool
+	term        termination
 }
 
+// termination is how a runtime's guests are stopped at their CPU deadline.
+type termination uint8
+
+const (
+	termNone    termination = iota // no deadline: the module as it is, no checks
+	termGuard                      // the loopguard-instrumented module, stopped by the watchdog setting its flag
+	termContext                    // wazero's WithCloseOnContextDone, for modules loopguard cannot rewrite
+)
+
 type runtime struct {
+	key      runtimeKey
 	r        wazero.Runtime
 	mu       sync.Mutex
 	compiled map[string]wazero.CompiledModule
@@ -86,6 +98,7 @@ func New(cfg Config) (*Engine, error) {
 		groups:   map[groupKey]*vmGroup{},
 		shared:   map[string]*sharedStore{},
 		metrics:  newMetrics(),
+		watchdog: newWatchdog(),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -128,6 +141,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	for _, g := range groups {
 		g.closeAll(ctx)
 	}
+	e.watchdog.close()
 	var first error
 	for _, rt := range rts {
 		if err := rt.r.Close(ctx); err != nil && first == nil {
@@ -154,7 +168,7 @@ func (e *Engine) runtime(ctx context.Context, key runtimeKey) (*runtime, error) 
 	rc := wazero.NewRuntimeConfig().
 		WithCompilationCache(e.cache).
 		WithMemoryLimitPages(key.memoryPages).
-		WithCloseOnContextDone(key.deadline)
+		WithCloseOnContextDone(key.term == termContext)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := abi.Register(ctx, r, resolveHost); err != nil {
 		_ = r.Close(ctx)
@@ -164,12 +178,10 @@ func (e *Engine) runtime(ctx context.Context, key runtimeKey) (*runtime, error) 
 		_ = r.Close(ctx)
 		return nil, fmt.Errorf("engine: register WASI: %w", err)
 	}
-	rt := &runtime{r: r, compiled: map[string]wazero.CompiledModule{}}
+	rt := &runtime{key: key, r: r, compiled: map[string]wazero.CompiledModule{}}
 	e.runtimes[key] = rt
 	return rt, nil
 }
-
-var defaultRuntime = runtimeKey{memoryPages: DefaultMemoryLimitPages, deadline: true}
 
 // Compile validates and compiles wasm once per digest: compiling the same bytes again returns the same Module, and
 // with Config.CacheDir set a restarted process loads the machine code from disk instead of recompiling. Errors
@@ -184,12 +196,23 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	}
 	e.mu.Unlock()
 
-	rt, err := e.runtime(ctx, defaultRuntime)
+	own := slices.Clone(wasm) // the caller may reuse its buffer; other runtimes compile from this copy later
+	m := &Module{digest: digest, wasm: own, exports: map[string]bool{}}
+	// The default plugin has a deadline, so compile the code it will run: the loop-guarded copy, or the module
+	// itself under wazero's checks when loopguard cannot rewrite it.
+	key := runtimeKey{memoryPages: DefaultMemoryLimitPages, term: termGuard}
+	guarded, err := loopguard.Instrument(own)
+	if err != nil {
+		e.log.Info("module cannot be loop-guarded; its CPU deadline uses wazero's slower termination checks",
+			"digest", digest, "error", err)
+		key.term = termContext
+	}
+	m.guarded = guarded
+	rt, err := e.runtime(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	own := slices.Clone(wasm) // the caller may reuse its buffer; other runtimes compile from this copy later
-	cm, err := rt.r.CompileModule(ctx, own)
+	cm, err := rt.r.CompileModule(ctx, m.code(key.term))
 	if err != nil {
 		return nil, &Error{Kind: ErrCompile, Op: "compile", Digest: digest, Err: err}
 	}
@@ -197,7 +220,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		_ = cm.Close(ctx)
 		return nil, &Error{Kind: ErrImports, Op: "compile", Digest: digest, Err: err}
 	}
-	m := &Module{digest: digest, wasm: own, exports: map[string]bool{}, compiled: cm}
+	m.compiled = cm
 	for name := range cm.ExportedFunctions() {
 		m.exports[name] = true
 		if v, ok := abi.VersionFromExport(name); ok {
@@ -224,7 +247,7 @@ func (rt *runtime) compiledIn(ctx context.Context, m *Module) (wazero.CompiledMo
 	if cm := rt.compiled[m.digest]; cm != nil {
 		return cm, nil
 	}
-	cm, err := rt.r.CompileModule(ctx, m.wasm)
+	cm, err := rt.r.CompileModule(ctx, m.code(rt.key.term))
 	if err != nil {
 		return nil, &Error{Kind: ErrCompile, Op: "compile", Digest: m.digest, Err: err}
 	}

@@ -11,6 +11,7 @@ import (
 type Module struct {
 	digest   string
 	wasm     []byte
+	guarded  []byte // wasm instrumented by loopguard; nil if it could not be
 	version  abi.Version
 	exports  map[string]bool
 	compiled wazero.CompiledModule // in the engine's default runtime; other runtimes compile from cache on demand
@@ -24,3 +25,22 @@ func (m *Module) ABIVersion() abi.Version { return m.version }
 
 // Exports reports whether the module exports a function of that name.
 func (m *Module) Exports(name string) bool { return m.exports[name] }
+
+// code is the binary a runtime with the given termination compiles.
+func (m *Module) code(t termination) []byte {
+	if t == termGuard {
+		return m.guarded
+	}
+	return m.wasm
+}
+
+// termFor is how a plugin of m with or without a CPU deadline is stopped.
+func (m *Module) termFor(deadline bool) termination {
+	switch {
+	case !deadline:
+		return termNone
+	case m.guarded != nil:
+		return termGuard
+	}
+	return termContext
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmesh/wasmesh/host/abi"
+	"github.com/wasmesh/wasmesh/host/engine/loopguard"
 )
 
 // Callback indexes into vm.fns. callbackNames must list them in the same order.
@@ -79,7 +81,7 @@ type vm struct {
 	eng  *Engine
 	mod  api.Module
 	mem  api.Memory
-	ctx  context.Context // carries the vm for resolveHost; cancelled when a call overruns its deadline
+	ctx  context.Context // carries the vm for resolveHost; cancelled when the VM dies (and on overrun, see interrupt)
 	stop context.CancelFunc
 	sem  chan struct{}
 
@@ -107,12 +109,19 @@ type vm struct {
 	streams  atomic.Int32
 	dead     atomic.Bool
 	deathErr error // set before dead is stored
+
+	// CPU deadline (see watchdog.go). seq numbers outermost callbacks (guarded by sem); running publishes the
+	// running one to the watchdog, 0 when idle; wdSeq and wdSince belong to the watchdog goroutine.
 	timeout  time.Duration
-	timer    *time.Timer
-	inCall   atomic.Bool
+	seq      uint64
+	running  atomic.Uint64
 	overran  atomic.Bool
-	stderr   *tailBuffer
-	lastLog  string // the guest's last warning or worse, quoted in start-up errors
+	stopFlag api.MutableGlobal // the loopguard flag; nil when the module runs under wazero's own checks
+	wdSeq    uint64
+	wdSince  time.Time
+
+	stderr  *tailBuffer
+	lastLog string // the guest's last warning or worse, quoted in start-up errors
 }
 
 // instantiate creates a VM of g's module, runs its entry point and creates every plugin's root context.
@@ -127,8 +136,6 @@ func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
 		pendingGRPC: map[uint32]context.CancelFunc{},
 	}
 	v.ctx, v.stop = context.WithCancel(context.WithValue(context.Background(), vmKey{}, v))
-	v.timer = time.AfterFunc(time.Hour, v.overrun)
-	v.timer.Stop()
 
 	mc := wazero.NewModuleConfig().
 		WithName("").
@@ -159,6 +166,19 @@ func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
 		_ = mod.Close(ctx)
 		return nil, &Error{Kind: ErrInstantiate, Op: "instantiate", Digest: g.mod.digest,
 			Err: errors.New("module exports neither proxy_on_memory_allocate nor malloc, or has no memory")}
+	}
+
+	if v.timeout > 0 {
+		if g.rt.key.term == termGuard {
+			flag, ok := mod.ExportedGlobal(loopguard.ExportName).(api.MutableGlobal)
+			if !ok {
+				_ = mod.Close(ctx)
+				return nil, &Error{Kind: ErrInstantiate, Op: "instantiate", Digest: g.mod.digest,
+					Err: errors.New("instrumented module lacks its loop-guard flag (a bug in host/engine/loopguard)")}
+			}
+			v.stopFlag = flag
+		}
+		v.eng.watchdog.register(v)
 	}
 
 	v.sem <- struct{}{}
@@ -291,10 +311,13 @@ func (v *vm) call(cs *ctxState, cb int, a0, a1, a2, a3, a4 uint64) (uint64, erro
 	v.arm()
 	err := f.CallWithStack(v.ctx, s)
 	v.disarm()
-	if err != nil {
+	if err != nil || v.overran.Load() {
+		// A callback that overran kills its VM even if it returned just as the watchdog struck: the stop flag is
+		// set, so the VM would trap on its next loop anyway.
 		kind := ErrTrap
 		if v.overran.Load() {
 			kind = ErrDeadline
+			err = v.deadlineErr(err)
 		}
 		e := &Error{Kind: kind, Op: callbackNames[cb], Plugin: cs.plugin.cfg.Name, Digest: v.g.mod.digest, Err: v.withStderr(err)}
 		v.kill(e)
@@ -303,31 +326,41 @@ func (v *vm) call(cs *ctxState, cb int, a0, a1, a2, a3, a4 uint64) (uint64, erro
 	return s[0], nil
 }
 
-// arm starts the CPU deadline of an outermost guest call; nested calls (the allocator, called from a host
-// function) run under the deadline of the callback around them.
+func (v *vm) deadlineErr(err error) error {
+	if err == nil {
+		return fmt.Errorf("callback returned after its deadline of %v", v.timeout)
+	}
+	return fmt.Errorf("callback stopped after its deadline of %v (raise PluginConfig.CallTimeout if the module needs longer): %w", v.timeout, err)
+}
+
+// arm starts the CPU deadline of an outermost guest call by publishing it to the watchdog; nested calls (the
+// allocator, called from a host function) run under the deadline of the callback around them.
 func (v *vm) arm() {
 	v.depth++
 	if v.depth == 1 && v.timeout > 0 {
-		v.inCall.Store(true)
-		v.timer.Reset(v.timeout)
+		v.seq++
+		v.running.Store(v.seq)
 	}
 }
 
 func (v *vm) disarm() {
 	if v.depth == 1 && v.timeout > 0 {
-		v.timer.Stop()
-		v.inCall.Store(false)
+		v.running.Store(0)
 	}
 	v.depth--
 }
 
-// overrun fires when a callback outlives its deadline: cancelling the VM's context makes wazero close the module
-// at its next termination check, so even `for {}` stops.
-func (v *vm) overrun() {
-	if v.inCall.Load() {
-		v.overran.Store(true)
-		v.stop()
+// interrupt stops a callback that outlived its deadline; the watchdog calls it from its own goroutine. With the
+// loop guard the running code traps at its next loop iteration; under wazero's checks (modules loopguard cannot
+// rewrite) cancelling the VM's context closes the module at its next check. Either way even `for {}` stops, and
+// the VM is killed when the call returns.
+func (v *vm) interrupt() {
+	v.overran.Store(true)
+	if v.stopFlag != nil {
+		v.stopFlag.Set(1)
+		return
 	}
+	v.stop()
 }
 
 // Allocate implements abi.Host with the module's allocator.
@@ -354,6 +387,7 @@ func (v *vm) kill(err error) {
 	}
 	v.deathErr = err
 	v.dead.Store(true)
+	v.eng.watchdog.unregister(v)
 	v.eng.log.Error("wasm VM died", "digest", v.g.mod.digest, "vm_id", v.g.key.vmID, "error", err)
 	v.stop()
 	if v.mod != nil {
@@ -389,6 +423,7 @@ func (v *vm) close(ctx context.Context) {
 		v.release()
 	}
 	v.dead.Store(true)
+	v.eng.watchdog.unregister(v)
 	v.stop()
 	if v.mod != nil {
 		_ = v.mod.Close(ctx)
