@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseGoBench(t *testing.T) {
+	f, err := os.Open("testdata/gobench.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bs, err := parseGoBench(f, "gobench.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		pkg, name, unit string
+		want            float64
+	}{
+		{"host/engine", "EmptyCallback/gosdk/deadline", "ns/op", 1100},
+		{"host/engine", "EmptyCallback/gosdk/nodeadline", "cpu-ns/op", 129},
+		{"host/engine", "EmptyCallback/raw/deadline", "allocs/op", 3},
+		{"host/engine", "HostCall/nodeadline", "cpu-ns/hostcall", 83.5},
+		{"filters/auth", "APIKey", "B/op", 2207},
+		{"filters/auth", "Host/auth/jwt-cached", "ns/op", 7162},
+		{"filters/auth", "Host/auth/jwt-cached", "no-such-unit", 0},
+		{"host/engine", "APIKey", "ns/op", 0}, // other package
+	}
+	for _, tt := range tests {
+		if got := find(bs, tt.pkg, tt.name, tt.unit); got != tt.want {
+			t.Errorf("%s %s %s = %v, want %v", tt.pkg, tt.name, tt.unit, got, tt.want)
+		}
+	}
+	if len(bs) != 9 {
+		t.Errorf("%d results, want 9", len(bs))
+	}
+	for _, b := range bs {
+		if b.Iters == 0 {
+			t.Errorf("%s: no iteration count", b.Name)
+		}
+	}
+}
+
+func TestParseGoBenchNothing(t *testing.T) {
+	for _, in := range []string{"", "PASS\nok  \tx\t0.1s\n", "--- FAIL: BenchmarkX\n    x_test.go:1: boom\nFAIL\n"} {
+		if _, err := parseGoBench(strings.NewReader(in), "in"); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+func TestParseProxyTable(t *testing.T) {
+	out, err := os.ReadFile("testdata/run-proxy.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parseProxyTable(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 9 {
+		t.Fatalf("%d rows, want 9", len(rows))
+	}
+	direct, wasm := rows[0], rows[7]
+	if direct.Variant != "direct" || direct.RPS != 135358 || direct.CPUusReq != 2.6 || !direct.Upstream {
+		t.Errorf("direct = %+v", direct)
+	}
+	if wasm.Variant != "wasmesh-wasm-header" || wasm.P50us != 3615 || wasm.P99us != 46383 || wasm.P999us != 73956 ||
+		wasm.CPUusReq != 65.6 || wasm.Upstream {
+		t.Errorf("wasm header = %+v", wasm)
+	}
+
+	sec := &Section{}
+	proxyComparisons(sec, rows)
+	var got *Comparison
+	for i, c := range sec.Comparisons {
+		if c.Subject == "wasmesh-nofilter" && c.Baseline == "nginx" && c.Unit == "req/s" {
+			got = &sec.Comparisons[i]
+		}
+	}
+	if got == nil || got.Ratio < 0.501 || got.Ratio > 0.502 { // 22240 / 44341
+		t.Errorf("wasmesh vs nginx = %+v", got)
+	}
+	if len(sec.Notes) != 0 {
+		t.Errorf("every comparison should have its figures: %v", sec.Notes)
+	}
+}
+
+func TestParseProxyTableErrors(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"no table", "building\nround 1 ...\n", "no result table"},
+		{"no p99 column", "| variant | req/s |\n|---|---|\n| x | 1 |\n", `no "p99 µs" column`},
+		{"bad number", "| variant | req/s | p99 µs |\n|---|---|---|\n| x | fast | 1 |\n", `column "req/s"`},
+		{"header only", "| variant | req/s | p99 µs |\n|---|---|---|\n", "no result table"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseProxyTable([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// A column the parser does not know is ignored; a missing optional one reads as 0.
+	rows, err := parseProxyTable([]byte("| variant | new | req/s | p99 µs |\n|---|---|---|---|\n| a | z | 10 | 20 |\n"))
+	if err != nil || len(rows) != 1 || rows[0].RPS != 10 || rows[0].P99us != 20 || rows[0].CPUusReq != 0 {
+		t.Errorf("rows = %+v, err = %v", rows, err)
+	}
+}
+
+// FuzzParseProxyTable: the script's output is read back whatever it printed; parsing must not panic and rows must
+// carry a variant name.
+func FuzzParseProxyTable(f *testing.F) {
+	seed, err := os.ReadFile("testdata/run-proxy.txt")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte("| variant | req/s | p99 µs |\n|---|\n|\n| | | |\n"))
+	f.Add([]byte("|"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		rows, err := parseProxyTable(in)
+		if err == nil && len(rows) == 0 {
+			t.Fatal("no error and no rows")
+		}
+	})
+}
+
+func TestParseCoreBench(t *testing.T) {
+	out, err := os.ReadFile("testdata/corebench.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []coreRow{
+		{"auth", "APIKey", 223, 3041},
+		{"auth", "JWTVerify/RS256", 44000, 642000},
+		{"ratelimit", "Decide", 556, 15269},
+	}
+	got := parseCoreBench(out)
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestCompareAndAdd(t *testing.T) {
+	sec := &Section{}
+	add(sec, compare("a", "s", "b", "ns/op", "lower", 30, 10))
+	add(sec, compare("missing", "s", "b", "ns/op", "lower", 30, 0))
+	if len(sec.Comparisons) != 1 || sec.Comparisons[0].Ratio != 3 {
+		t.Errorf("comparisons = %+v", sec.Comparisons)
+	}
+	if len(sec.Notes) != 1 || !strings.Contains(sec.Notes[0], "missing") {
+		t.Errorf("notes = %v", sec.Notes)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	e := Env{Root: "/repo"}
+	got := e.display([]string{"ROUNDS=1"}, "go", []string{"test", "-run", "^$", "-bench", "A|B", "/repo/bin/x", "it's"})
+	want := `ROUNDS=1 go test -run '^$' -bench 'A|B' bin/x 'it'\''s'`
+	if got != want {
+		t.Errorf("display = %s\nwant      %s", got, want)
+	}
+}
+
+func sampleReport() *Report {
+	rows := []ProxyRow{{Variant: "nginx", RPS: 40000, P99us: 17000}, {Variant: "wasmesh-<nofilter>", RPS: 20000, P99us: 46000}}
+	return &Report{
+		Date: "2026-11-22", Mode: "quick", Started: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
+		Machine: Machine{CPUModel: "cpu", Cores: 2, MemoryGiB: 24, LoadBefore: [3]float64{3, 2, 1}},
+		Sections: []Section{
+			{Name: "proxy", Title: "Data plane", Proxy: rows, Commands: []string{"bash bench/run-proxy.sh"},
+				Comparisons: []Comparison{compare("wasmesh vs nginx", "wasmesh-nofilter", "nginx", "req/s", "higher", 20000, 40000)}},
+			{Name: "host", Title: "Host", Error: "go test: exit status 1",
+				Benchmarks: []Benchmark{{Package: "host/engine", Name: "X", Iters: 3, Values: map[string]float64{"B/op": 5, "ns/op": 1234.5}}}},
+		},
+	}
+}
+
+func TestProxyChart(t *testing.T) {
+	for _, rows := range [][]ProxyRow{sampleReport().proxyRows(), nil} {
+		svg := ProxyChart(rows, "2026-11-22")
+		dec := xml.NewDecoder(bytes.NewReader(svg))
+		rects, texts := 0, ""
+		for {
+			tok, err := dec.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("not well-formed XML: %v\n%s", err, svg)
+			}
+			switch tok := tok.(type) {
+			case xml.StartElement:
+				if tok.Name.Local == "rect" {
+					rects++
+				}
+			case xml.CharData:
+				texts += string(tok) + "|"
+			}
+		}
+		if want := 1 + 2*len(rows); rects != want { // background + one bar per row and panel
+			t.Errorf("%d rows: %d rects, want %d", len(rows), rects, want)
+		}
+		for _, r := range rows {
+			if !strings.Contains(texts, "|"+r.Variant+"|") {
+				t.Errorf("variant %q not labelled", r.Variant)
+			}
+		}
+		if len(rows) > 0 && (!strings.Contains(texts, "|40000|") || !strings.Contains(texts, "|46.0|")) {
+			t.Errorf("values not labelled: %s", texts)
+		}
+	}
+}
+
+func TestWriteFiles(t *testing.T) {
+	dir := t.TempDir()
+	rep := sampleReport()
+	files, err := rep.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 {
+		t.Fatalf("files = %v", files)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "2026-11-22.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Sections[0].Comparisons[0].Ratio != 0.5 || back.Machine.Cores != 2 || back.Sections[0].Proxy[1].RPS != 20000 {
+		t.Errorf("JSON round trip lost data: %+v", back)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "2026-11-22.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| wasmesh vs nginx | wasmesh-nofilter | nginx | req/s | 20000 | 40000 | **0.50×** |",
+		"![throughput and p99 per proxy configuration](2026-11-22.svg)",
+		"**The machine was busy**",
+		"**This suite failed**",
+		"| host/engine | X | 3 | 1234 ns/op, 5 B/op |",
+		"bash bench/run-proxy.sh",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "2026-11-22.svg")); err != nil {
+		t.Error(err)
+	}
+}
