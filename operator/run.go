@@ -53,6 +53,9 @@ type Options struct {
 	Puller modules.PullerOptions
 	// MaxConcurrentReconciles; 0 means 4.
 	MaxConcurrentReconciles int
+	// LoadReportInterval is how often proxies report their filters' calls and failures, which
+	// abort.maxErrorRatePercent reads; 0 is xds.DefaultLoadReportInterval.
+	LoadReportInterval time.Duration
 
 	// Kubernetes mode only.
 	MetricsAddr, ProbeAddr  string
@@ -90,7 +93,7 @@ func New(opts Options) (*Operator, error) {
 		return nil, err
 	}
 	o := &Operator{opts: opts, Puller: p, changes: newChangeQueue(), ready: make(chan struct{}), Metrics: prometheus.NewRegistry()}
-	o.XDS = xds.New(xds.Options{Addr: opts.XDSAddr, OnChange: o.changes.add})
+	o.XDS = xds.New(xds.Options{Addr: opts.XDSAddr, OnChange: o.changes.add, LoadReportInterval: opts.LoadReportInterval})
 	o.Modules = modules.NewServer(modules.ServerOptions{Addr: opts.ModulesAddr}, p.Catalog())
 	o.Reconciler = &opcontroller.Reconciler{Puller: p, Delivery: o.XDS, ModulesURL: opts.ModulesURL}
 	if opts.Dir != "" {

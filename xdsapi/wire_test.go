@@ -1,9 +1,11 @@
 package xdsapi
 
 import (
+	"math"
 	"testing"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -64,6 +66,30 @@ func FuzzDecodeChain(f *testing.F) {
 			if len(e.Name) < len(FilterPrefix) {
 				t.Fatalf("accepted %q", e.Name)
 			}
+		}
+	})
+}
+
+func TestLoadRoundTrip(t *testing.T) {
+	in := FilterLoad{Deployment: "shop/auth", Digest: "sha256:ab", Calls: 10, Failures: 3}
+	out, ok := LoadFromProto(in.Proto(nil))
+	if !ok || out != in {
+		t.Fatalf("got %+v %v, want %+v", out, ok, in)
+	}
+	if _, ok := LoadFromProto(&endpoint.ClusterStats{ClusterName: "backend", ClusterServiceName: "sha256:ab"}); ok {
+		t.Error("a cluster that is not a filter was read as one")
+	}
+}
+
+func FuzzLoadFromProto(f *testing.F) {
+	f.Add("wasmesh.io/filter/a/b", "sha256:00", uint64(5), uint64(9), uint64(math.MaxUint64))
+	f.Add("wasmesh.io/filter/", "sha256:", uint64(0), uint64(0), uint64(0))
+	f.Fuzz(func(t *testing.T, name, svc string, calls, failures, more uint64) {
+		cs := &endpoint.ClusterStats{ClusterName: name, ClusterServiceName: svc, UpstreamLocalityStats: []*endpoint.UpstreamLocalityStats{
+			{TotalIssuedRequests: calls, TotalErrorRequests: failures}, {TotalIssuedRequests: more, TotalErrorRequests: more}}}
+		l, ok := LoadFromProto(cs)
+		if ok && (l.Failures > l.Calls || l.Calls < calls || l.Deployment == "") {
+			t.Fatalf("%+v from %v", l, cs)
 		}
 	})
 }

@@ -273,8 +273,45 @@ func canaryOrder(key string, nodes []xdsapi.Node) {
 
 func rolledBack(wd *v1alpha1.WasmDeployment, manifest string) bool {
 	c := meta.FindStatusCondition(wd.Status.Conditions, v1alpha1.ConditionProgressing)
-	return c != nil && c.Reason == v1alpha1.ReasonRolledBack && c.ObservedGeneration == wd.Generation &&
+	return c != nil && isRollback(c.Reason) && c.ObservedGeneration == wd.Generation &&
 		wd.Status.Rollout != nil && wd.Status.Rollout.Digest == manifest
+}
+
+// isRollback says whether a Progressing reason is one of an aborted rollout.
+func isRollback(reason string) bool {
+	return reason == v1alpha1.ReasonRolledBack || reason == v1alpha1.ReasonErrorRateExceeded
+}
+
+// LoadReports is the optional ability of a Delivery to tell how a filter fares where it runs (proxies' load
+// reports); *xds.Server has it. Without it abort.maxErrorRatePercent is not acted on.
+type LoadReports interface {
+	Load(deployment, moduleDigest string, since time.Time) (calls, failures uint64)
+}
+
+var _ LoadReports = (*xds.Server)(nil)
+
+// minErrorRateCalls is how many calls the new module must have served in the window before its error rate
+// can abort a rollout: one trapped call out of one is noise, not a rate.
+const minErrorRateCalls = 10
+
+// errorRateOver reads the new module's calls and failures over the abort window and says whether the failed
+// share is above abort.maxErrorRatePercent. Calls are counted by module digest, so they come from the proxies
+// running the new version (the canaries) only.
+func (r *Reconciler) errorRateOver(key string, newMod *modules.Module, a *v1alpha1.AbortRule, now time.Time) (calls, failures uint64, over bool) {
+	lr, ok := r.Delivery.(LoadReports)
+	if !ok || newMod == nil || a.MaxErrorRatePercent == nil {
+		return 0, 0, false
+	}
+	calls, failures = lr.Load(key, newMod.ModuleDigest.String(), now.Add(-abortWindow(a)))
+	return calls, failures, calls >= minErrorRateCalls && failures*100 > calls*uint64(*a.MaxErrorRatePercent)
+}
+
+// abortWindow is abort.window, one minute when unset (the CRD's default).
+func abortWindow(a *v1alpha1.AbortRule) time.Duration {
+	if a.Window != nil && a.Window.Duration > 0 {
+		return a.Window.Duration
+	}
+	return time.Minute
 }
 
 // deliver plans the filter of every selected proxy, reads their progress, advances or aborts the rollout and
@@ -367,18 +404,28 @@ func (r *Reconciler) deliver(ctx context.Context, wd *v1alpha1.WasmDeployment, n
 	}
 	acked, failed, failures := count(updated)
 
-	// Abort: too many proxies rejected the new version; every proxy goes back to the last good one.
-	if !back && oldB != nil && ro != nil && ro.Abort != nil && ro.Abort.MaxNACKs != nil && failed > int(*ro.Abort.MaxNACKs) {
-		back = true
-		if st.Rollout == nil || st.Rollout.Digest != manifest {
-			st.Rollout = &v1alpha1.RolloutStatus{Digest: manifest, Percent: 100, StepStartedAt: &metav1.Time{Time: now}}
+	// Abort: too many proxies rejected the new version, or it fails too often where it runs; every proxy goes
+	// back to the last good one.
+	if !back && oldB != nil && ro != nil && ro.Abort != nil {
+		reason, msg := "", ""
+		if ro.Abort.MaxNACKs != nil && failed > int(*ro.Abort.MaxNACKs) {
+			reason = v1alpha1.ReasonRolledBack
+			msg = fmt.Sprintf("%d proxies rejected %s (abort.maxNACKs %d), e.g. %s: %s; rolled back to %s", failed, manifest, *ro.Abort.MaxNACKs, failures[0].Proxy, failures[0].Message, st.LastGoodDigest)
+		} else if calls, fails, over := r.errorRateOver(key, newMod, ro.Abort, now); over {
+			reason = v1alpha1.ReasonErrorRateExceeded
+			msg = fmt.Sprintf("%s failed %d of %d calls (%.1f%%) over the last %s, above abort.maxErrorRatePercent %d; rolled back to %s",
+				manifest, fails, calls, 100*float64(fails)/float64(calls), abortWindow(ro.Abort), *ro.Abort.MaxErrorRatePercent, st.LastGoodDigest)
 		}
-		msg := fmt.Sprintf("%d proxies rejected %s (abort.maxNACKs %d), e.g. %s: %s; rolled back to %s", failed, manifest, *ro.Abort.MaxNACKs, failures[0].Proxy, failures[0].Message, st.LastGoodDigest)
-		meta.SetStatusCondition(&st.Conditions, cond(v1alpha1.ConditionProgressing, false, v1alpha1.ReasonRolledBack, msg, gen))
-		r.Store.Event(wd, store.EventWarning, v1alpha1.ReasonRolledBack, msg)
-		logr.FromContextOrDiscard(ctx).Info("rollout aborted", "digest", manifest, "lastGood", st.LastGoodDigest, "nacks", failed)
-		canary = false
-		if p, updated = plan(); true {
+		if reason != "" {
+			back = true
+			if st.Rollout == nil || st.Rollout.Digest != manifest {
+				st.Rollout = &v1alpha1.RolloutStatus{Digest: manifest, Percent: 100, StepStartedAt: &metav1.Time{Time: now}}
+			}
+			meta.SetStatusCondition(&st.Conditions, cond(v1alpha1.ConditionProgressing, false, reason, msg, gen))
+			r.Store.Event(wd, store.EventWarning, reason, msg)
+			logr.FromContextOrDiscard(ctx).Info("rollout aborted", "digest", manifest, "lastGood", st.LastGoodDigest, "reason", reason)
+			canary = false
+			p, updated = plan()
 			if err := r.Delivery.SetPlan(key, p); err != nil {
 				return 0, fmt.Errorf("rolling back %s: %w", key, err)
 			}
@@ -465,8 +512,8 @@ func (r *Reconciler) setProgressConditions(wd *v1alpha1.WasmDeployment, p *progr
 	}
 	switch {
 	case p.back:
-		// Progressing=RolledBack was set when the rollback happened; keep its message.
-		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionProgressing); c == nil || c.Reason != v1alpha1.ReasonRolledBack {
+		// Progressing=RolledBack (or ErrorRateExceeded) was set when the rollback happened; keep its message.
+		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionProgressing); c == nil || !isRollback(c.Reason) {
 			set(v1alpha1.ConditionProgressing, false, v1alpha1.ReasonRolledBack, "rolled back to "+st.LastGoodDigest)
 		}
 	case p.acked < p.selected:
@@ -495,7 +542,7 @@ func (r *Reconciler) setProgressConditions(wd *v1alpha1.WasmDeployment, p *progr
 	switch {
 	case p.back:
 		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionProgressing)
-		set(v1alpha1.ConditionDegraded, true, v1alpha1.ReasonRolledBack, c.Message)
+		set(v1alpha1.ConditionDegraded, true, c.Reason, c.Message)
 	case p.failedN > 0:
 		set(v1alpha1.ConditionDegraded, true, v1alpha1.ReasonProxiesRejected, fmt.Sprintf("%d proxies rejected %s, e.g. %s: %s", p.failedN, p.manifest, p.failed[0].Proxy, p.failed[0].Message))
 	default:

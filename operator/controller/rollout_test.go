@@ -18,14 +18,8 @@ import (
 // TestCanaryNackRollsBack: v1 runs everywhere; v2 goes out as a canary, the proxies reject it (NACK), and the
 // rollout stops at its first step and rolls every proxy back to lastGoodDigest.
 func TestCanaryNackRollsBack(t *testing.T) {
-	reg := startRegistry(t)
-	v1, v2 := registrytest.Module([]byte("canary-v1")), registrytest.Module([]byte("canary-v2"))
-	m1 := push(t, reg+"/filters/canary:v1", v1, nil)
-	m2 := push(t, reg+"/filters/canary:v2", v2, nil)
-	d1, d2 := digest.FromBytes(v1).String(), digest.FromBytes(v2).String()
-	dir := t.TempDir()
-	op := startOperator(t, dir)
-	addr := xdsAddr(t, op)
+	reg, dir, addr, m1, m2 := twoVersions(t, "canary")
+	d1, d2 := moduleDigest("canary-v1"), moduleDigest("canary-v2")
 	var proxies []*proxy
 	for i := range 4 {
 		proxies = append(proxies, connect(t, addr, xdsapi.Node{ID: fmt.Sprintf("web-%d", i), Namespace: "shop", Labels: map[string]string{"app": "web"}},
@@ -180,14 +174,8 @@ func TestOnePullPerDigest(t *testing.T) {
 // TestAllAtOnceAbort: without canary steps, more NACKs than abort.maxNACKs still roll every proxy back, while a
 // count within the limit leaves the new version where it was accepted.
 func TestAllAtOnceAbort(t *testing.T) {
-	reg := startRegistry(t)
-	v1, v2 := registrytest.Module([]byte("aao-v1")), registrytest.Module([]byte("aao-v2"))
-	m1 := push(t, reg+"/filters/aao:v1", v1, nil)
-	push(t, reg+"/filters/aao:v2", v2, nil)
-	d1, d2 := digest.FromBytes(v1).String(), digest.FromBytes(v2).String()
-	dir := t.TempDir()
-	op := startOperator(t, dir)
-	addr := xdsAddr(t, op)
+	reg, dir, addr, m1, _ := twoVersions(t, "aao")
+	d1, d2 := moduleDigest("aao-v1"), moduleDigest("aao-v2")
 	var proxies []*proxy
 	for i := range 4 {
 		rejects := i < 2 // two of four proxies cannot run v2
@@ -224,4 +212,21 @@ func TestAllAtOnceAbort(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// twoVersions pushes filters/<name>:v1 and :v2 (modules named <name>-v1 and <name>-v2) to a fresh registry,
+// starts an operator on a fresh directory and returns the registry, the directory, the xDS address and the two
+// manifest digests.
+func twoVersions(t *testing.T, name string) (reg, dir, addr string, m1, m2 digest.Digest) {
+	t.Helper()
+	reg = startRegistry(t)
+	m1 = push(t, reg+"/filters/"+name+":v1", registrytest.Module([]byte(name+"-v1")), nil)
+	m2 = push(t, reg+"/filters/"+name+":v2", registrytest.Module([]byte(name+"-v2")), nil)
+	dir = t.TempDir()
+	return reg, dir, xdsAddr(t, startOperator(t, dir)), m1, m2
+}
+
+// moduleDigest is the module digest of registrytest.Module([]byte(content)).
+func moduleDigest(content string) string {
+	return digest.FromBytes(registrytest.Module([]byte(content))).String()
 }

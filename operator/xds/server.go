@@ -15,6 +15,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	ecdsgrpc "github.com/envoyproxy/go-control-plane/envoy/service/extension/v3"
+	lrs "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -33,6 +34,9 @@ type Options struct {
 	// OnChange is told which deployments' delivery changed: a proxy connected or left (every deployment may
 	// select it), acknowledged or rejected a version. It runs on a stream's goroutine and must not block.
 	OnChange func(deployments []string)
+	// LoadReportInterval is how often proxies report their filters' calls and failures (LRS); default
+	// DefaultLoadReportInterval.
+	LoadReportInterval time.Duration
 }
 
 // Plan is what one deployment delivers: the filter each node runs, by node ID. Nodes absent from the map do not
@@ -68,6 +72,7 @@ type Server struct {
 	plans   map[string]Plan
 	nodes   map[string]*nodeState
 	streams map[int64]string
+	loads   map[loadKey][]loadSample
 
 	delivered, acked, nacked atomic.Int64
 }
@@ -93,6 +98,7 @@ func New(opts Options) *Server {
 		plans:   map[string]Plan{},
 		nodes:   map[string]*nodeState{},
 		streams: map[int64]string{},
+		loads:   map[loadKey][]loadSample{},
 	}
 }
 
@@ -112,6 +118,11 @@ func (s *Server) Start(ctx context.Context) error {
 	)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(gs, xs)
 	ecdsgrpc.RegisterExtensionConfigDiscoveryServiceServer(gs, xs)
+	interval := s.opts.LoadReportInterval
+	if interval <= 0 {
+		interval = DefaultLoadReportInterval
+	}
+	lrs.RegisterLoadReportingServiceServer(gs, loadServer{s: s, interval: interval, log: log})
 	ln, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
 		return fmt.Errorf("xDS server: listen %s: %w (choose another --xds-addr)", s.opts.Addr, err)
@@ -182,6 +193,7 @@ func (s *Server) SetPlan(deployment string, p Plan) error {
 	old := s.plans[deployment]
 	if p == nil {
 		delete(s.plans, deployment)
+		s.forgetLoadLocked(deployment)
 	} else {
 		s.plans[deployment] = p
 	}
