@@ -6,13 +6,18 @@ import (
 	"time"
 )
 
-// bucketSize is the encoded size of a bucket in shared data: tokens (float64 bits) and the last refill (Unix ns).
-const bucketSize = 16
+// bucketHeader is the fixed part of a bucket in shared data: tokens (float64 bits), the last refill and the time the
+// bucket is full again (both Unix ns). The owner follows: the limit entry and key value the bucket counts, so a
+// slot shared by hash can tell its keys apart. An empty value is a free slot.
+const bucketHeader = 24
 
 // bucket is a token bucket's state. It is stored, not kept: every request reads and writes it in shared data.
 type bucket struct {
 	tokens float64
 	last   int64
+	// full is when the bucket has refilled completely. From then on it is indistinguishable from a new bucket, so
+	// its slot may be given to another key without changing anyone's limit.
+	full int64
 }
 
 // rate is a compiled limit: Requests per Per, holding at most Burst tokens.
@@ -30,21 +35,26 @@ func newRate(requests uint64, per time.Duration, burst uint64) rate {
 	return rate{requests: requests, per: per, burst: float64(burst), perNano: float64(requests) / float64(per)}
 }
 
-func decodeBucket(b []byte) (bucket, bool) {
-	if len(b) != bucketSize {
-		return bucket{}, false
+// decodeBucket reads a stored bucket and its owner. ok is false for a free slot and for bytes that are not a
+// bucket (another writer, an older format), which are treated as free.
+func decodeBucket(b []byte) (bk bucket, owner []byte, ok bool) {
+	if len(b) <= bucketHeader {
+		return bucket{}, nil, false
 	}
 	t := math.Float64frombits(binary.LittleEndian.Uint64(b))
 	if math.IsNaN(t) || t < 0 {
-		return bucket{}, false
+		return bucket{}, nil, false
 	}
-	return bucket{tokens: t, last: int64(binary.LittleEndian.Uint64(b[8:]))}, true
+	bk = bucket{tokens: t, last: int64(binary.LittleEndian.Uint64(b[8:])), full: int64(binary.LittleEndian.Uint64(b[16:]))}
+	return bk, b[bucketHeader:], true
 }
 
-func (b bucket) encode(dst *[bucketSize]byte) []byte {
-	binary.LittleEndian.PutUint64(dst[:], math.Float64bits(b.tokens))
-	binary.LittleEndian.PutUint64(dst[8:], uint64(b.last))
-	return dst[:]
+// encode appends the stored form of b owned by owner to dst.
+func (b bucket) encode(dst, owner []byte) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(b.tokens))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(b.last))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(b.full))
+	return append(dst, owner...)
 }
 
 // verdict is one bucket's answer.
@@ -75,7 +85,9 @@ func (r rate) take(b bucket, found bool, now int64) (bucket, verdict) {
 	b.tokens = math.Min(r.burst, b.tokens)
 	if b.tokens >= 1 {
 		b.tokens--
-		return b, verdict{allowed: true, remaining: uint64(b.tokens), reset: r.until(b.tokens, r.burst)}
+		v := verdict{allowed: true, remaining: uint64(b.tokens), reset: r.until(b.tokens, r.burst)}
+		b.full = now + int64(v.reset)
+		return b, v
 	}
 	return b, verdict{allowed: false, remaining: 0, reset: r.until(b.tokens, 1)}
 }

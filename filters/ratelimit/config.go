@@ -15,6 +15,8 @@ type Config struct {
 	ConsumerHeader string `json:"consumer_header,omitempty"`
 	// MaxCASRetries bounds the compare-and-swap attempts on one bucket before the request is let through.
 	MaxCASRetries int `json:"max_cas_retries,omitempty"`
+	// MaxBuckets bounds the per-value buckets of each rule in shared data (slots addressed by hash).
+	MaxBuckets int `json:"max_buckets,omitempty"`
 }
 
 // RuleConfig limits the requests it matches, one bucket per key value.
@@ -23,6 +25,8 @@ type RuleConfig struct {
 	Match     *match.Request   `json:"match,omitempty"`
 	Key       KeyConfig        `json:"key"`
 	LimitKeys []LimitKeyConfig `json:"limit_keys"`
+	// MaxBuckets overrides the top-level max_buckets for this rule.
+	MaxBuckets int `json:"max_buckets,omitempty"`
 }
 
 // KeyConfig says what a request is counted by: source is header, query, consumer, client_ip, path,

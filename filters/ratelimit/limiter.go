@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/wasmesh/wasmesh/filters/internal/match"
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
@@ -21,10 +23,16 @@ const (
 	defaultMaxCASRetries = 8
 	maxRules             = 64 // Decide reports applied rules in a uint64
 	maxKeyValue          = 128
+	defaultMaxBuckets    = 10000
+	maxMaxBuckets        = 1 << 20
+	// probes is how many slots a key may occupy: its hash slot and the next three. More choices fill the table
+	// further before a key overflows, at one more shared-data read per choice for keys that do not sit first.
+	probes = 4
 )
 
 // store is the bucket storage: proxy-wasm shared data in the filter, a map in tests and benchmarks. set reports
-// a CAS mismatch with errCASMismatch; cas 0 means "create".
+// a CAS mismatch with errCASMismatch; cas 0 means "create or overwrite" (proxy-wasm has no atomic create). Keys
+// and values passed in are only valid during the call: the limiter reuses their memory.
 type store interface {
 	get(key string) (value []byte, cas uint32, found bool, err error)
 	set(key string, value []byte, cas uint32) error
@@ -58,6 +66,8 @@ type limiter struct {
 	store           store
 	// needsClientIP is set when a rule counts by client IP; only then is source.address read from the host.
 	needsClientIP bool
+	// keyBuf, ownerBuf and valBuf are reused by every request: a VM runs one callback at a time.
+	keyBuf, ownerBuf, valBuf []byte
 }
 
 type rule struct {
@@ -67,6 +77,8 @@ type rule struct {
 	name2     string // header or query name
 	limitKeys []limitKey
 	prefix    string // bucket key prefix: domain and rule
+	// slots is the size of the rule's table of per-value buckets (max_buckets).
+	slots uint64
 }
 
 type limitKey struct {
@@ -84,7 +96,7 @@ var ruleName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 // compile validates cfg; errors name the field.
 func compile(cfg *Config) (*limiter, error) {
 	l := &limiter{domain: cfg.Domain, responseHeaders: cfg.ResponseHeaders, consumerHeader: strings.ToLower(cfg.ConsumerHeader),
-		maxRetries: cfg.MaxCASRetries}
+		maxRetries: cfg.MaxCASRetries, keyBuf: make([]byte, 0, 256), ownerBuf: make([]byte, 0, 256), valBuf: make([]byte, 0, 256)}
 	if l.domain == "" {
 		l.domain = defaultDomain
 	}
@@ -96,6 +108,10 @@ func compile(cfg *Config) (*limiter, error) {
 	}
 	if l.maxRetries < 1 || l.maxRetries > 100 {
 		return nil, pluginconfig.Errorf("max_cas_retries", "must be between 1 and 100")
+	}
+	maxBuckets, err := checkMaxBuckets("max_buckets", cfg.MaxBuckets, defaultMaxBuckets)
+	if err != nil {
+		return nil, err
 	}
 	if len(cfg.Rules) == 0 {
 		return nil, pluginconfig.Errorf("rules", "must not be empty")
@@ -115,6 +131,11 @@ func compile(cfg *Config) (*limiter, error) {
 		}
 		names[rc.Name] = true
 		r := rule{name: rc.Name, name2: rc.Key.Name, prefix: "wasmesh.ratelimit/" + l.domain + "/" + rc.Name + "/"}
+		n, err := checkMaxBuckets(f("max_buckets"), rc.MaxBuckets, maxBuckets)
+		if err != nil {
+			return nil, err
+		}
+		r.slots = uint64(n)
 		if rc.Match != nil {
 			m, err := rc.Match.Compile(f("match"))
 			if err != nil {
@@ -150,6 +171,16 @@ func compile(cfg *Config) (*limiter, error) {
 		l.rules = append(l.rules, r)
 	}
 	return l, nil
+}
+
+func checkMaxBuckets(field string, v, def int) (int, error) {
+	switch {
+	case v == 0:
+		return def, nil
+	case v < probes || v > maxMaxBuckets:
+		return 0, pluginconfig.Errorf(field, "%d: must be between %d and %d", v, probes, maxMaxBuckets)
+	}
+	return v, nil
 }
 
 var periods = map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
@@ -211,6 +242,9 @@ type Result struct {
 	Reset     time.Duration
 	// Applied has bit i set when rule i counted the request; Denied when rule i limited it.
 	Applied, Denied uint64
+	// Overflowed has bit i set when rule i found no slot for the key's bucket and counted it in the rule's
+	// overflow bucket instead.
+	Overflowed uint64
 	// StoreErrors counts buckets that could not be updated (the request was let through for them).
 	StoreErrors int
 }
@@ -221,7 +255,6 @@ func (l *limiter) Decide(r *request.Request, now time.Time) (Result, error) {
 	res := Result{Rule: -1}
 	var firstErr error
 	nowNs := now.UnixNano()
-	var keyBuf [256]byte
 	for i := range l.rules {
 		ru := &l.rules[i]
 		if ru.match != nil && !ru.match.Match(r) {
@@ -235,13 +268,10 @@ func (l *limiter) Decide(r *request.Request, now time.Time) (Result, error) {
 		if lk == nil {
 			continue
 		}
-		key := append(keyBuf[:0], ru.prefix...)
-		key = append(key, lk.id...)
-		key = append(key, '/')
-		if !lk.shared {
-			key = appendValue(key, value)
+		v, overflow, err := l.take(ru, lk, value, nowNs)
+		if overflow {
+			res.Overflowed |= 1 << i
 		}
-		v, err := l.take(string(key), lk.rate, nowNs)
 		if err != nil {
 			res.StoreErrors++
 			if firstErr == nil {
@@ -263,23 +293,87 @@ func (l *limiter) Decide(r *request.Request, now time.Time) (Result, error) {
 	return res, firstErr
 }
 
-// take runs the compare-and-swap loop on one bucket.
-func (l *limiter) take(key string, rt rate, now int64) (verdict, error) {
-	var buf [bucketSize]byte
+// take takes a token from the bucket of value under ru's limit entry lk. A shared entry has one bucket at a fixed
+// key. Otherwise the bucket lives in the rule's table of max_buckets slots: in the first of the value's probe slots
+// that it already owns, or else in the first free one or the first whose bucket has refilled completely (reusing
+// it changes no one's limit: a full bucket is what a new key gets). When every probe slot holds another key's live
+// bucket, the value counts in the entry's overflow bucket, shared by all values that overflowed: the table stays
+// bounded, and the limit gets stricter, never looser. Every write is a compare-and-swap on what was read.
+func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v verdict, overflow bool, err error) {
+	if lk.shared {
+		v, err = l.takeFixed(ru, lk, "shared", now)
+		return v, false, err
+	}
+	owner := append(l.ownerBuf[:0], lk.id...)
+	owner = append(owner, '/')
+	owner = appendValue(owner, value)
+	l.ownerBuf = owner
+	h := hash64(owner)
 	for attempt := 0; attempt < l.maxRetries; attempt++ {
-		raw, cas, found, err := l.store.get(key)
+		target, targetCAS := uint64(0), uint32(0)
+		found, own := false, false
+		var cur bucket
+		for i := uint64(0); i < probes; i++ {
+			slot := (h + i) % ru.slots
+			raw, cas, ok, err := l.store.get(l.slotKey(ru, slot))
+			if err != nil {
+				return verdict{}, false, err
+			}
+			b, o, valid := decodeBucket(raw)
+			switch {
+			case valid && bytes.Equal(o, owner):
+				target, targetCAS, found, own, cur = slot, cas, true, true, b
+			case !ok || len(raw) == 0:
+				// Never used: slots are not freed, so no key was ever placed past this one.
+				if !found {
+					target, targetCAS, found = slot, cas, true
+				}
+				i = probes
+			case !found && (!valid || now >= b.full):
+				target, targetCAS, found = slot, cas, true
+			}
+			if own {
+				break
+			}
+		}
+		if !found {
+			v, err = l.takeFixed(ru, lk, "overflow", now)
+			return v, true, err
+		}
+		nb, v := lk.rate.take(cur, own, now)
+		if !v.allowed {
+			return v, false, nil // nothing was taken: the stored state stays valid
+		}
+		l.valBuf = nb.encode(l.valBuf[:0], owner)
+		err := l.store.set(l.slotKey(ru, target), l.valBuf, targetCAS)
+		if errors.Is(err, errCASMismatch) {
+			continue
+		}
+		if err != nil {
+			return verdict{}, false, err
+		}
+		return v, false, nil
+	}
+	return verdict{}, false, errors.New("rule " + ru.name + ": gave up after " + strconv.Itoa(l.maxRetries) + " CAS mismatches")
+}
+
+// takeFixed runs the compare-and-swap loop on the entry's bucket at a fixed key (kind "shared" or "overflow").
+func (l *limiter) takeFixed(ru *rule, lk *limitKey, kind string, now int64) (verdict, error) {
+	for attempt := 0; attempt < l.maxRetries; attempt++ {
+		raw, cas, found, err := l.store.get(l.fixedKey(ru, lk, kind))
 		if err != nil {
 			return verdict{}, err
 		}
-		b, ok := decodeBucket(raw)
-		nb, v := rt.take(b, found && ok, now)
+		b, _, ok := decodeBucket(raw)
+		nb, v := lk.rate.take(b, ok, now)
 		if !v.allowed {
-			return v, nil // nothing was taken: the stored state stays valid
+			return v, nil
 		}
 		if !found {
 			cas = 0
 		}
-		err = l.store.set(key, nb.encode(&buf), cas)
+		l.valBuf = nb.encode(l.valBuf[:0], []byte(kind))
+		err = l.store.set(l.fixedKey(ru, lk, kind), l.valBuf, cas)
 		if errors.Is(err, errCASMismatch) {
 			continue
 		}
@@ -288,7 +382,80 @@ func (l *limiter) take(key string, rt rate, now int64) (verdict, error) {
 		}
 		return v, nil
 	}
-	return verdict{}, errors.New("bucket " + key + ": gave up after " + strconv.Itoa(l.maxRetries) + " CAS mismatches")
+	return verdict{}, errors.New("rule " + ru.name + ": " + kind + " bucket: gave up after " + strconv.Itoa(l.maxRetries) + " CAS mismatches")
+}
+
+// slotKey is wasmesh.ratelimit/<domain>/<rule>/slot/<n>, built in a reused buffer: the string is only valid until
+// the next key is built, which is enough for a host call that copies it.
+func (l *limiter) slotKey(ru *rule, slot uint64) string {
+	k := append(l.keyBuf[:0], ru.prefix...)
+	k = append(k, "slot/"...)
+	k = strconv.AppendUint(k, slot, 10)
+	l.keyBuf = k
+	return unsafe.String(unsafe.SliceData(k), len(k))
+}
+
+// fixedKey is wasmesh.ratelimit/<domain>/<rule>/<entry>/<kind>, in the same reused buffer as slotKey.
+func (l *limiter) fixedKey(ru *rule, lk *limitKey, kind string) string {
+	k := append(l.keyBuf[:0], ru.prefix...)
+	k = append(k, lk.id...)
+	k = append(k, '/')
+	k = append(k, kind...)
+	l.keyBuf = k
+	return unsafe.String(unsafe.SliceData(k), len(k))
+}
+
+// hash64 is FNV-1a: the slot of a key must be the same in every VM, so the hash cannot have a per-process seed.
+func hash64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// initSlots creates every slot of the rules' tables, and the shared and overflow buckets, as free entries, once per
+// proxy (a marker records it). Creating is the one write proxy-wasm cannot make a compare-and-swap, so doing it up
+// front, before this VM serves, keeps requests from racing on it; a slot missing later (shared data cleared) is
+// still created on first use.
+func (l *limiter) initSlots() (created int, err error) {
+	create := func(key string) error {
+		_, _, found, err := l.store.get(key)
+		if err != nil || found {
+			return err
+		}
+		created++
+		return l.store.set(key, nil, 0)
+	}
+	for i := range l.rules {
+		ru := &l.rules[i]
+		marker := ru.prefix + "slots"
+		want := strconv.FormatUint(ru.slots, 10)
+		if v, _, found, err := l.store.get(marker); err != nil {
+			return created, err
+		} else if found && string(v) == want {
+			continue
+		}
+		for s := uint64(0); s < ru.slots; s++ {
+			if err := create(l.slotKey(ru, s)); err != nil {
+				return created, err
+			}
+		}
+		for j := range ru.limitKeys {
+			kind := "overflow"
+			if ru.limitKeys[j].shared {
+				kind = "shared"
+			}
+			if err := create(l.fixedKey(ru, &ru.limitKeys[j], kind)); err != nil {
+				return created, err
+			}
+		}
+		if err := l.store.set(marker, []byte(want), 0); err != nil {
+			return created, err
+		}
+	}
+	return created, nil
 }
 
 func (l *limiter) keyValue(ru *rule, r *request.Request) (string, bool) {

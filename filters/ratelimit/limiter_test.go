@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,8 @@ func (m *memStore) set(key string, v []byte, cas uint32) error {
 	if ok && cas != 0 && e.cas != cas {
 		return errCASMismatch
 	}
-	m.data[key] = memEntry{v: append([]byte(nil), v...), cas: e.cas + 1}
+	// The limiter reuses the memory of key and value, as the host would copy them.
+	m.data[strings.Clone(key)] = memEntry{v: append([]byte{}, v...), cas: e.cas + 1}
 	return nil
 }
 
@@ -142,7 +144,8 @@ func TestCorruptBucketIsReset(t *testing.T) {
 	st := newMemStore()
 	l := mustCompile(t, perUser, st)
 	r := request.New([][2]string{{"x-user", "u1"}}, "")
-	st.data["wasmesh.ratelimit/default/u/0/u1"] = memEntry{v: []byte("garbage"), cas: 5}
+	slot := hash64([]byte("0/u1")) % defaultMaxBuckets
+	st.data["wasmesh.ratelimit/default/u/slot/"+strconv.FormatUint(slot, 10)] = memEntry{v: []byte("garbage, not a bucket"), cas: 5}
 	res, err := l.Decide(&r, time.Unix(1000, 0))
 	if err != nil || res.Limited || res.Remaining != 1 {
 		t.Fatalf("corrupt bucket: err=%v %+v, want a fresh bucket", err, res)
@@ -158,6 +161,8 @@ func TestConfigErrors(t *testing.T) {
 		{`{"rules": [{"name": "r", "key": {"source": "path"}, "limit_keys": []}]}`, "rules[0].limit_keys: must not be empty"},
 		{`{"max_cas_retries": 1000, "rules": [{"name": "r", "key": {"source": "path"}, "limit_keys": [{"value": "*", "requests": 1, "per": "minute"}]}]}`, "max_cas_retries"},
 		{`{"rules": [{"name": "r", "key": {"source": "path"}, "limit_keys": [{"value": "*", "requests": "1", "per": "minute"}]}]}`, "requests: must be uint64"},
+		{`{"max_buckets": 2, "rules": [{"name": "r", "key": {"source": "path"}, "limit_keys": [{"value": "*", "requests": 1, "per": "minute"}]}]}`, "max_buckets: 2: must be between 4 and 1048576"},
+		{`{"rules": [{"name": "r", "max_buckets": -1, "key": {"source": "path"}, "limit_keys": [{"value": "*", "requests": 1, "per": "minute"}]}]}`, "rules[0].max_buckets: -1"},
 	}
 	for _, tt := range tests {
 		if _, err := pluginconfig.Parse([]byte(tt.cfg), compile); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -167,13 +172,16 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func FuzzBucketDecode(f *testing.F) {
-	var buf [bucketSize]byte
-	f.Add(bucket{tokens: 3, last: 42}.encode(&buf))
+	f.Add(bucket{tokens: 3, last: 42, full: 99}.encode(nil, []byte("0/alice")))
 	f.Add([]byte("short"))
+	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		bk, ok := decodeBucket(b)
+		bk, owner, ok := decodeBucket(b)
 		if !ok {
 			return
+		}
+		if len(owner) == 0 {
+			t.Fatalf("bucket %x decoded without an owner", b)
 		}
 		rt := newRate(10, time.Second, 5)
 		nb, v := rt.take(bk, true, 1e18)
@@ -214,5 +222,118 @@ func TestBucketFromLargerBurstIsCapped(t *testing.T) {
 	b, _ = rt.take(bucket{tokens: 0, last: 1 << 62}, true, 1e9) // refill time far in the future
 	if b.last != 1e9 {
 		t.Fatalf("a refill time far in the future is kept (%d): the bucket would never refill", b.last)
+	}
+}
+
+func TestBucketTableIsBounded(t *testing.T) {
+	st := newMemStore()
+	l := mustCompile(t, `{"max_buckets": 16, "rules": [{"name": "ip", "key": {"source": "client_ip"},
+	  "limit_keys": [{"value": "*", "requests": 10, "per": "second", "burst": 1}]}]}`, st)
+	if _, err := l.initSlots(); err != nil {
+		t.Fatal(err)
+	}
+	size := len(st.data)
+	t0 := time.Unix(1000, 0)
+	for i := 0; i < 2000; i++ {
+		// 2000 clients, one per 50 ms: a bucket refills in 100 ms, so few are live at a time and slots are reused.
+		now := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		r := request.New(nil, "10.0."+strconv.Itoa(i/250)+"."+strconv.Itoa(i%250)+":1")
+		res, err := l.Decide(&r, now)
+		if err != nil || res.Limited || res.Overflowed != 0 {
+			t.Fatalf("client %d: err=%v %+v, want its own fresh bucket", i, err, res)
+		}
+		// The same client right away: its bucket is empty and must be found again (owner check), not reset.
+		res, err = l.Decide(&r, now)
+		if err != nil || !res.Limited {
+			t.Fatalf("client %d again: err=%v %+v, want limited by its own bucket", i, err, res)
+		}
+	}
+	if len(st.data) != size {
+		t.Fatalf("shared data grew from %d to %d entries, want the fixed table", size, len(st.data))
+	}
+}
+
+func TestFullTableOverflowsIntoOneStricterBucket(t *testing.T) {
+	st := newMemStore()
+	l := mustCompile(t, `{"rules": [{"name": "u", "max_buckets": 4, "key": {"source": "header", "name": "x-user"},
+	  "limit_keys": [{"value": "*", "requests": 2, "per": "hour"}]}]}`, st)
+	now := time.Unix(1000, 0)
+	decide := userDecider(t, l, &now)
+	for _, u := range []string{"a", "b", "c", "d"} {
+		if res := decide(u); res.Limited || res.Overflowed != 0 {
+			t.Fatalf("%s: %+v, want a slot", u, res)
+		}
+	}
+	// Four live buckets fill the table: new users share the overflow bucket (2 per hour between them).
+	if res := decide("e"); res.Limited || res.Overflowed != 1 {
+		t.Fatalf("e: %+v, want allowed from the overflow bucket", res)
+	}
+	if res := decide("f"); res.Limited || res.Overflowed != 1 {
+		t.Fatalf("f: %+v, want allowed from the overflow bucket", res)
+	}
+	if res := decide("g"); !res.Limited || res.Overflowed != 1 {
+		t.Fatalf("g: %+v, want limited: the overflow bucket is empty", res)
+	}
+	if res := decide("a"); res.Limited || res.Overflowed != 0 || res.Remaining != 0 {
+		t.Fatalf("a: %+v, want its own slot with its last token", res)
+	}
+	// After a full refill period every bucket may be reused, so a new user gets a slot again.
+	now = now.Add(time.Hour)
+	if res := decide("h"); res.Limited || res.Overflowed != 0 {
+		t.Fatalf("h after an hour: %+v, want a reused slot", res)
+	}
+}
+
+// TestLiveBucketFurtherOnIsFound checks the probe order: a key whose bucket sits behind another key's refilled
+// bucket must find its own (still empty) bucket instead of taking the refilled slot as new.
+func TestLiveBucketFurtherOnIsFound(t *testing.T) {
+	cfg := `{"max_buckets": 4, "rules": [{"name": "u", "key": {"source": "header", "name": "x-user"},
+	  "limit_keys": [{"value": "fast", "requests": 1, "per": "second", "burst": 1},
+	                 {"value": "*", "requests": 1, "per": "hour", "burst": 1}]}]}`
+	slot := func(owner string) uint64 { return hash64([]byte(owner)) % 4 }
+	slow := ""
+	for i := 0; slow == ""; i++ {
+		if u := "u" + strconv.Itoa(i); slot("1/"+u) == slot("0/fast") {
+			slow = u
+		}
+	}
+	l := mustCompile(t, cfg, newMemStore())
+	now := time.Unix(1000, 0)
+	decide := userDecider(t, l, &now)
+	if res := decide("fast"); res.Limited {
+		t.Fatalf("fast: %+v", res)
+	}
+	if res := decide(slow); res.Limited { // placed one slot further on: "fast" holds its hash slot
+		t.Fatalf("%s: %+v", slow, res)
+	}
+	now = now.Add(2 * time.Second) // "fast" has refilled, the hourly bucket has not
+	if res := decide(slow); !res.Limited {
+		t.Fatalf("%s after 2 s: %+v, want limited by its own bucket (not a fresh one in the refilled slot)", slow, res)
+	}
+}
+
+func TestInitSlotsOncePerProxy(t *testing.T) {
+	st := newMemStore()
+	cfg := `{"max_buckets": 8, "rules": [{"name": "u", "key": {"source": "header", "name": "x-user"},
+	  "limit_keys": [{"value": "vip", "shared": true, "requests": 5, "per": "second"}, {"value": "*", "requests": 1, "per": "second"}]}]}`
+	n, err := mustCompile(t, cfg, st).initSlots()
+	if err != nil || n != 8+2 {
+		t.Fatalf("first VM created %d entries (err %v), want 8 slots + 2 fixed buckets", n, err)
+	}
+	if n, err := mustCompile(t, cfg, st).initSlots(); err != nil || n != 0 {
+		t.Fatalf("second VM created %d entries (err %v), want none", n, err)
+	}
+}
+
+// userDecider decides requests of one x-user at *now.
+func userDecider(t *testing.T, l *limiter, now *time.Time) func(user string) Result {
+	return func(user string) Result {
+		t.Helper()
+		r := request.New([][2]string{{"x-user", user}}, "")
+		res, err := l.Decide(&r, *now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
 }

@@ -40,9 +40,10 @@ func (sharedData) set(key string, value []byte, cas uint32) error {
 
 type pluginContext struct {
 	types.DefaultPluginContext
-	lim              *limiter
-	allowed, limited []proxywasm.MetricCounter
-	storeErrors      proxywasm.MetricCounter
+	lim                        *limiter
+	allowed, limited, overflow []proxywasm.MetricCounter
+	overflows                  []uint64 // per rule, in this VM: logged at powers of two
+	storeErrors                proxywasm.MetricCounter
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
@@ -51,13 +52,20 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	lim.store = sharedData{}
+	created, err := lim.initSlots()
+	if err != nil {
+		// Not fatal: a missing slot is created on first use, only without the protection against racing creators.
+		proxywasm.LogWarnf("ratelimit: create bucket slots in shared data: %v; slots are created on first use", err)
+	}
 	p.lim = lim
 	for _, r := range lim.rules {
 		p.allowed = append(p.allowed, proxywasm.DefineCounterMetric(metricName(r.name, "allowed")))
 		p.limited = append(p.limited, proxywasm.DefineCounterMetric(metricName(r.name, "limited")))
+		p.overflow = append(p.overflow, proxywasm.DefineCounterMetric("wasmesh_ratelimit_bucket_overflow_total.rule="+r.name))
 	}
+	p.overflows = make([]uint64, len(lim.rules))
 	p.storeErrors = proxywasm.DefineCounterMetric("wasmesh_ratelimit_store_errors_total")
-	proxywasm.LogInfof("ratelimit: configured: %d rules in domain %q", len(lim.rules), lim.domain)
+	proxywasm.LogInfof("ratelimit: configured: %d rules in domain %q (%d bucket slots created)", len(lim.rules), lim.domain, created)
 	return types.OnPluginStartStatusOK
 }
 
@@ -102,6 +110,13 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 			p.limited[i].Increment(1)
 		case res.Applied&bit != 0:
 			p.allowed[i].Increment(1)
+		}
+		if res.Overflowed&bit != 0 {
+			p.overflow[i].Increment(1)
+			if p.overflows[i]++; p.overflows[i]&(p.overflows[i]-1) == 0 {
+				proxywasm.LogWarnf("ratelimit: rule %q: no free bucket slot for a key (%d times in this VM); such keys share the "+
+					"overflow bucket, which limits them together: raise max_buckets", p.lim.rules[i].name, p.overflows[i])
+			}
 		}
 	}
 	if res.Limited {

@@ -235,6 +235,11 @@ func (s *streamCore) Wait(ctx context.Context) error {
 	}
 }
 
+// Resumed delivers the signal Wait waits for (proxy_continue_stream, a local response, a failure, a close) to a
+// data plane that must wait for other events at the same time: an L4 connection, whose other direction keeps
+// running callbacks. Receiving consumes the signal as Wait does; check Err and ResetRequested afterwards.
+func (s *streamCore) Resumed() <-chan struct{} { return s.resume }
+
 // LocalResponse is the module's local answer (or the fail-closed 503), nil if the stream should proceed.
 func (s *streamCore) LocalResponse() *LocalResponse {
 	s.settle()

@@ -119,7 +119,7 @@ func (g *generation) buildListener(ctx context.Context, lc config.Listener, reg 
 	}
 	g.routes[lc.Name] = chains
 	if lc.Protocol == "tcp" {
-		tc := &tcpproxy.Config{Listener: lc.Name, Address: lc.Address, Log: llog, Ref: g.ref}
+		tc := &tcpproxy.Config{Listener: lc.Name, Address: lc.Address, MaxBuffer: lc.MaxBufferBytes, Log: llog, Ref: g.ref}
 		for j, e := range chain.Entries() {
 			nf, ok := e.Filter.(filter.NetworkFilter)
 			if !ok {

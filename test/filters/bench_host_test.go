@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,6 +182,53 @@ func TestRateLimitAcrossVMs(t *testing.T) {
 	}
 	if got := f.counter("wasmesh_ratelimit_requests_total.rule=shared.result=limited"); got != 7 {
 		t.Fatalf("limited counter = %d, want 7", got)
+	}
+}
+
+// TestRateLimitConcurrentStreams checks the proxy-wide limit under contention: four VMs serve eight goroutines at
+// once, on one key and on keys that share a small bucket table, and no key admits more than its burst.
+func TestRateLimitConcurrentStreams(t *testing.T) {
+	f := newHostFilter(t, "ratelimit")
+	cfg := []byte(`{"max_buckets": 64, "rules": [{"name": "u", "key": {"source": "header", "name": "x-user"},
+	  "limit_keys": [{"value": "*", "requests": 20, "per": "hour"}]}]}`)
+	p := startPlugin(t, f, "rl-concurrent", cfg, 4)
+	const goroutines, perG, users = 8, 60, 4
+	var mu sync.Mutex
+	allowed := map[string]int{}
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perG; i++ {
+				user := "user-" + strconv.Itoa(i%users)
+				s, err := p.NewHTTPStream(context.Background(), engine.StreamInfo{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				h := abi.Headers{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: "x-user", Value: user}}
+				s.OnRequestHeaders(&h, true)
+				if s.LocalResponse() == nil {
+					mu.Lock()
+					allowed[user]++
+					mu.Unlock()
+				}
+				s.Done()
+			}
+		}()
+	}
+	wg.Wait()
+	if p.VMs() < 2 {
+		t.Logf("only %d VM served the streams; the cross-VM part was not exercised", p.VMs())
+	}
+	for u := 0; u < users; u++ {
+		if n := allowed["user-"+strconv.Itoa(u)]; n != 20 {
+			t.Errorf("user-%d: %d of %d requests allowed, want exactly the burst of 20", u, n, goroutines*perG/users)
+		}
+	}
+	if got := f.counter("wasmesh_ratelimit_store_errors_total"); got != 0 {
+		t.Errorf("%d store errors (CAS retries exhausted?)", got)
 	}
 }
 

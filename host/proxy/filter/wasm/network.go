@@ -21,8 +21,7 @@ func (f *wasmFilter) NewConnection(c *filter.Conn) (filter.ConnFilter, filter.Ac
 	wc := &wasmConn{f: f, c: c, ts: ts}
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
-	wc.after(ts.OnNewConnection())
-	return wc, filter.Continue
+	return wc, wc.data(ts.OnNewConnection(), filter.Downstream)
 }
 
 // wasmConn is a module's connection context. The engine runs one callback of a stream at a time, while the
@@ -32,6 +31,10 @@ type wasmConn struct {
 	c  *filter.Conn
 	ts *engine.TCPStream
 	mu sync.Mutex
+	// paused marks the directions the module holds (Pause returned); waiting is set while a waitResume goroutine
+	// listens for its proxy_continue_stream; closed once OnClose ran.
+	paused          [2]bool
+	waiting, closed bool
 }
 
 func (w *wasmConn) after(a abi.Action) {
@@ -44,7 +47,62 @@ func (w *wasmConn) after(a abi.Action) {
 	if w.ts.ResetRequested() || w.ts.Err() != nil {
 		w.c.RequestClose()
 	}
-	_ = a // Pause is not supported on L4 (see filter.ConnFilter)
+}
+
+// data maps the action of a callback for direction d: a pause holds the direction until a later callback
+// continues or the module calls proxy_continue_stream (seen by waitResume).
+func (w *wasmConn) data(a abi.Action, d filter.Direction) filter.Action {
+	w.after(a)
+	if a == abi.ActionContinue || w.ts.Bypassed() {
+		w.paused[d] = false
+		return filter.Continue
+	}
+	if w.ts.ResetRequested() || w.ts.Err() != nil {
+		return filter.Pause // after asked the proxy to close the connection: nothing more goes on
+	}
+	w.paused[d] = true
+	if !w.waiting {
+		w.waiting = true
+		go w.waitResume()
+	}
+	return filter.Pause
+}
+
+// drainStale drops a continue signal left from earlier (a module may call proxy_continue_stream while nothing
+// is paused), so it cannot resume a later pause; a signal a waitResume goroutine waits for is left to it.
+func (w *wasmConn) drainStale() {
+	if !w.waiting {
+		select {
+		case <-w.ts.Resumed():
+		default:
+		}
+	}
+}
+
+// waitResume turns the module's proxy_continue_stream into Conn.Resume. The engine does not say which stream
+// type the module named (the Go SDK always names DOWNSTREAM, as Envoy ignores it), so every direction the filter
+// holds goes on.
+func (w *wasmConn) waitResume() {
+	select {
+	case <-w.ts.Resumed():
+	case <-w.c.Context().Done():
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waiting = false
+	if w.closed || w.c.Context().Err() != nil {
+		return
+	}
+	if w.ts.ResetRequested() || w.ts.Err() != nil {
+		w.c.RequestClose()
+		return
+	}
+	for d, p := range w.paused {
+		if p {
+			w.paused[d] = false
+			w.c.Resume(filter.Direction(d))
+		}
+	}
 }
 
 func (w *wasmConn) OnDownstreamData(data *[]byte, end bool) filter.Action {
@@ -53,8 +111,8 @@ func (w *wasmConn) OnDownstreamData(data *[]byte, end bool) filter.Action {
 	if w.ts.Bypassed() {
 		return filter.Continue
 	}
-	w.after(w.ts.OnDownstreamData(data, end))
-	return filter.Continue
+	w.drainStale()
+	return w.data(w.ts.OnDownstreamData(data, end), filter.Downstream)
 }
 
 func (w *wasmConn) OnUpstreamData(data *[]byte, end bool) filter.Action {
@@ -63,13 +121,14 @@ func (w *wasmConn) OnUpstreamData(data *[]byte, end bool) filter.Action {
 	if w.ts.Bypassed() {
 		return filter.Continue
 	}
-	w.after(w.ts.OnUpstreamData(data, end))
-	return filter.Continue
+	w.drainStale()
+	return w.data(w.ts.OnUpstreamData(data, end), filter.Upstream)
 }
 
 func (w *wasmConn) OnClose() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closed = true
 	w.ts.OnDownstreamClose(abi.PeerRemote)
 	w.ts.OnUpstreamClose(abi.PeerRemote)
 	w.ts.Done()
