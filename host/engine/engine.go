@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,9 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxRestartsPerMinute caps FAIL_RELOAD VM restarts per plugin group; 0 means DefaultRestartsPerMin.
 	MaxRestartsPerMinute int
+	// ForeignFunctions are the functions modules may call with proxy_call_foreign_function, by name; other names
+	// are NOT_FOUND. New copies the map.
+	ForeignFunctions map[string]ForeignFunction
 	// Now is the clock for proxy_get_current_time_nanoseconds; nil means time.Now. For tests.
 	Now func() time.Time
 }
@@ -103,6 +107,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	e.cfg.ForeignFunctions = maps.Clone(cfg.ForeignFunctions)
 	if e.cfg.Now == nil {
 		e.cfg.Now = time.Now
 	}

@@ -13,6 +13,7 @@ var (
 	ErrInstantiate   = errors.New("wasm module failed to instantiate")
 	ErrVMStart       = errors.New("proxy_on_vm_start returned false")
 	ErrConfigure     = errors.New("proxy_on_configure returned false")
+	ErrInvalidConfig = errors.New("proxy_on_validate_configuration rejected the plugin configuration")
 	ErrTrap          = errors.New("guest trapped")
 	ErrDeadline      = errors.New("guest exceeded its CPU deadline")
 	ErrPluginFailed  = errors.New("plugin has no live VM")

@@ -234,7 +234,7 @@ func (g *vmGroup) removePlugin(p *Plugin) {
 			continue
 		}
 		if err := v.acquire(context.Background()); err == nil {
-			v.stopRoot(p)
+			v.stopRoot(p, false)
 			v.release()
 		}
 	}

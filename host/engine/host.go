@@ -84,8 +84,16 @@ func (v *vm) SetEffectiveContext(id uint32) abi.Status {
 	return abi.StatusOK
 }
 
-// Done acknowledges proxy_done; root contexts are deleted when their plugin closes anyway.
-func (v *vm) Done() abi.Status { return abi.StatusOK }
+// Done is proxy_done: the effective context, whose proxy_on_done returned false, is finished; proxy_on_delete
+// runs when the current callback returns. NOT_FOUND for a context that is not waiting for it.
+func (v *vm) Done() abi.Status {
+	cs := v.cur
+	if cs == nil || !cs.pendingDone || slices.Contains(v.doneQueue, cs) {
+		return abi.StatusNotFound
+	}
+	v.doneQueue = append(v.doneQueue, cs)
+	return abi.StatusOK
+}
 
 func (v *vm) buffer(bt abi.BufferType) (*[]byte, bool) {
 	switch bt {
@@ -118,6 +126,10 @@ func (v *vm) buffer(bt abi.BufferType) (*[]byte, bool) {
 	case abi.BufferPluginConfiguration:
 		if v.cur != nil {
 			return &v.cur.plugin.cfg.Configuration, true
+		}
+	case abi.BufferCallData:
+		if v.callData != nil {
+			return &v.callData, true
 		}
 	}
 	return nil, false
@@ -440,8 +452,3 @@ func (v *vm) IncrementMetric(id uint32, offset int64) abi.Status {
 func (v *vm) RecordMetric(id uint32, value uint64) abi.Status { return v.eng.metrics.record(id, value) }
 
 func (v *vm) GetMetric(id uint32) (uint64, abi.Status) { return v.eng.metrics.get(id) }
-
-// CallForeignFunction knows no functions yet: every name is NOT_FOUND, as the spec asks of unknown names.
-func (v *vm) CallForeignFunction(name, args []byte) ([]byte, abi.Status) {
-	return nil, abi.StatusNotFound
-}

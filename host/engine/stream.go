@@ -198,6 +198,9 @@ func (s *streamCore) invoke(cb int, a1, a2 uint64) abi.Action {
 }
 
 // finish runs proxy_on_done, proxy_on_log and proxy_on_delete (Envoy's order) and unpins the stream from its VM.
+// When proxy_on_done returns false the context outlives the stream: proxy_on_delete waits until the guest calls
+// proxy_done (from a later callback, with proxy_set_effective_context), and the context keeps its place on the VM
+// until then.
 func (s *streamCore) finish(closeCallbacks func(v *vm)) {
 	v := s.v
 	if v == nil {
@@ -213,8 +216,13 @@ func (s *streamCore) finish(closeCallbacks func(v *vm)) {
 		if closeCallbacks != nil {
 			closeCallbacks(v)
 		}
-		_, _ = v.call(&s.cs, cbDone, id, 0, 0, 0, 0)
+		done := v.onDone(&s.cs)
 		_, _ = v.call(&s.cs, cbLog, id, 0, 0, 0, 0)
+		if !done && !v.dead.Load() {
+			// The stream (and s.cs in it) is recycled: the context lives on detached from it.
+			v.contexts[s.cs.id] = &ctxState{id: s.cs.id, plugin: s.cs.plugin, root: s.cs.root, pendingDone: true}
+			return
+		}
 		_, _ = v.call(&s.cs, cbDelete, id, 0, 0, 0, 0)
 	}
 	delete(v.contexts, s.cs.id)

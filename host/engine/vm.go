@@ -46,6 +46,7 @@ const (
 	cbLog
 	cbDone
 	cbDelete
+	cbValidateConfiguration
 	numCallbacks
 )
 
@@ -58,7 +59,7 @@ var callbackNames = [numCallbacks]string{
 	"proxy_on_http_call_response",
 	"proxy_on_grpc_receive_initial_metadata", "proxy_on_grpc_receive_trailing_metadata", "proxy_on_grpc_receive",
 	"proxy_on_grpc_close", "proxy_on_queue_ready", "proxy_on_foreign_function",
-	"proxy_on_log", "proxy_on_done", "proxy_on_delete",
+	"proxy_on_log", "proxy_on_done", "proxy_on_delete", "proxy_on_validate_configuration",
 }
 
 // ctxState is one proxy-wasm context inside a VM: a root context (one per plugin) or a stream context.
@@ -67,6 +68,9 @@ type ctxState struct {
 	plugin *Plugin
 	root   *ctxState // the root context; itself for a root
 	stream *streamCore
+
+	// pendingDone is set when proxy_on_done returned false: the context lives on until the guest calls proxy_done.
+	pendingDone bool
 
 	// Root contexts only; guarded by the VM lock.
 	tickPeriod time.Duration
@@ -102,6 +106,8 @@ type vm struct {
 	propBuf     []byte
 	callResp    *CallResponse // set while proxy_on_http_call_response runs
 	grpcResp    *GRPCResponse // set while a gRPC callback runs
+	callData    []byte        // set while proxy_on_foreign_function runs
+	doneQueue   []*ctxState   // contexts the guest declared done (proxy_done), deleted when the callback returns
 	status      uint32
 	statusMsg   string
 	pendingGRPC map[uint32]context.CancelFunc
@@ -234,6 +240,15 @@ func (v *vm) startRoot(p *Plugin) error {
 			return p.wrap(ErrVMStart, "proxy_on_vm_start", v.stderrErr())
 		}
 	}
+	if v.fns[cbValidateConfiguration] != nil {
+		r, err := v.call(cs, cbValidateConfiguration, uint64(cs.id), uint64(len(p.cfg.Configuration)), 0, 0, 0)
+		if err != nil {
+			return err
+		}
+		if uint32(r) == 0 {
+			return p.wrap(ErrInvalidConfig, "proxy_on_validate_configuration", v.stderrErr())
+		}
+	}
 	if v.fns[cbConfigure] != nil {
 		r, err := v.call(cs, cbConfigure, uint64(cs.id), uint64(len(p.cfg.Configuration)), 0, 0, 0)
 		if err != nil {
@@ -246,23 +261,64 @@ func (v *vm) startRoot(p *Plugin) error {
 	return nil
 }
 
-// stopRoot runs the end of p's root context (proxy_on_done, proxy_on_delete) and forgets it.
-func (v *vm) stopRoot(p *Plugin) {
+// stopRoot runs the end of p's root context (proxy_on_done, proxy_on_delete) and forgets it. A root whose
+// proxy_on_done returns false stays (still receiving call responses and queue notifications, no longer ticks)
+// until the guest calls proxy_done, unless final is set: a VM that is closing deletes it anyway.
+func (v *vm) stopRoot(p *Plugin, final bool) {
 	cs := v.rootFor(p)
 	if cs == nil {
 		return
 	}
-	if !v.dead.Load() {
-		_, _ = v.call(cs, cbDone, uint64(cs.id), 0, 0, 0, 0)
-		_, _ = v.call(cs, cbDelete, uint64(cs.id), 0, 0, 0, 0)
-	}
-	delete(v.contexts, cs.id)
 	for i, r := range v.roots {
 		if r == cs {
 			v.roots = append(v.roots[:i], v.roots[i+1:]...)
 			break
 		}
 	}
+	cs.tickPeriod = 0
+	if v.dead.Load() {
+		delete(v.contexts, cs.id)
+		return
+	}
+	if !cs.pendingDone && !v.onDone(cs) && !final {
+		return
+	}
+	v.deleteContext(cs)
+}
+
+// onDone runs proxy_on_done; false means the guest wants the context kept until it calls proxy_done.
+func (v *vm) onDone(cs *ctxState) bool {
+	r, err := v.call(cs, cbDone, uint64(cs.id), 0, 0, 0, 0)
+	if err != nil || uint32(r) != 0 {
+		return true
+	}
+	cs.pendingDone = true
+	return false
+}
+
+// deleteContext runs proxy_on_delete on a context that is done and forgets it; a deferred stream context gives
+// its place on the VM back.
+func (v *vm) deleteContext(cs *ctxState) {
+	if !v.dead.Load() {
+		_, _ = v.call(cs, cbDelete, uint64(cs.id), 0, 0, 0, 0)
+	}
+	delete(v.contexts, cs.id)
+	if cs.pendingDone && cs.root != cs {
+		v.streams.Add(-1)
+	}
+}
+
+// runDoneQueue deletes the contexts the guest ended with proxy_done during the callback that just returned (not
+// from inside proxy_done, so the guest never sees proxy_on_delete re-enter it).
+func (v *vm) runDoneQueue() {
+	for len(v.doneQueue) > 0 {
+		cs := v.doneQueue[0]
+		v.doneQueue = v.doneQueue[1:]
+		if v.contexts[cs.id] == cs {
+			v.deleteContext(cs)
+		}
+	}
+	v.doneQueue = v.doneQueue[:0]
 }
 
 func (v *vm) rootFor(p *Plugin) *ctxState {
@@ -311,6 +367,11 @@ func (v *vm) call(cs *ctxState, cb int, a0, a1, a2, a3, a4 uint64) (uint64, erro
 	v.arm()
 	err := f.CallWithStack(v.ctx, s)
 	v.disarm()
+	if len(v.doneQueue) > 0 && v.depth == 0 && err == nil {
+		r := s[0]
+		v.runDoneQueue()
+		s[0] = r
+	}
 	if err != nil || v.overran.Load() {
 		// A callback that overran kills its VM even if it returned just as the watchdog struck: the stop flag is
 		// set, so the VM would trap on its next loop anyway.
@@ -415,7 +476,12 @@ func (v *vm) wakeStreams() {
 func (v *vm) close(ctx context.Context) {
 	if err := v.acquire(ctx); err == nil {
 		for len(v.roots) > 0 {
-			v.stopRoot(v.roots[0].plugin)
+			v.stopRoot(v.roots[0].plugin, true)
+		}
+		for _, cs := range v.contexts { // roots and streams that were waiting for proxy_done
+			if cs.pendingDone {
+				v.deleteContext(cs)
+			}
 		}
 		v.deathErr = ErrClosed
 		v.dead.Store(true)
