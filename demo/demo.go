@@ -1,9 +1,12 @@
 // Package demo runs the wasmesh story on one machine with embedded defaults: no cluster, no external registry.
-// It starts real processes of the wasmesh binary (the embedded registry, the proxy), pushes and pulls the
-// filters through the registry with the real CLI, drives HTTP traffic through the proxy, checks every answer
-// against what a user should see, and stops everything it started, also when its context is cancelled.
+// It starts real processes of the wasmesh binary (the embedded registry, `wasmesh operator --dir`, two proxies
+// connected to it over xDS) and two Dubbo providers, pushes the filters through the registry with the real CLI,
+// applies the WasmDeployment samples, drives HTTP and Dubbo traffic, rolls a new filter version out as a
+// canary under load, checks every answer against what a user should see, and stops everything it started,
+// also when its context is cancelled (Ctrl-C).
 //
-//	err := demo.Run(ctx, demo.Options{Binary: "bin/wasmesh", Filters: "bin/filters", Samples: "samples", Out: os.Stdout})
+//	err := demo.Run(ctx, demo.Options{Binary: "bin/wasmesh", DubboProvider: "bin/dubbo-provider",
+//		Filters: "bin/filters", FilterSources: "filters", Samples: "samples", Out: os.Stdout})
 package demo
 
 import (
@@ -11,25 +14,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wasmesh/wasmesh/demo/stack"
+	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 )
 
 // Options say where the demo finds its pieces.
 type Options struct {
-	// Binary is the wasmesh executable the demo starts as registry, proxy and CLI.
+	// Binary is the wasmesh executable the demo starts as registry, operator, proxies and CLI.
 	Binary string
-	// Filters holds auth.wasm and ratelimit.wasm (what `make filters` writes to bin/filters).
+	// DubboProvider is the sample Dubbo provider (bin/dubbo-provider, built from test/dubbo-provider).
+	DubboProvider string
+	// Filters holds auth.wasm, ratelimit.wasm and dubbo-routing.wasm (what `make filters` writes to bin/filters).
 	Filters string
-	// Samples is the samples/ directory: filters/auth.json, filters/ratelimit.json and the demo JWT key.
+	// FilterSources is the filters/ source tree; the demo builds the auth filter's next version from it.
+	FilterSources string
+	// Samples is the samples/ directory: wasmdeployments/, filters/ (configurations, the demo JWT key).
 	Samples string
-	// WorkDir receives the registry storage, pulled modules, proxy.yaml and logs; empty means a temporary
-	// directory removed at the end (unless Keep).
+	// WorkDir receives the registry storage, the operator's directory, proxy configurations and logs; empty
+	// means a temporary directory removed at the end (unless Keep).
 	WorkDir string
 	// Keep leaves everything running until the context ends, for the user to try commands.
 	Keep bool
@@ -62,31 +70,34 @@ func Run(ctx context.Context, opts Options) (err error) {
 	} else if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return err
 	}
+	d.stack = stack.New(opts.Binary, d.opts.WorkDir)
 	defer d.stopAll()
 
-	fmt.Fprintf(d.out, "wasmesh demo: authentication and rate limiting as Wasm filters, on one machine\n")
+	fmt.Fprintf(d.out, "wasmesh demo: Wasm filters delivered by the operator to proxies, HTTP and Dubbo, on one machine\n")
 	fmt.Fprintf(d.out, "work directory %s\n\n", d.opts.WorkDir)
 	steps := []struct {
 		title string
 		fn    func(context.Context) error
 	}{
 		{"filters", d.findFilters},
-		{"registry", d.registry},
-		{"upstream", d.upstream},
-		{"proxy", d.proxy},
-		{"traffic", d.traffic},
-		{"hot reload under load", d.reloadUnderLoad},
+		{"registry: push the filters", d.registry},
+		{"upstreams: HTTP echo, Dubbo provider v1 and v2", d.upstreams},
+		{"operator and proxies over xDS", d.mesh},
+		{"apply the WasmDeployment samples", d.deploy},
+		{"HTTP traffic through the operator's filters", d.traffic},
+		{"Dubbo traffic through the dubbo-routing filter", d.dubbo},
+		{"canary rollout of a new auth version under load", d.canary},
 	}
 	for i, s := range steps {
 		fmt.Fprintf(d.out, "[%d/%d] %s\n", i+1, len(steps), s.title)
 		if err := s.fn(ctx); err != nil {
-			d.printLogsOnFailure()
+			d.stack.DumpLogs(d.out, 15)
 			return fmt.Errorf("%s: %w", s.title, err)
 		}
 	}
 	d.summary(time.Since(start))
 	if failed := d.failed(); failed != "" {
-		d.printLogsOnFailure()
+		d.stack.DumpLogs(d.out, 15)
 		return errors.New(failed)
 	}
 	if opts.Keep {
@@ -99,15 +110,24 @@ func Run(ctx context.Context, opts Options) (err error) {
 type run struct {
 	opts    Options
 	out     io.Writer
+	stack   *stack.Stack
 	results []result
-	procs   []*process
 
 	registryAddr string
-	upstreamAddr string
-	proxyAddr    string
-	adminAddr    string
 	modules      map[string]module // by filter name
 	echo         *http.Server
+	echoAddr     string
+	dubboV1      string
+	dubboV2      string
+	operator     *stack.Operator
+	proxies      []*meshProxy
+	deployments  map[string]*v1alpha1.WasmDeployment // as applied, by name
+}
+
+// meshProxy is one of the demo's proxies with its listeners.
+type meshProxy struct {
+	*stack.Proxy
+	http, dubbo string // listener addresses
 }
 
 func (d *run) check(step, want, got string, ok bool) {
@@ -116,7 +136,7 @@ func (d *run) check(step, want, got string, ok bool) {
 	if !ok {
 		mark = "FAIL"
 	}
-	fmt.Fprintf(d.out, "      %-4s %-40s want %-18s got %s\n", mark, step, want, got)
+	fmt.Fprintf(d.out, "      %-4s %-44s want %-20s got %s\n", mark, step, want, got)
 }
 
 func (d *run) failed() string {
@@ -132,6 +152,16 @@ func (d *run) failed() string {
 	return fmt.Sprintf("%d of %d checks failed: %s", len(bad), len(d.results), strings.Join(bad, "; "))
 }
 
+// stopAll stops every child and the in-process echo service.
+func (d *run) stopAll() {
+	d.stack.StopAll()
+	if d.echo != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = d.echo.Shutdown(ctx)
+		cancel()
+	}
+}
+
 func (d *run) summary(took time.Duration) {
 	fmt.Fprintf(d.out, "\nsummary (%s)\n", took.Round(100*time.Millisecond))
 	tw := tabwriter.NewWriter(d.out, 2, 4, 2, ' ', 0)
@@ -144,29 +174,30 @@ func (d *run) summary(took time.Duration) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.step, r.want, r.got, mark)
 	}
 	tw.Flush()
-	fmt.Fprintf(d.out, "\nadmin endpoints of the proxy:\n")
-	for _, p := range []string{"/ready", "/config_dump", "/filters", "/stats/prometheus"} {
-		fmt.Fprintf(d.out, "  http://%s%s\n", d.adminAddr, p)
+	fmt.Fprintf(d.out, "\nadmin endpoints:\n")
+	for _, p := range d.proxies {
+		fmt.Fprintf(d.out, "  %s  http://%s/ready  /config_dump  /filters  /stats/prometheus\n", p.Name, p.Admin)
 	}
+	if d.operator != nil {
+		fmt.Fprintf(d.out, "  operator  http://%s/metrics   modules http://%s/modules/sha256:<hex>   xDS %s\n",
+			d.operator.MetricsAddr, d.operator.ModulesAddr, d.operator.XDSAddr)
+	}
+	fmt.Fprintf(d.out, "  registry  http://%s/v2/_catalog\n", d.registryAddr)
 }
 
 func (d *run) printTryIt() {
+	p := d.proxies[0]
+	dir := d.operator.Dir
 	fmt.Fprintf(d.out, "\nstill running (Ctrl-C stops everything). Try:\n")
-	fmt.Fprintf(d.out, "  curl -i http://%s/hello\n", d.proxyAddr)
-	fmt.Fprintf(d.out, "  curl -i -H 'x-api-key: alice-demo-key-0001' http://%s/hello\n", d.proxyAddr)
-	fmt.Fprintf(d.out, "  curl -i -u bob:bob-demo-password http://%s/admin/stats\n", d.proxyAddr)
-	fmt.Fprintf(d.out, "  curl -s http://%s/filters\n", d.adminAddr)
-	fmt.Fprintf(d.out, "  %s inspect --plain-http %s/wasmesh/auth:v1\n", d.opts.Binary, d.registryAddr)
-	fmt.Fprintf(d.out, "  edit %s and POST http://%s/reload\n", filepath.Join(d.opts.WorkDir, "proxy.yaml"), d.adminAddr)
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago. The proxy's listeners are
-// written into its config before it starts, so they cannot use port 0.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	fmt.Fprintf(d.out, "  curl -i http://%s/hello\n", p.http)
+	fmt.Fprintf(d.out, "  curl -i -H 'x-api-key: %s' http://%s/hello\n", aliceKey, p.http)
+	fmt.Fprintf(d.out, "  curl -i -u %s:%s http://%s/admin/stats\n", bobUser, bobPassword, p.http)
+	fmt.Fprintf(d.out, "  curl -s http://%s/filters\n", p.Admin)
+	fmt.Fprintf(d.out, "  %s status --dir %s\n", d.opts.Binary, dir)
+	fmt.Fprintf(d.out, "  %s status auth --dir %s\n", d.opts.Binary, dir)
+	fmt.Fprintf(d.out, "  %s list -A --dir %s\n", d.opts.Binary, dir)
+	fmt.Fprintf(d.out, "  edit %s/auth.yaml (e.g. pluginConfig) and watch: %s status --dir %s\n", dir, d.opts.Binary, dir)
+	fmt.Fprintf(d.out, "  %s undeploy ratelimit --dir %s\n", d.opts.Binary, dir)
+	fmt.Fprintf(d.out, "  %s inspect --plain-http %s/wasmesh/auth:v2\n", d.opts.Binary, d.registryAddr)
+	fmt.Fprintf(d.out, "  Dubbo (org.example.GreetingService) on %s: v1 at %s, v2 at %s\n", p.dubbo, d.dubboV1, d.dubboV2)
 }

@@ -24,9 +24,15 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err = Run(ctx, Options{Binary: bin, Filters: "../bin/filters", Samples: "../samples", Out: &out})
+	start := time.Now()
+	err = Run(ctx, Options{Binary: bin, DubboProvider: "../bin/dubbo-provider", Filters: "../bin/filters",
+		FilterSources: "../filters", Samples: "../samples", Out: &out})
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Issue #8: under 30 seconds warm. The first run on a machine also compiles the modules.
+	if took := time.Since(start); took > 30*time.Second {
+		t.Logf("the story took %s, more than the 30s a warm run should take", took)
 	}
 }

@@ -12,52 +12,51 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmesh/wasmesh/host/proxy/config"
+	"github.com/wasmesh/wasmesh/operator/store"
 )
 
 func testRun(t *testing.T) *run {
-	return &run{
-		opts:         Options{Samples: "../samples", WorkDir: t.TempDir()},
-		proxyAddr:    "127.0.0.1:18080",
-		adminAddr:    "127.0.0.1:19901",
-		upstreamAddr: "127.0.0.1:19000",
-		modules: map[string]module{
-			"auth":      {pulled: "/tmp/auth.wasm", sha256: strings.Repeat("a", 64)},
-			"ratelimit": {pulled: "/tmp/ratelimit.wasm", sha256: strings.Repeat("b", 64)},
-		},
-	}
+	return &run{opts: Options{Samples: "../samples", WorkDir: t.TempDir()}}
 }
 
-// The proxy.yaml the demo writes must pass the proxy's own strict parser, in each variant it writes.
-func TestProxyConfigParses(t *testing.T) {
+// The samples the demo applies, adapted to its registry, must pass the operator's own strict loader and keep
+// what the story relies on.
+func TestSamplesAdapt(t *testing.T) {
 	d := testRun(t)
-	for _, tc := range []struct {
-		name   string
-		extra  map[string]string
-		badPin bool
-	}{
-		{"initial", nil, false},
-		{"with dave", map[string]string{"dave": daveKey}, false},
-		{"wrong pin", map[string]string{"dave": daveKey}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := d.proxyConfig(tc.extra, tc.badPin)
+	for _, name := range deployedSamples {
+		t.Run(name, func(t *testing.T) {
+			wd, err := d.readSample(name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := config.Parse("proxy.yaml", b, []string{"wasm"})
+			notes := adaptSample(wd, "127.0.0.1:41000")
+			b, err := deploymentYAML(wd)
 			if err != nil {
-				t.Fatalf("the proxy refuses the demo's config: %v\n%s", err, b)
+				t.Fatal(err)
 			}
-			l := f.Listeners[0]
-			if len(l.Filters) != 2 || l.Filters[0].Name != "auth" || l.Filters[1].Name != "ratelimit" {
-				t.Fatalf("filters = %+v", l.Filters)
+			objs, err := store.ParseFile(deploymentFile(wd), b)
+			if err != nil {
+				t.Fatalf("the operator refuses the demo's deployment: %v\n%s", err, b)
 			}
-			if got := l.Filters[1].Module.SHA256 == strings.Repeat("0", 64); got != tc.badPin {
-				t.Errorf("ratelimit pin broken = %v, want %v", got, tc.badPin)
+			got := objs.Deployments[0]
+			if got.Name != name || got.Namespace != "default" {
+				t.Errorf("object %s/%s", got.Namespace, got.Name)
 			}
-			if has := strings.Contains(string(l.Filters[0].Config), daveKey); has != (tc.extra != nil) {
-				t.Errorf("dave's key in auth config = %v", has)
+			if want := "oci://127.0.0.1:41000/wasmesh/" + name + ":v1"; got.Spec.URL != want {
+				t.Errorf("url %q, want %q (notes %v)", got.Spec.URL, want, notes)
+			}
+			if len(got.Spec.Match) != 0 {
+				t.Errorf("match kept: %+v", got.Spec.Match)
+			}
+			if got.Spec.Selector == nil || got.Spec.Selector.MatchLabels["app"] != "greeter" {
+				t.Errorf("selector %+v: the demo's proxies are labelled app=greeter", got.Spec.Selector)
+			}
+			offOnLoad := false
+			for _, r := range got.Spec.Routes {
+				offOnLoad = offOnLoad || (r.Match.RouteName == loadRoute && r.Disabled)
+			}
+			if offOnLoad != (name == "ratelimit") {
+				t.Errorf("disabled on the load route = %v", offOnLoad)
 			}
 		})
 	}
@@ -91,8 +90,13 @@ func TestMintJWT(t *testing.T) {
 	var jwks struct {
 		Keys []struct{ Kid, X string }
 	}
-	cfg, err := d.sampleConfig("auth.json")
+	// The demo applies samples/wasmdeployments/auth.yaml: its pluginConfig must trust the demo key.
+	wd, err := d.readSample("auth")
 	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(wd.Spec.PluginConfig.Raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := json.Marshal(cfg["jwt"].(map[string]any)["providers"].([]any)[0].(map[string]any)["jwks"])
@@ -101,7 +105,7 @@ func TestMintJWT(t *testing.T) {
 	}
 	x, _ := base64.RawURLEncoding.DecodeString(jwks.Keys[0].X)
 	if jwks.Keys[0].Kid != jwtKeyID || string(x) != string(pub) {
-		t.Fatal("the demo key is not the one samples/filters/auth.json trusts")
+		t.Fatal("the demo key is not the one samples/wasmdeployments/auth.yaml trusts")
 	}
 	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	if !strings.Contains(string(claims), `"sub":"carol"`) || !strings.Contains(string(claims), jwtIssuer) {

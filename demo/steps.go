@@ -8,15 +8,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/wasmesh/wasmesh/demo/stack"
 	"github.com/wasmesh/wasmesh/host/inspect"
 )
 
-// demoFilters are the filters the story uses, in chain order.
-var demoFilters = []string{"auth", "ratelimit"}
+// demoFilters are the filters the story uses.
+var demoFilters = []string{"auth", "ratelimit", "dubbo-routing"}
+
+// proxyNames are the demo's proxies; the canary step rolls out to one of them first.
+var proxyNames = []string{"proxy-a", "proxy-b"}
 
 // module is a filter module as the demo tracks it from build to proxy.
 type module struct {
@@ -24,7 +27,7 @@ type module struct {
 	sha256    string // of the module bytes
 	ref       string // registry reference it was pushed to
 	manifest  string // manifest digest
-	pulled    string // the file the proxy loads
+	pulled    string // the file pulled back from the registry
 	pulledSHA string
 }
 
@@ -40,21 +43,18 @@ func (d *run) findFilters(context.Context) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		d.modules[name] = module{built: path, sha256: m.SHA256}
-		fmt.Fprintf(d.out, "      %-10s %-28s %5.1f MiB  sha256:%s…  %s\n", name, path, float64(m.Size)/(1<<20), m.SHA256[:12], m.SDK)
+		fmt.Fprintf(d.out, "      %-14s %-32s %5.1f MiB  sha256:%s…  %s\n", name, path, float64(m.Size)/(1<<20), m.SHA256[:12], m.SDK)
 	}
 	return nil
 }
 
+// registry starts the embedded registry, pushes every filter with `wasmesh push` and pulls each back with
+// `wasmesh pull` to show the round trip keeps the bytes.
 func (d *run) registry(ctx context.Context) error {
-	p, err := d.start(ctx, "registry", "registry", "--addr", "127.0.0.1:0", "--root", filepath.Join(d.opts.WorkDir, "registry"))
+	addr, err := d.stack.Registry(ctx)
 	if err != nil {
 		return err
 	}
-	line, err := p.waitForLine(ctx, "serving OCI registry on http://", 20*time.Second)
-	if err != nil {
-		return err
-	}
-	addr := strings.Fields(line[strings.Index(line, "http://")+len("http://"):])[0]
 	d.registryAddr = addr
 	if err := os.MkdirAll(filepath.Join(d.opts.WorkDir, "modules"), 0o755); err != nil {
 		return err
@@ -63,17 +63,13 @@ func (d *run) registry(ctx context.Context) error {
 	for _, name := range demoFilters {
 		m := d.modules[name]
 		m.ref = fmt.Sprintf("%s/wasmesh/%s:v1", addr, name)
-		out, err := d.cli(ctx, "push", m.built, m.ref, "--plain-http", "--output", "json")
+		pushed, err := d.stack.Push(ctx, m.built, m.ref)
 		if err != nil {
 			return err
 		}
-		var pushed struct{ Digest string }
-		if err := json.Unmarshal([]byte(out), &pushed); err != nil {
-			return fmt.Errorf("wasmesh push output: %w", err)
-		}
 		m.manifest = pushed.Digest
 		m.pulled = filepath.Join(d.opts.WorkDir, "modules", name+".wasm")
-		out, err = d.cli(ctx, "pull", m.ref, "--plain-http", "--sha256", m.sha256, "-o", m.pulled, "--output", "json")
+		out, err := d.stack.CLI(ctx, "pull", m.ref, "--plain-http", "--sha256", m.sha256, "-o", m.pulled, "--output", "json")
 		if err != nil {
 			return err
 		}
@@ -89,14 +85,14 @@ func (d *run) registry(ctx context.Context) error {
 	return nil
 }
 
-// upstream starts the echo service the proxy routes to. It answers with what it received, so the demo can
-// show what the filters added on the way (the authenticated consumer, forwarded JWT claims).
-func (d *run) upstream(context.Context) error {
+// upstreams starts the echo service (in this process) and the Dubbo provider in two versions (processes). The
+// echo service answers with what it received, so the demo can show what the filters added on the way.
+func (d *run) upstreams(ctx context.Context) error {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	d.upstreamAddr = l.Addr().String()
+	d.echoAddr = l.Addr().String()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		seen := map[string]string{"path": r.URL.Path}
@@ -111,168 +107,54 @@ func (d *run) upstream(context.Context) error {
 	})
 	d.echo = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go d.echo.Serve(l)
-	fmt.Fprintf(d.out, "      HTTP echo service at http://%s\n", d.upstreamAddr)
+	fmt.Fprintf(d.out, "      HTTP echo service at http://%s\n", d.echoAddr)
+	if _, err := os.Stat(d.opts.DubboProvider); err != nil {
+		return fmt.Errorf("%w (make build writes bin/dubbo-provider; or go build -o bin/dubbo-provider ./test/dubbo-provider)", err)
+	}
+	if d.dubboV1, err = d.stack.DubboProvider(ctx, d.opts.DubboProvider, "v1"); err != nil {
+		return err
+	}
+	if d.dubboV2, err = d.stack.DubboProvider(ctx, d.opts.DubboProvider, "v2"); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "      Dubbo provider v1 at %s, v2 at %s (org.example.GreetingService, Dubbo 2 / hessian2)\n", d.dubboV1, d.dubboV2)
 	return nil
 }
 
-// proxyConfig renders proxy.yaml (as JSON, which YAML accepts) for the demo's chain. extraKeys adds API-key
-// consumers to the auth configuration; badPin breaks the ratelimit module's sha256 pin.
-func (d *run) proxyConfig(extraKeys map[string]string, badPin bool) ([]byte, error) {
-	authCfg, err := d.sampleConfig("auth.json")
-	if err != nil {
-		return nil, err
-	}
-	if len(extraKeys) > 0 {
-		consumers, _ := authCfg["consumers"].([]any)
-		names := make([]string, 0, len(extraKeys))
-		for n := range extraKeys {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			consumers = append(consumers, map[string]any{"name": n, "keys": []string{extraKeys[n]}})
-		}
-		authCfg["consumers"] = consumers
-	}
-	rlCfg, err := d.sampleConfig("ratelimit.json")
-	if err != nil {
-		return nil, err
-	}
-	rlPin := d.modules["ratelimit"].sha256
-	if badPin {
-		rlPin = strings.Repeat("0", 64)
-	}
-	cfg := map[string]any{
-		"admin":         map[string]any{"address": d.adminAddr},
-		"drain_timeout": "5s",
-		"listeners": []any{map[string]any{
-			"name":    "http",
-			"address": d.proxyAddr,
-			"filters": []any{
-				map[string]any{
-					"name": "auth", "kind": "wasm", "phase": "AUTHN",
-					"module":  map[string]any{"url": "file://" + d.modules["auth"].pulled, "sha256": d.modules["auth"].sha256},
-					"config":  authCfg,
-					"options": map[string]any{"fail_strategy": "FAIL_CLOSE", "callbacks": []string{"request_headers"}},
-				},
-				map[string]any{
-					"name": "ratelimit", "kind": "wasm",
-					"module":  map[string]any{"url": "file://" + d.modules["ratelimit"].pulled, "sha256": rlPin},
-					"config":  rlCfg,
-					"options": map[string]any{"fail_strategy": "FAIL_CLOSE", "callbacks": []string{"request_headers", "response_headers"}},
-				},
-			},
-			"routes": []any{
-				// The load route shows per-route configuration: rate limiting is off there, so the reload test
-				// measures the reload, not the limiter.
-				map[string]any{"name": "load", "match": map[string]any{"path": map[string]any{"prefix": "/load/"}}, "cluster": "echo",
-					"filters": map[string]any{"ratelimit": map[string]any{"disabled": true}}},
-				map[string]any{"name": "default", "match": map[string]any{"path": map[string]any{"prefix": "/"}}, "cluster": "echo"},
-			},
-		}},
-		"clusters": []any{map[string]any{"name": "echo", "endpoints": []any{map[string]any{"address": d.upstreamAddr}}}},
-	}
-	return json.MarshalIndent(cfg, "", "  ")
-}
-
-func (d *run) sampleConfig(name string) (map[string]any, error) {
-	b, err := os.ReadFile(filepath.Join(d.opts.Samples, "filters", name))
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return m, nil
-}
-
-func (d *run) writeProxyConfig(extraKeys map[string]string, badPin bool) error {
-	b, err := d.proxyConfig(extraKeys, badPin)
+// mesh starts `wasmesh operator --dir` and the proxies connected to it over xDS. Each proxy's own file has an
+// HTTP listener (its filters come from the operator) and a Dubbo listener whose dubbo-routing filter is
+// configured locally: the operator delivers filters to HTTP listeners only so far.
+func (d *run) mesh(ctx context.Context) error {
+	op, err := d.stack.Operator(ctx, d.registryAddr)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(d.opts.WorkDir, "proxy.yaml")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func (d *run) proxy(ctx context.Context) error {
-	var err error
-	if d.proxyAddr, err = freeAddr(); err != nil {
-		return err
-	}
-	if d.adminAddr, err = freeAddr(); err != nil {
-		return err
-	}
-	if err := d.writeProxyConfig(nil, false); err != nil {
-		return err
-	}
-	started := time.Now()
-	p, err := d.start(ctx, "proxy", "proxy", "--config", filepath.Join(d.opts.WorkDir, "proxy.yaml"), "--watch-interval", "0")
+	d.operator = op
+	fmt.Fprintf(d.out, "      wasmesh operator --dir %s  (xDS %s, modules http://%s)\n", op.Dir, op.XDSAddr, op.ModulesAddr)
+	routing, err := os.ReadFile(filepath.Join(d.opts.Samples, "filters", "dubbo-routing.json"))
 	if err != nil {
 		return err
 	}
-	if err := waitReady(ctx, p, "http://"+d.adminAddr+"/ready", 90*time.Second); err != nil {
-		return err
-	}
-	fmt.Fprintf(d.out, "      wasmesh proxy on http://%s (admin http://%s), ready in %s\n", d.proxyAddr, d.adminAddr, time.Since(started).Round(10*time.Millisecond))
-	var filters []struct {
-		Name, Route, Phase, State, ABI string
-		VMs                            int
-		MemoryBytes                    uint64 `json:"memory_bytes"`
-	}
-	if err := getJSON(ctx, "http://"+d.adminAddr+"/filters", &filters); err != nil {
-		return err
-	}
-	var chain []string
-	for _, f := range filters {
-		if f.Route != "" {
-			continue // a route's override instance, not a link of the listener's chain
-		}
-		phase := f.Phase
-		if phase == "" || strings.HasPrefix(phase, "UNSPECIFIED") {
-			phase = "no phase"
-		}
-		chain = append(chain, fmt.Sprintf("%s [%s, %s, %d VMs, %.0f MiB]", f.Name, phase, f.State, f.VMs, float64(f.MemoryBytes)/(1<<20)))
-	}
-	fmt.Fprintf(d.out, "      chain: %s -> router -> echo\n", strings.Join(chain, " -> "))
-	return nil
-}
-
-func waitReady(ctx context.Context, p *process, url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+	for _, name := range proxyNames {
+		var addrs [3]string
+		for i := range addrs {
+			if addrs[i], err = stack.FreeAddr(); err != nil {
+				return err
 			}
 		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited: %v; see %s", p.name, p.err, p.log)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		cfg, err := stack.ProxyConfig{Admin: addrs[0], HTTP: addrs[1], Echo: d.echoAddr, Dubbo: addrs[2],
+			DubboV1: d.dubboV1, DubboV2: d.dubboV2, RoutingModule: d.modules["dubbo-routing"].pulled, RoutingConfig: routing}.YAML()
+		if err != nil {
+			return err
 		}
+		started := time.Now()
+		p, err := d.stack.Proxy(ctx, stack.ProxyOptions{Name: name, Config: cfg, Admin: addrs[0], XDS: op.XDSAddr, Labels: "app=greeter"})
+		if err != nil {
+			return err
+		}
+		d.proxies = append(d.proxies, &meshProxy{Proxy: p, http: addrs[1], dubbo: addrs[2]})
+		fmt.Fprintf(d.out, "      %s: HTTP http://%s, Dubbo %s, admin http://%s, labels app=greeter, ready in %s\n",
+			name, addrs[1], addrs[2], addrs[0], time.Since(started).Round(10*time.Millisecond))
 	}
-	return fmt.Errorf("%s not ready after %s; see %s", p.name, timeout, p.log)
-}
-
-func getJSON(ctx context.Context, url string, v any) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return nil
 }

@@ -12,9 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -27,9 +24,7 @@ const (
 	jwtAudience  = "greeter"
 	jwtKeyID     = "demo-ed25519"
 	jwtKeyFile   = "DEMO-ONLY-jwt-private.pem"
-	daveKey      = "dave-demo-key-0001"
-	loadWorkers  = 8
-	reloadRounds = 6
+	loadWorkers  = 4 // per proxy
 )
 
 type answer struct {
@@ -39,7 +34,7 @@ type answer struct {
 }
 
 func (d *run) get(ctx context.Context, path string, set func(*http.Request)) (answer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.proxyAddr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.proxies[0].http+path, nil)
 	if err != nil {
 		return answer{}, err
 	}
@@ -124,104 +119,6 @@ func (d *run) traffic(ctx context.Context) error {
 			ra, a.header.Get("X-Ratelimit-Limit"), a.header.Get("X-Ratelimit-Remaining"))
 	}
 	return nil
-}
-
-// reloadUnderLoad keeps several clients busy on the load route while the proxy is reloaded, alternating good
-// configurations (one adds a consumer) with ones whose module pin is wrong and must be refused; every request
-// must succeed throughout.
-func (d *run) reloadUnderLoad(ctx context.Context) error {
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	var ok, failed atomic.Int64
-	var firstFailure atomic.Value
-	var wg sync.WaitGroup
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers}}
-	for i := 0; i < loadWorkers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for loadCtx.Err() == nil {
-				req, _ := http.NewRequestWithContext(loadCtx, http.MethodGet, "http://"+d.proxyAddr+"/load/ping", nil)
-				req.Header.Set("x-api-key", aliceKey)
-				resp, err := client.Do(req)
-				if loadCtx.Err() != nil {
-					return
-				}
-				if err != nil {
-					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, resp.Status)
-				}
-			}
-		}()
-	}
-	time.Sleep(300 * time.Millisecond)
-	accepted, refused := 0, 0
-	var slowest time.Duration
-	for round := 0; round < reloadRounds; round++ {
-		broken := round%2 == 1
-		if err := d.writeProxyConfig(map[string]string{"dave": daveKey}, broken); err != nil {
-			return err
-		}
-		took, err := d.reload(ctx)
-		slowest = max(slowest, took)
-		switch {
-		case broken && err != nil:
-			refused++
-		case !broken && err == nil:
-			accepted++
-		default:
-			d.check(fmt.Sprintf("reload %d", round+1), map[bool]string{true: "refused", false: "accepted"}[broken], fmt.Sprint(err), false)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	stopLoad()
-	wg.Wait()
-	client.CloseIdleConnections()
-	fmt.Fprintf(d.out, "      %d reloads (%d accepted, %d with a wrong module pin refused), slowest %s, under %d clients\n",
-		reloadRounds, accepted, refused, slowest.Round(time.Millisecond), loadWorkers)
-	d.check("reloads accepted / refused", fmt.Sprintf("%d / %d", reloadRounds-reloadRounds/2, reloadRounds/2),
-		fmt.Sprintf("%d / %d", accepted, refused), accepted == reloadRounds-reloadRounds/2 && refused == reloadRounds/2)
-	got := fmt.Sprintf("%d of %d", failed.Load(), failed.Load()+ok.Load())
-	if f := firstFailure.Load(); f != nil {
-		got += fmt.Sprintf(" (first: %v)", f)
-	}
-	d.check("failed requests during reloads", "0", got, failed.Load() == 0 && ok.Load() > 0)
-	a, err := d.get(ctx, "/hello", apiKey(daveKey))
-	if err != nil {
-		return err
-	}
-	d.check("dave, added by a reload", "200 as dave", describe(a), describe(a) == "200 as dave")
-	return nil
-}
-
-// reload asks the proxy's admin server to reload its configuration; the error carries the proxy's reason.
-func (d *run) reload(ctx context.Context) (time.Duration, error) {
-	start := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.adminAddr+"/reload", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	took := time.Since(start)
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return took, fmt.Errorf("%s", e.Error)
-		}
-		return took, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return took, nil
 }
 
 // mintJWT signs a token for subject with the demo's Ed25519 key, as the demo issuer would.
