@@ -54,5 +54,6 @@ func runProxyXDS(ctx context.Context, configPath, cacheDir string, watch time.Du
 
 func withReload(o proxyxds.Options, srv *proxy.Server) proxyxds.Options {
 	o.Reload = func(ctx context.Context) error { return srv.Reload(ctx, "xds") }
+	o.Stats = proxyxds.StatsOf(srv)
 	return o
 }

@@ -68,6 +68,13 @@ type Status struct {
 	MemoryBytes  uint64 `json:"memory_bytes,omitempty"`
 	State        string `json:"state"`
 	LastError    string `json:"last_error,omitempty"`
+	// Calls counts the HTTP streams the filter ran on since it was built (tcp connections are not counted); Failures
+	// those it failed: the module trapped or ran out of time, no VM could serve it (the fail strategy
+	// applied), or it answered locally with a 5xx. The operator's error-rate rollback reads them.
+	Calls    uint64 `json:"calls"`
+	Failures uint64 `json:"failures"`
+	// Instance tells builds of a filter apart: every reload builds new instances whose counters start at zero.
+	Instance uint64 `json:"instance,omitempty"`
 }
 
 // Describer is implemented by filters that have more to say than "ok" (the Wasm adapter: digest, VMs, errors).

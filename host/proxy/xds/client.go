@@ -52,6 +52,8 @@ type Options struct {
 	Base, Out string
 	// Reload applies Out; its error is the NACK message.
 	Reload func(ctx context.Context) error
+	// Stats reads the proxy's filter counters for load reports (abort.maxErrorRatePercent); nil sends none.
+	Stats  func() []FilterStats
 	Logger *slog.Logger
 }
 
@@ -62,7 +64,8 @@ type Client struct {
 
 	mu      sync.Mutex
 	version string
-	applied map[string]string // filter resource name -> module sha256
+	applied map[string]string           // filter resource name -> module sha256
+	counted map[instanceKey]FilterStats // counters as last reported
 }
 
 // New returns a client; call Merge once before starting the proxy so Out exists.
@@ -115,6 +118,7 @@ func (c *Client) stream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	go c.report(ctx, conn) // ends with this stream's ctx
 	c.mu.Lock()
 	version := c.version
 	c.mu.Unlock()
@@ -234,7 +238,7 @@ func decode(resp *discovery.DiscoveryResponse) ([]filterEntry, map[string]string
 			opts["env"] = env
 		}
 		f := map[string]any{
-			"name":     "xds/" + e.Deployment,
+			"name":     FilterNamePrefix + e.Deployment,
 			"kind":     "wasm",
 			"module":   map[string]any{"url": remote.GetHttpUri().GetUri(), "sha256": remote.GetSha256()},
 			"options":  opts,

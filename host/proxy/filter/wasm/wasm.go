@@ -80,7 +80,13 @@ type wasmFilter struct {
 	ticks   chan struct{}
 	lastErr atomic.Pointer[string]
 	errors  atomic.Uint64
+	// calls and failures count streams, each failed stream once (filter.Status).
+	calls, failures atomic.Uint64
+	instance        uint64
 }
+
+// instances numbers filter builds (filter.Status.Instance).
+var instances atomic.Uint64
 
 var _ filter.Filter = (*wasmFilter)(nil)
 
@@ -128,7 +134,7 @@ func newFilter(ctx context.Context, eng *engine.Engine, srcs module.Sources, spe
 		return nil, fmt.Errorf("module %s: %w", spec.Module.URL, err)
 	}
 	pc.Module = mod
-	f := &wasmFilter{name: spec.Name, mod: mod, wants: filter.WantDone}
+	f := &wasmFilter{name: spec.Name, mod: mod, wants: filter.WantDone, instance: instances.Add(1)}
 	narrow := filter.WantAll
 	if len(o.Callbacks) > 0 {
 		narrow = 0
@@ -188,7 +194,7 @@ func (f *wasmFilter) Close(ctx context.Context) error {
 // Describe reports the module and VMs for the admin API.
 func (f *wasmFilter) Describe() filter.Status {
 	st := filter.Status{ModuleDigest: f.mod.Digest(), ABI: string(f.mod.ABIVersion()), VMs: f.plugin.VMs(),
-		MemoryBytes: f.plugin.MemoryBytes(), State: "ok"}
+		MemoryBytes: f.plugin.MemoryBytes(), State: "ok", Calls: f.calls.Load(), Failures: f.failures.Load(), Instance: f.instance}
 	if f.plugin.VMs() == 0 {
 		st.State = "failed"
 	}
@@ -196,6 +202,14 @@ func (f *wasmFilter) Describe() filter.Status {
 		st.LastError = *e
 	}
 	return st
+}
+
+// failed counts a stream's first failure; done is the stream's flag.
+func (f *wasmFilter) failed(done *bool) {
+	if !*done {
+		*done = true
+		f.failures.Add(1)
+	}
 }
 
 func (f *wasmFilter) recordErr(err error) {
@@ -215,6 +229,7 @@ type stream struct {
 	reqT, respT     abi.Headers
 	orig            abi.Headers // the pairs as given, to see whether the module changed anything
 	bypass, started bool
+	failed          bool // counted in failures already
 }
 
 var streams = sync.Pool{New: func() any { return new(stream) }}
@@ -225,11 +240,12 @@ func (f *wasmFilter) start(s *filter.Stream) *stream {
 		return st
 	}
 	st := streams.Get().(*stream)
-	st.fs, st.bypass, st.started = s, false, false
+	st.fs, st.bypass, st.started, st.failed = s, false, false, false
 	s.SetState(st)
+	f.calls.Add(1)
 	es, err := f.plugin.NewHTTPStream(s.Context(), engine.StreamInfo{Properties: (*properties)(s)})
 	if err != nil {
-		// The client went away while waiting for a VM.
+		// The client went away while waiting for a VM: not the filter's failure.
 		f.recordErr(err)
 		st.bypass = true
 		return st
@@ -244,12 +260,16 @@ func (f *wasmFilter) after(st *stream, a abi.Action) filter.Action {
 	es, s := st.es, st.fs
 	if err := es.Err(); err != nil {
 		f.recordErr(err)
+		f.failed(&st.failed)
 	}
 	if es.Bypassed() {
 		st.bypass = true
 		return filter.Continue
 	}
 	if lr := es.LocalResponse(); lr != nil {
+		if lr.StatusCode >= 500 {
+			f.failed(&st.failed)
+		}
 		sendLocal(s, lr)
 		return filter.Continue
 	}
@@ -258,6 +278,9 @@ func (f *wasmFilter) after(st *stream, a abi.Action) filter.Action {
 			return filter.Pause // the chain sees the context end and stops the stream
 		}
 		if lr := es.LocalResponse(); lr != nil {
+			if lr.StatusCode >= 500 {
+				f.failed(&st.failed)
+			}
 			sendLocal(s, lr)
 			return filter.Continue
 		}
