@@ -15,6 +15,7 @@ import (
 	"github.com/wasmesh/wasmesh/filters/internal/match"
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
+	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
 )
 
 const (
@@ -29,16 +30,6 @@ const (
 	// further before a key overflows, at one more shared-data read per choice for keys that do not sit first.
 	probes = 4
 )
-
-// store is the bucket storage: proxy-wasm shared data in the filter, a map in tests and benchmarks. set reports
-// a CAS mismatch with errCASMismatch; cas 0 means "create or overwrite" (proxy-wasm has no atomic create). Keys
-// and values passed in are only valid during the call: the limiter reuses their memory.
-type store interface {
-	get(key string) (value []byte, cas uint32, found bool, err error)
-	set(key string, value []byte, cas uint32) error
-}
-
-var errCASMismatch = errors.New("cas mismatch")
 
 type keySource uint8
 
@@ -63,7 +54,7 @@ type limiter struct {
 	responseHeaders bool
 	consumerHeader  string
 	maxRetries      int
-	store           store
+	store           tokenbucket.Store
 	// needsClientIP is set when a rule counts by client IP; only then is source.address read from the host.
 	needsClientIP bool
 	// keyBuf, ownerBuf and valBuf are reused by every request: a VM runs one callback at a time.
@@ -87,7 +78,7 @@ type limitKey struct {
 	regex  *regexp.Regexp
 	prefix netip.Prefix
 	shared bool
-	rate   rate
+	rate   tokenbucket.Rate
 	id     string // index, used in the bucket key
 }
 
@@ -228,7 +219,7 @@ func compileLimitKey(field string, lc LimitKeyConfig, src keySource) (limitKey, 
 	if lc.Burst > 1e9 {
 		return limitKey{}, pluginconfig.Errorf(f("burst"), "at most 1e9")
 	}
-	lk.rate = newRate(lc.Requests, per, lc.Burst)
+	lk.rate = tokenbucket.NewRate(lc.Requests, per, lc.Burst)
 	return lk, nil
 }
 
@@ -281,13 +272,13 @@ func (l *limiter) Decide(r *request.Request, now time.Time) (Result, error) {
 		}
 		res.Applied |= 1 << i
 		switch {
-		case !v.allowed:
+		case !v.Allowed:
 			res.Denied |= 1 << i
-			if !res.Limited || v.reset > res.Reset {
-				res.Limited, res.Rule, res.Limit, res.Remaining, res.Reset = true, i, lk.rate.requests, 0, v.reset
+			if !res.Limited || v.Reset > res.Reset {
+				res.Limited, res.Rule, res.Limit, res.Remaining, res.Reset = true, i, lk.rate.Requests, 0, v.Reset
 			}
-		case !res.Limited && (res.Rule < 0 || v.remaining < res.Remaining):
-			res.Rule, res.Limit, res.Remaining, res.Reset = i, lk.rate.requests, v.remaining, v.reset
+		case !res.Limited && (res.Rule < 0 || v.Remaining < res.Remaining):
+			res.Rule, res.Limit, res.Remaining, res.Reset = i, lk.rate.Requests, v.Remaining, v.Reset
 		}
 	}
 	return res, firstErr
@@ -299,9 +290,9 @@ func (l *limiter) Decide(r *request.Request, now time.Time) (Result, error) {
 // it changes no one's limit: a full bucket is what a new key gets). When every probe slot holds another key's live
 // bucket, the value counts in the entry's overflow bucket, shared by all values that overflowed: the table stays
 // bounded, and the limit gets stricter, never looser. Every write is a compare-and-swap on what was read.
-func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v verdict, overflow bool, err error) {
+func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v tokenbucket.Verdict, overflow bool, err error) {
 	if lk.shared {
-		v, err = l.takeFixed(ru, lk, "shared", now)
+		v, err = tokenbucket.TakeAt(l.store, l.fixedKey(ru, lk, "shared"), lk.rate, now, l.maxRetries, &l.valBuf)
 		return v, false, err
 	}
 	owner := append(l.ownerBuf[:0], lk.id...)
@@ -312,14 +303,14 @@ func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v verdi
 	for attempt := 0; attempt < l.maxRetries; attempt++ {
 		target, targetCAS := uint64(0), uint32(0)
 		found, own := false, false
-		var cur bucket
+		var cur tokenbucket.Bucket
 		for i := uint64(0); i < probes; i++ {
 			slot := (h + i) % ru.slots
-			raw, cas, ok, err := l.store.get(l.slotKey(ru, slot))
+			raw, cas, ok, err := l.store.Get(l.slotKey(ru, slot))
 			if err != nil {
-				return verdict{}, false, err
+				return tokenbucket.Verdict{}, false, err
 			}
-			b, o, valid := decodeBucket(raw)
+			b, o, valid := tokenbucket.Decode(raw)
 			switch {
 			case valid && bytes.Equal(o, owner):
 				target, targetCAS, found, own, cur = slot, cas, true, true, b
@@ -329,7 +320,7 @@ func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v verdi
 					target, targetCAS, found = slot, cas, true
 				}
 				i = probes
-			case !found && (!valid || now >= b.full):
+			case !found && (!valid || now >= b.Full):
 				target, targetCAS, found = slot, cas, true
 			}
 			if own {
@@ -337,52 +328,24 @@ func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v verdi
 			}
 		}
 		if !found {
-			v, err = l.takeFixed(ru, lk, "overflow", now)
+			v, err = tokenbucket.TakeAt(l.store, l.fixedKey(ru, lk, "overflow"), lk.rate, now, l.maxRetries, &l.valBuf)
 			return v, true, err
 		}
-		nb, v := lk.rate.take(cur, own, now)
-		if !v.allowed {
+		nb, v := lk.rate.Take(cur, own, now)
+		if !v.Allowed {
 			return v, false, nil // nothing was taken: the stored state stays valid
 		}
-		l.valBuf = nb.encode(l.valBuf[:0], owner)
-		err := l.store.set(l.slotKey(ru, target), l.valBuf, targetCAS)
-		if errors.Is(err, errCASMismatch) {
+		l.valBuf = nb.Append(l.valBuf[:0], owner)
+		err := l.store.Set(l.slotKey(ru, target), l.valBuf, targetCAS)
+		if errors.Is(err, tokenbucket.ErrCASMismatch) {
 			continue
 		}
 		if err != nil {
-			return verdict{}, false, err
+			return tokenbucket.Verdict{}, false, err
 		}
 		return v, false, nil
 	}
-	return verdict{}, false, errors.New("rule " + ru.name + ": gave up after " + strconv.Itoa(l.maxRetries) + " CAS mismatches")
-}
-
-// takeFixed runs the compare-and-swap loop on the entry's bucket at a fixed key (kind "shared" or "overflow").
-func (l *limiter) takeFixed(ru *rule, lk *limitKey, kind string, now int64) (verdict, error) {
-	for attempt := 0; attempt < l.maxRetries; attempt++ {
-		raw, cas, found, err := l.store.get(l.fixedKey(ru, lk, kind))
-		if err != nil {
-			return verdict{}, err
-		}
-		b, _, ok := decodeBucket(raw)
-		nb, v := lk.rate.take(b, ok, now)
-		if !v.allowed {
-			return v, nil
-		}
-		if !found {
-			cas = 0
-		}
-		l.valBuf = nb.encode(l.valBuf[:0], []byte(kind))
-		err = l.store.set(l.fixedKey(ru, lk, kind), l.valBuf, cas)
-		if errors.Is(err, errCASMismatch) {
-			continue
-		}
-		if err != nil {
-			return verdict{}, err
-		}
-		return v, nil
-	}
-	return verdict{}, errors.New("rule " + ru.name + ": " + kind + " bucket: gave up after " + strconv.Itoa(l.maxRetries) + " CAS mismatches")
+	return tokenbucket.Verdict{}, false, errors.New("rule " + ru.name + ": gave up after " + strconv.Itoa(l.maxRetries) + " CAS mismatches")
 }
 
 // slotKey is wasmesh.ratelimit/<domain>/<rule>/slot/<n>, built in a reused buffer: the string is only valid until
@@ -421,18 +384,18 @@ func hash64(b []byte) uint64 {
 // still created on first use.
 func (l *limiter) initSlots() (created int, err error) {
 	create := func(key string) error {
-		_, _, found, err := l.store.get(key)
+		_, _, found, err := l.store.Get(key)
 		if err != nil || found {
 			return err
 		}
 		created++
-		return l.store.set(key, nil, 0)
+		return l.store.Set(key, nil, 0)
 	}
 	for i := range l.rules {
 		ru := &l.rules[i]
 		marker := ru.prefix + "slots"
 		want := strconv.FormatUint(ru.slots, 10)
-		if v, _, found, err := l.store.get(marker); err != nil {
+		if v, _, found, err := l.store.Get(marker); err != nil {
 			return created, err
 		} else if found && string(v) == want {
 			continue
@@ -451,7 +414,7 @@ func (l *limiter) initSlots() (created int, err error) {
 				return created, err
 			}
 		}
-		if err := l.store.set(marker, []byte(want), 0); err != nil {
+		if err := l.store.Set(marker, []byte(want), 0); err != nil {
 			return created, err
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"strconv"
 	"time"
 
@@ -10,33 +9,12 @@ import (
 
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
+	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
 )
 
 type vmContext struct{ types.DefaultVMContext }
 
 func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &pluginContext{} }
-
-// sharedData is the store backed by proxy-wasm shared data, which every VM of the plugin sees.
-type sharedData struct{}
-
-func (sharedData) get(key string) ([]byte, uint32, bool, error) {
-	v, cas, err := proxywasm.GetSharedData(key)
-	if errors.Is(err, types.ErrorStatusNotFound) {
-		return nil, 0, false, nil
-	}
-	if err != nil {
-		return nil, 0, false, err
-	}
-	return v, cas, true, nil
-}
-
-func (sharedData) set(key string, value []byte, cas uint32) error {
-	err := proxywasm.SetSharedData(key, value, cas)
-	if errors.Is(err, types.ErrorStatusCasMismatch) {
-		return errCASMismatch
-	}
-	return err
-}
 
 type pluginContext struct {
 	types.DefaultPluginContext
@@ -51,7 +29,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	if !ok {
 		return types.OnPluginStartStatusFailed
 	}
-	lim.store = sharedData{}
+	lim.store = tokenbucket.SharedData{}
 	created, err := lim.initSlots()
 	if err != nil {
 		// Not fatal: a missing slot is created on first use, only without the protection against racing creators.
