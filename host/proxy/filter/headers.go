@@ -2,7 +2,6 @@ package filter
 
 import (
 	"net/http"
-	"net/textproto"
 	"strings"
 )
 
@@ -41,7 +40,7 @@ func (h *HTTPRequestHeaders) Get(name string) string {
 		}
 		return ""
 	}
-	return h.R.Header.Get(name)
+	return get(h.R.Header, name)
 }
 
 func (h *HTTPRequestHeaders) Set(name, value string) {
@@ -57,7 +56,7 @@ func (h *HTTPRequestHeaders) Set(name, value string) {
 		}
 		return
 	}
-	h.R.Header.Set(name, value)
+	h.R.Header[CanonicalName(name)] = []string{value}
 }
 
 func (h *HTTPRequestHeaders) Add(name, value string) {
@@ -65,14 +64,14 @@ func (h *HTTPRequestHeaders) Add(name, value string) {
 		h.Set(name, value)
 		return
 	}
-	h.R.Header.Add(name, value)
+	add(h.R.Header, name, value)
 }
 
 func (h *HTTPRequestHeaders) Del(name string) {
 	if len(name) > 0 && name[0] == ':' {
 		return
 	}
-	h.R.Header.Del(name)
+	delete(h.R.Header, CanonicalName(name))
 }
 
 func (h *HTTPRequestHeaders) Range(fn func(name, value string) bool) {
@@ -94,7 +93,7 @@ func (h *HTTPResponseHeaders) Get(name string) string {
 	if name == ":status" {
 		return statusText(*h.Status)
 	}
-	return h.H.Get(name)
+	return get(h.H, name)
 }
 
 func (h *HTTPResponseHeaders) Set(name, value string) {
@@ -107,7 +106,7 @@ func (h *HTTPResponseHeaders) Set(name, value string) {
 	if len(name) > 0 && name[0] == ':' {
 		return
 	}
-	h.H.Set(name, value)
+	h.H[CanonicalName(name)] = []string{value}
 }
 
 func (h *HTTPResponseHeaders) Add(name, value string) {
@@ -115,10 +114,10 @@ func (h *HTTPResponseHeaders) Add(name, value string) {
 		h.Set(name, value)
 		return
 	}
-	h.H.Add(name, value)
+	add(h.H, name, value)
 }
 
-func (h *HTTPResponseHeaders) Del(name string) { h.H.Del(name) }
+func (h *HTTPResponseHeaders) Del(name string) { delete(h.H, CanonicalName(name)) }
 
 func (h *HTTPResponseHeaders) Range(fn func(name, value string) bool) {
 	if !fn(":status", statusText(*h.Status)) {
@@ -130,10 +129,10 @@ func (h *HTTPResponseHeaders) Range(fn func(name, value string) bool) {
 // MapHeaders shows a plain http.Header (trailers) as Headers.
 type MapHeaders struct{ H http.Header }
 
-func (h *MapHeaders) Get(name string) string { return h.H.Get(name) }
-func (h *MapHeaders) Set(name, value string) { h.H.Set(name, value) }
-func (h *MapHeaders) Add(name, value string) { h.H.Add(name, value) }
-func (h *MapHeaders) Del(name string)        { h.H.Del(name) }
+func (h *MapHeaders) Get(name string) string { return get(h.H, name) }
+func (h *MapHeaders) Set(name, value string) { h.H[CanonicalName(name)] = []string{value} }
+func (h *MapHeaders) Add(name, value string) { add(h.H, name, value) }
+func (h *MapHeaders) Del(name string)        { delete(h.H, CanonicalName(name)) }
 func (h *MapHeaders) Range(fn func(name, value string) bool) {
 	rangeHeader(h.H, fn)
 }
@@ -182,25 +181,30 @@ func (h *Pairs) Range(fn func(name, value string) bool) {
 	}
 }
 
+// get, add: http.Header's Get and Add through the canonical-name cache, so lower-case names from guests do not
+// allocate a canonical copy on every call.
+func get(h http.Header, name string) string {
+	if v := h[CanonicalName(name)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func add(h http.Header, name, value string) {
+	k := CanonicalName(name)
+	h[k] = append(h[k], value)
+}
+
 // rangeHeader reports names in lower case, as proxy-wasm guests expect them.
 func rangeHeader(h http.Header, fn func(name, value string) bool) {
 	for k, vs := range h {
-		lk := lower(k)
+		lk := LowerName(k)
 		for _, v := range vs {
 			if !fn(lk, v) {
 				return
 			}
 		}
 	}
-}
-
-func lower(k string) string {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(k)
-		}
-	}
-	return k
 }
 
 // statusTexts avoids strconv allocations for every status a response can carry.
@@ -235,7 +239,3 @@ func parseStatus(s string) (int, bool) {
 	}
 	return n, n >= 100
 }
-
-// CanonicalName returns the net/http spelling of a header name; native filters convert their configured names
-// once at build time so lookups on the request path do not allocate.
-func CanonicalName(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }

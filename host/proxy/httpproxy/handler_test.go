@@ -34,8 +34,20 @@ func (f *fixedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	f.body.Reset("hello")
 	f.resp.Body = &f.body
+	// Filters may add response headers: start each response from the same set, reusing the map.
+	if f.resp.Header == nil {
+		f.resp.Header = http.Header{}
+	}
+	clear(f.resp.Header)
+	f.resp.Header["Content-Type"] = textPlainValue
 	return &f.resp, nil
 }
+
+var (
+	textPlainValue = []string{"text/plain"}
+	benchKey       = []string{"k1"}
+	benchUA        = []string{"bench"}
+)
 
 // recorderW is a reusable ResponseWriter.
 type recorderW struct {
@@ -117,6 +129,9 @@ func benchmarkHandler(b *testing.B, filters []filter.Entry) {
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(w.h)
+		// Filters add request headers: start each request from the same set, reusing the map.
+		clear(req.Header)
+		req.Header["X-Api-Key"], req.Header["User-Agent"] = benchKey, benchUA
 		h.ServeHTTP(w, req)
 		if w.status != 200 {
 			b.Fatal(w.status)

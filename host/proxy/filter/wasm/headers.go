@@ -1,19 +1,54 @@
 package wasm
 
 import (
-	"strings"
-	"sync"
+	"net/http"
 
 	"github.com/wasmesh/wasmesh/host/abi"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 )
 
-// toPairs appends h as proxy-wasm pairs with lower-case names.
+// toPairs appends h as proxy-wasm pairs with lower-case names. The proxy's own header types are walked directly:
+// a closure handed to the Range method of an interface escapes, and would cost two allocations per call.
 func toPairs(dst abi.Headers, h filter.Headers) abi.Headers {
+	switch h := h.(type) {
+	case *filter.HTTPRequestHeaders:
+		for _, n := range pseudoRequest {
+			dst = append(dst, abi.Header{Key: n, Value: h.Get(n)})
+		}
+		return appendHeader(dst, h.R.Header)
+	case *filter.HTTPResponseHeaders:
+		dst = append(dst, abi.Header{Key: ":status", Value: h.Get(":status")})
+		return appendHeader(dst, h.H)
+	case *filter.MapHeaders:
+		return appendHeader(dst, h.H)
+	case *filter.Pairs:
+		for _, p := range h.P {
+			dst = append(dst, abi.Header{Key: filter.LowerName(p[0]), Value: p[1]})
+		}
+		return dst
+	}
+	return rangePairs(dst, h)
+}
+
+// rangePairs is toPairs for other Headers; apart, so that its escaping closure does not move toPairs' dst to
+// the heap.
+func rangePairs(dst abi.Headers, h filter.Headers) abi.Headers {
 	h.Range(func(k, v string) bool {
-		dst = append(dst, abi.Header{Key: lowerName(k), Value: v})
+		dst = append(dst, abi.Header{Key: filter.LowerName(k), Value: v})
 		return true
 	})
+	return dst
+}
+
+var pseudoRequest = [...]string{":method", ":path", ":authority", ":scheme"}
+
+func appendHeader(dst abi.Headers, h http.Header) abi.Headers {
+	for k, vs := range h {
+		lk := filter.LowerName(k)
+		for _, v := range vs {
+			dst = append(dst, abi.Header{Key: lk, Value: v})
+		}
+	}
 	return dst
 }
 
@@ -70,37 +105,4 @@ func equalPairs(a, b abi.Headers) bool {
 		}
 	}
 	return true
-}
-
-// lowerNames caches the lower-case form of header names, which net/http keeps canonical ("User-Agent"), so
-// converting the usual names does not allocate. It stops growing at maxLowerNames so clients sending random
-// names cannot grow it without bound.
-var (
-	lowerNames     sync.Map
-	lowerNameCount atomicCounter
-)
-
-const maxLowerNames = 4096
-
-func lowerName(k string) string {
-	if !hasUpper(k) {
-		return k
-	}
-	if v, ok := lowerNames.Load(k); ok {
-		return v.(string)
-	}
-	l := strings.ToLower(k)
-	if lowerNameCount.add() <= maxLowerNames {
-		lowerNames.Store(k, l)
-	}
-	return l
-}
-
-func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return true
-		}
-	}
-	return false
 }

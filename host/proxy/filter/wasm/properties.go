@@ -2,14 +2,9 @@ package wasm
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 )
-
-type atomicCounter struct{ n atomic.Int64 }
-
-func (c *atomicCounter) add() int64 { return c.n.Add(1) }
 
 // properties answers the proxy-wasm properties a stream knows, with Envoy's names and encodings (strings as
 // bytes, integers as 8-byte little endian).
