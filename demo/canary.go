@@ -86,16 +86,19 @@ func (d *run) canary(ctx context.Context) error {
 			}
 			runs = append(runs, p.Name+" "+version)
 		}
-		step := "rollout done"
-		if r := st.Rollout; r != nil && st.ResolvedDigest == pushed.Digest {
-			step = fmt.Sprintf("step %d at %d%%", r.Step+1, r.Percent)
+		if st.ResolvedDigest != pushed.Digest {
+			return false, "the operator has not resolved auth:v2 yet", nil
 		}
-		line := fmt.Sprintf("%-16s %s; status %s", step, strings.Join(runs, ", "), readyState(st))
+		step := "rollout complete"
+		if r := st.Rollout; r != nil && int(r.Step) < len(wd.Spec.Rollout.Steps) {
+			step = fmt.Sprintf("step %d of %d (%d%%)", r.Step+1, len(wd.Spec.Rollout.Steps), r.Percent)
+		}
+		line := fmt.Sprintf("%-18s %s; status %s", step, strings.Join(runs, ", "), readyState(st))
 		if line != shown {
 			fmt.Fprintf(d.out, "      %6s  %s\n", time.Since(start).Round(100*time.Millisecond), line)
 			shown = line
 		}
-		done := st.ResolvedDigest == pushed.Digest && st.LastGoodDigest == pushed.Digest && onV2 == len(d.proxies)
+		done := st.LastGoodDigest == pushed.Digest && onV2 == len(d.proxies)
 		return done, line, nil
 	})
 	counts := load.Stop()

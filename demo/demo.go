@@ -136,7 +136,7 @@ func (d *run) check(step, want, got string, ok bool) {
 	if !ok {
 		mark = "FAIL"
 	}
-	fmt.Fprintf(d.out, "      %-4s %-44s want %-20s got %s\n", mark, step, want, got)
+	fmt.Fprintf(d.out, "      %-4s %-48s want %-20s got %s\n", mark, step, want, got)
 }
 
 func (d *run) failed() string {

@@ -17,14 +17,14 @@ import (
 
 // Demo credentials, matching samples/filters/auth.json (DEMO ONLY; see samples/filters/keys/README.md).
 const (
-	aliceKey     = "alice-demo-key-0001"
-	bobUser      = "bob"
-	bobPassword  = "bob-demo-password"
-	jwtIssuer    = "https://issuer.wasmesh.demo"
-	jwtAudience  = "greeter"
-	jwtKeyID     = "demo-ed25519"
-	jwtKeyFile   = "DEMO-ONLY-jwt-private.pem"
-	loadWorkers  = 4 // per proxy
+	aliceKey    = "alice-demo-key-0001"
+	bobUser     = "bob"
+	bobPassword = "bob-demo-password"
+	jwtIssuer   = "https://issuer.wasmesh.demo"
+	jwtAudience = "greeter"
+	jwtKeyID    = "demo-ed25519"
+	jwtKeyFile  = "DEMO-ONLY-jwt-private.pem"
+	loadWorkers = 4 // per proxy
 )
 
 type answer struct {
