@@ -30,8 +30,11 @@ type Config struct {
 	Cluster           *cluster.Cluster
 	Metrics           *metrics.ClusterStats
 	ConnectTimeout    time.Duration
-	Log               *slog.Logger
-	Ref               *drain.Ref
+	// MaxBuffer bounds the bytes held per direction while a filter pauses it (the listener's max_buffer_bytes);
+	// 0 is DefaultMaxBuffer.
+	MaxBuffer int
+	Log       *slog.Logger
+	Ref       *drain.Ref
 }
 
 // Handler serves connections on the current configuration.
@@ -145,58 +148,226 @@ func (h *Handler) serve(ctx context.Context, down net.Conn) {
 	stopUp := context.AfterFunc(ctx, func() { up.Close() })
 	defer stopUp()
 
+	max := cfg.MaxBuffer
+	if max <= 0 {
+		max = DefaultMaxBuffer
+	}
 	var wg sync.WaitGroup
-	wg.Go(func() { pump(c, up, down, handlers, true) }) // client to upstream: the downstream data callbacks
-	pump(c, down, up, handlers, false)
+	// Client to upstream runs the downstream-data callbacks.
+	wg.Go(func() { (&pump{c: c, dst: up, src: down, handlers: handlers, dir: filter.Downstream, max: max}).run() })
+	(&pump{c: c, dst: down, src: up, handlers: handlers, dir: filter.Upstream, max: max}).run()
 	wg.Wait()
 }
 
-// pump copies src to dst through the filters (the downstream-data callbacks when src is the client), and
-// half-closes dst at the end of src.
-func pump(c *filter.Conn, dst, src net.Conn, handlers []filter.ConnFilter, downstream bool) {
+// DefaultMaxBuffer bounds the bytes held for one direction while a filter pauses it, when the listener sets no
+// max_buffer_bytes.
+const DefaultMaxBuffer = 1 << 20
+
+// pump copies one direction through the filters. While no filter pauses, it reads and writes on its own
+// goroutine with one buffer. From the first pause on, a reader goroutine feeds it chunks, so it can wait for
+// bytes, a resume and a close at once; held bytes stay bounded by max: beyond it the reader is not drained, so
+// TCP flow control slows the sender (Envoy's read-disable at the buffer limit).
+type pump struct {
+	c        *filter.Conn
+	dst, src net.Conn
+	handlers []filter.ConnFilter
+	dir      filter.Direction
+	max      int
+
+	held    []byte // bytes read and not yet written while paused
+	stopped int    // index of the filter that paused; -1 when flowing
+	ended   bool   // src ended (EOF or error)
+	reads   chan chunk
+	ack     chan struct{}
+	quit    chan struct{}
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+func (p *pump) run() {
+	p.stopped = -1
+	defer func() {
+		if p.quit != nil {
+			close(p.quit)
+		}
+	}()
 	buf := make([]byte, bufSize)
 	for {
-		n, err := src.Read(buf)
+		n, err := p.src.Read(buf)
 		end := err != nil
-		if n > 0 || end {
-			data := buf[:n]
-			for _, f := range handlers {
-				var a filter.Action
-				if downstream {
-					a = f.OnDownstreamData(&data, end)
-				} else {
-					a = f.OnUpstreamData(&data, end)
-				}
-				if a != filter.Continue && !waitResume(c) {
-					return
-				}
-			}
-			if len(data) > 0 {
-				if _, werr := dst.Write(data); werr != nil {
-					return
-				}
-			}
+		if n == 0 && !end {
+			continue
 		}
-		if end {
-			if tc, ok := dst.(interface{ CloseWrite() error }); ok && errors.Is(err, io.EOF) {
-				tc.CloseWrite()
-			} else {
-				dst.Close()
+		data := buf[:n]
+		i, ok := p.filter(0, &data, end)
+		if !ok {
+			return
+		}
+		if i >= 0 {
+			p.held = append(p.held[:0], data...)
+			p.stopped, p.ended = i, end
+			if !end {
+				p.reads, p.ack, p.quit = make(chan chunk), make(chan struct{}), make(chan struct{})
+				go p.read(buf)
 			}
+			p.paused(err)
+			return
+		}
+		if !p.write(data, end, err) {
 			return
 		}
 	}
 }
 
-// waitResume decides what a paused L4 filter means. Holding bytes until a later resume is not implemented: the
-// bytes go on, unless a filter asked to close the connection or it ended.
+// filter runs the filters from the one at index from; it returns the index of a filter that paused (or -1), and
+// false when the connection is to close.
+func (p *pump) filter(from int, data *[]byte, end bool) (int, bool) {
+	for i := from; i < len(p.handlers); i++ {
+		var a filter.Action
+		if p.dir == filter.Downstream {
+			a = p.handlers[i].OnDownstreamData(data, end)
+		} else {
+			a = p.handlers[i].OnUpstreamData(data, end)
+		}
+		if a != filter.Continue {
+			select {
+			case <-p.c.CloseRequested():
+				return 0, false
+			case <-p.c.Context().Done():
+				return 0, false
+			default:
+			}
+			return i, true
+		}
+	}
+	return -1, true
+}
+
+// write forwards data, and at the end of src half-closes dst (or closes it after an error). It reports whether
+// to go on.
+func (p *pump) write(data []byte, end bool, err error) bool {
+	if len(data) > 0 {
+		if _, werr := p.dst.Write(data); werr != nil {
+			return false
+		}
+	}
+	if end {
+		if tc, ok := p.dst.(interface{ CloseWrite() error }); ok && errors.Is(err, io.EOF) {
+			tc.CloseWrite()
+		} else {
+			p.dst.Close()
+		}
+		return false
+	}
+	return true
+}
+
+// read feeds src to the pump in chunks once a filter has paused; each chunk's buffer is reused after p.ack.
+func (p *pump) read(buf []byte) {
+	for {
+		n, err := p.src.Read(buf)
+		select {
+		case p.reads <- chunk{buf[:n], err}:
+		case <-p.quit:
+			return
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-p.ack:
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// paused serves the direction after the first pause: chunks, resumes and the close of the connection.
+func (p *pump) paused(srcErr error) {
+	for {
+		var reads chan chunk
+		if !p.ended && (p.stopped < 0 || len(p.held) < p.max) {
+			reads = p.reads
+		}
+		select {
+		case ch := <-reads:
+			end := ch.err != nil
+			if end {
+				p.ended, srcErr = true, ch.err
+			}
+			var i int
+			var ok bool
+			if p.stopped >= 0 {
+				// Held bytes grow, and every filter sees all of them again (proxy-wasm's data_size "increments
+				// while paused"; Envoy re-runs its read filters from the first over its buffer).
+				p.held = append(p.held, ch.b...)
+				i, ok = p.filter(0, &p.held, end)
+			} else {
+				data := ch.b
+				if i, ok = p.filter(0, &data, end); ok && i >= 0 {
+					p.held = append(p.held[:0], data...)
+				} else if ok && !p.write(data, end, ch.err) {
+					return
+				}
+			}
+			if !end {
+				p.ack <- struct{}{}
+			}
+			if !ok {
+				return
+			}
+			if !p.settle(i, srcErr) {
+				return
+			}
+		case <-p.c.Resumed(p.dir):
+			if p.stopped < 0 {
+				continue
+			}
+			i, ok := p.filter(p.stopped+1, &p.held, p.ended)
+			if !ok || !p.settle(i, srcErr) {
+				return
+			}
+		case <-p.c.CloseRequested():
+			return
+		case <-p.c.Context().Done():
+			return
+		}
+	}
+}
+
+// settle records the outcome of a filter run over held bytes: still paused at filter i, or flowing again, the
+// held bytes written. It reports whether to go on.
+func (p *pump) settle(i int, srcErr error) bool {
+	if i >= 0 {
+		p.stopped = i
+		return true
+	}
+	if p.stopped < 0 {
+		return !p.ended
+	}
+	p.stopped = -1
+	// A resume sent for the pause just ended must not end the next one at once.
+	select {
+	case <-p.c.Resumed(p.dir):
+	default:
+	}
+	held := p.held
+	p.held = p.held[:0]
+	return p.write(held, p.ended, srcErr)
+}
+
+// waitResume holds a new connection a filter paused in proxy_on_new_connection, before the upstream is dialed,
+// until it resumes; false when the connection is to close instead.
 func waitResume(c *filter.Conn) bool {
 	select {
+	case <-c.Resumed(filter.Downstream):
+		return true
 	case <-c.CloseRequested():
 		return false
 	case <-c.Context().Done():
 		return false
-	default:
-		return true
 	}
 }
