@@ -83,6 +83,7 @@ Either way it pulls each module digest once into its cache, serves it to proxies
 	f.BoolVar(&o.LeaderElection, "leader-elect", false, "elect one active replica (Kubernetes mode)")
 	f.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
 	f.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "WasmDeployments reconciled in parallel")
+	f.DurationVar(&o.ResolveInterval, "resolve-interval", 5*time.Minute, "how often WasmDeployments with imagePullPolicy Always look their tag up again")
 	f.DurationVar(&o.LoadReportInterval, "load-report-interval", 5*time.Second, "how often proxies report their filters' calls and failures (for rollout.abort.maxErrorRatePercent)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

@@ -56,6 +56,9 @@ type Options struct {
 	// LoadReportInterval is how often proxies report their filters' calls and failures, which
 	// abort.maxErrorRatePercent reads; 0 is xds.DefaultLoadReportInterval.
 	LoadReportInterval time.Duration
+	// ResolveInterval is how often imagePullPolicy Always deployments resolve their tag again; 0 is
+	// controller.DefaultResolveInterval.
+	ResolveInterval time.Duration
 
 	// Kubernetes mode only.
 	MetricsAddr, ProbeAddr  string
@@ -95,7 +98,7 @@ func New(opts Options) (*Operator, error) {
 	o := &Operator{opts: opts, Puller: p, changes: newChangeQueue(), ready: make(chan struct{}), Metrics: prometheus.NewRegistry()}
 	o.XDS = xds.New(xds.Options{Addr: opts.XDSAddr, OnChange: o.changes.add, LoadReportInterval: opts.LoadReportInterval})
 	o.Modules = modules.NewServer(modules.ServerOptions{Addr: opts.ModulesAddr}, p.Catalog())
-	o.Reconciler = &opcontroller.Reconciler{Puller: p, Delivery: o.XDS, ModulesURL: opts.ModulesURL}
+	o.Reconciler = &opcontroller.Reconciler{Puller: p, Delivery: o.XDS, ModulesURL: opts.ModulesURL, ResolveInterval: opts.ResolveInterval}
 	if opts.Dir != "" {
 		o.Dir = store.NewDir(store.DirOptions{Dir: opts.Dir, Interval: opts.DirInterval})
 		o.Reconciler.Store = o.Dir

@@ -50,7 +50,14 @@ type Reconciler struct {
 	Metrics *Metrics
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// ResolveInterval is how often a deployment with imagePullPolicy Always has its tag resolved again even
+	// when nothing else happens; 0 is DefaultResolveInterval.
+	ResolveInterval time.Duration
 }
+
+// DefaultResolveInterval is Reconciler.ResolveInterval's default: a moved tag reaches the fleet within five
+// minutes, at the cost of one registry HEAD per Always deployment per interval.
+const DefaultResolveInterval = 5 * time.Minute
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
 
@@ -102,10 +109,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		}
 	}
 
-	// 2. Resolve: a tag is resolved again only when the spec changed or the last attempt failed, so a registry
-	// outage does not disturb a deployment that is already running.
+	// 2. Resolve. IfNotPresent: the tag is resolved again only when spec.url changed or the last attempt
+	// failed, so a registry outage (or a tag pushed over) does not disturb a deployment that is running.
+	// Always: on every reconcile, and the result asks for one more after ResolveInterval.
 	manifest := digest.Digest(st.ResolvedDigest)
-	needResolve := manifest == "" || st.ObservedGeneration != gen ||
+	always := wd.Spec.ImagePullPolicy == v1alpha1.PullAlways
+	needResolve := always || manifest == "" || st.ResolvedURL != wd.Spec.URL ||
+		(wd.Spec.SHA256 != "" && manifest.Encoded() != wd.Spec.SHA256) ||
 		!meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionResolved) ||
 		!meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionPulled)
 	if fault == nil && needResolve {
@@ -140,7 +150,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 			fault = &failure{cond: v1alpha1.ConditionPulled, reason: reason, msg: fmt.Sprintf("pulling %s (%s): %v", wd.Spec.URL, manifest, err)}
 		} else {
 			newMod = &m
-			st.ResolvedDigest = manifest.String()
+			st.ResolvedDigest, st.ResolvedURL = manifest.String(), wd.Spec.URL
 			if m.Fetched {
 				r.Metrics.pulled("fetched")
 				r.Store.Event(wd, store.EventNormal, v1alpha1.ReasonPulled, fmt.Sprintf("pulled %s: module %s, %d bytes", manifest, m.ModuleDigest, m.Size))
@@ -215,7 +225,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 	if fault != nil {
 		return reconcile.Result{RequeueAfter: pullRetry}, nil
 	}
+	if always {
+		requeue = soonest(requeue, r.resolveInterval())
+	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+func (r *Reconciler) resolveInterval() time.Duration {
+	if r.ResolveInterval > 0 {
+		return r.ResolveInterval
+	}
+	return DefaultResolveInterval
+}
+
+// soonest is the earlier of two requeue delays, 0 meaning none.
+func soonest(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 type failure struct{ cond, reason, msg string }

@@ -61,8 +61,11 @@ type WasmDeploymentSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-f0-9]{64}$`
 	SHA256 string `json:"sha256,omitempty"`
 
-	// ImagePullPolicy says when proxies pull the module again. IfNotPresent (the default) reuses a
-	// cached module for the same URL; Always resolves the tag every time the deployment changes.
+	// ImagePullPolicy says when the operator looks up spec.url's tag again. IfNotPresent (the default)
+	// keeps the digest it resolved for as long as spec.url stays the same; Always resolves the tag on
+	// every reconcile and at least every resolve interval (the operator's --resolve-interval, 5m by
+	// default), and rolls the new digest out when the tag moved. Either way a digest is downloaded once
+	// into the operator's cache.
 	//
 	// +optional
 	// +kubebuilder:default=IfNotPresent
@@ -553,6 +556,12 @@ type WasmDeploymentStatus struct {
 	// +optional
 	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
 	ResolvedDigest string `json:"resolvedDigest,omitempty"`
+
+	// ResolvedURL is the spec.url resolvedDigest was resolved from.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	ResolvedURL string `json:"resolvedURL,omitempty"`
 
 	// LastGoodDigest is the last digest every selected proxy acknowledged; rollbacks return to it.
 	//
