@@ -145,18 +145,13 @@ func (v *vm) deliverGRPC(root *ctxState, id uint32, resp *GRPCResponse) {
 	_, _ = v.call(root, cbGRPCClose, rid, tok, uint64(resp.Status), 0, 0)
 }
 
-// GRPCStream is not offered: streaming gRPC needs a bidirectional channel in the Caller interface that no data
-// plane implements yet. Modules get UNIMPLEMENTED and can fall back to unary calls.
-func (v *vm) GRPCStream(upstream, service, method []byte, md abi.Headers) (uint32, abi.Status) {
-	return 0, abi.StatusUnimplemented
-}
-
-func (v *vm) GRPCSend(token uint32, msg []byte, endOfStream bool) abi.Status {
-	return abi.StatusUnimplemented
-}
-
-// GRPCCancel drops a pending unary call: no callback will follow.
+// GRPCCancel drops a pending unary call or resets a stream: no callback will follow.
 func (v *vm) GRPCCancel(token uint32) abi.Status {
+	if st := v.grpcStreams[token]; st != nil {
+		v.endStream(token, st)
+		st.stream.Cancel()
+		return abi.StatusOK
+	}
 	cancel, ok := v.pendingGRPC[token]
 	if !ok {
 		return abi.StatusNotFound
@@ -166,5 +161,17 @@ func (v *vm) GRPCCancel(token uint32) abi.Status {
 	return abi.StatusOK
 }
 
-// GRPCClose is GRPCCancel for unary calls (there is no half-close without streams).
-func (v *vm) GRPCClose(token uint32) abi.Status { return v.GRPCCancel(token) }
+// GRPCClose half-closes a stream (the module sends no more; responses still arrive), or cancels a unary call.
+func (v *vm) GRPCClose(token uint32) abi.Status {
+	st := v.grpcStreams[token]
+	if st == nil {
+		return v.GRPCCancel(token)
+	}
+	if !st.localClosed {
+		st.localClosed = true
+		if err := st.stream.CloseSend(); err != nil {
+			v.eng.log.Debug("wasm grpc stream close failed", "error", err)
+		}
+	}
+	return abi.StatusOK
+}

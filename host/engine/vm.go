@@ -111,6 +111,7 @@ type vm struct {
 	status      uint32
 	statusMsg   string
 	pendingGRPC map[uint32]context.CancelFunc
+	grpcStreams map[uint32]*grpcStream
 
 	streams  atomic.Int32
 	dead     atomic.Bool
@@ -457,6 +458,10 @@ func (v *vm) kill(err error) {
 	for _, cancel := range v.pendingGRPC {
 		cancel()
 	}
+	for _, st := range v.grpcStreams {
+		st.cancel()
+		st.stream.Cancel()
+	}
 	v.wakeStreams()
 	v.g.shared.forget(v)
 	v.g.vmDied(v)
@@ -482,6 +487,10 @@ func (v *vm) close(ctx context.Context) {
 			if cs.pendingDone {
 				v.deleteContext(cs)
 			}
+		}
+		for token, st := range v.grpcStreams {
+			v.endStream(token, st)
+			st.stream.Cancel()
 		}
 		v.deathErr = ErrClosed
 		v.dead.Store(true)
