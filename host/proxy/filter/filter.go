@@ -68,7 +68,7 @@ type Status struct {
 	MemoryBytes  uint64 `json:"memory_bytes,omitempty"`
 	State        string `json:"state"`
 	LastError    string `json:"last_error,omitempty"`
-	// Calls counts the HTTP streams the filter ran on since it was built (tcp connections are not counted); Failures
+	// Calls counts the streams (connections on tcp listeners) the filter ran on since it was built; Failures
 	// those it failed: the module trapped or ran out of time, no VM could serve it (the fail strategy
 	// applied), or it answered locally with a 5xx. The operator's error-rate rollback reads them.
 	Calls    uint64 `json:"calls"`

@@ -1,10 +1,13 @@
 package xds
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,59 +28,18 @@ import (
 // TestLoadReportsFromARealProxy runs a real proxy with the operator's filter: a module that traps on requests
 // with x-panic. Its calls and failures reach the operator's xDS server as load reports, counted by module digest.
 func TestLoadReportsFromARealProxy(t *testing.T) {
-	wasmBytes, err := os.ReadFile(wasmtest.Build(t, "../../engine/testdata/trap"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(wasmBytes)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	modules := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(wasmBytes) }))
-	defer modules.Close()
+	digest, moduleURL := serveModule(t, "../../engine/testdata/trap")
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer app.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := opxds.New(opxds.Options{Addr: "127.0.0.1:0", LoadReportInterval: 100 * time.Millisecond})
-	go func() { _ = srv.Start(ctx) }()
-	addr := <-srv.Ready()
-
-	dir := t.TempDir()
-	basePath, out := filepath.Join(dir, "proxy.yaml"), filepath.Join(dir, "proxy.xds.yaml")
 	base := fmt.Sprintf(`listeners:
 - {name: web, address: "127.0.0.1:0", routes: [{name: all, match: {path: {prefix: /}}, cluster: app}]}
 clusters:
 - {name: app, endpoints: [{address: %q}]}
 `, app.Listener.Addr().String())
-	if err := os.WriteFile(basePath, []byte(base), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Config{CacheDir: wasmtest.CompileCache(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	reg, err := filter.NewRegistry(wasm.Kind(eng, module.Default(nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := Options{Server: addr, Node: xdsapi.Node{ID: "web-1", Namespace: "shop"}, Base: basePath, Out: out}
-	if err := New(opts).Merge(); err != nil {
-		t.Fatal(err)
-	}
-	ps, err := proxy.New(ctx, proxy.Options{ConfigPath: out, Registry: reg, WatchInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- ps.Start(ctx) }()
-	defer func() { cancel(); <-done }()
-	opts.Reload = func(ctx context.Context) error { return ps.Reload(ctx, "xds") }
-	opts.Stats = StatsOf(ps)
-	go func() { _ = New(opts).Start(ctx) }()
-	waitUntil(t, func() bool { return len(srv.Nodes()) == 1 })
+	srv, ps := realProxy(t, base)
 
-	b, err := xdsapi.Build(xdsapi.Filter{Deployment: "shop/trap", ModuleDigest: digest, URL: modules.URL + "/modules/" + digest, FailStrategy: "FAIL_CLOSE"})
+	b, err := xdsapi.Build(xdsapi.Filter{Deployment: "shop/trap", ModuleDigest: digest, URL: moduleURL, FailStrategy: "FAIL_CLOSE"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,5 +72,112 @@ clusters:
 	c, f := srv.Load("shop/trap", digest, since)
 	if c != calls || f != traps {
 		t.Errorf("operator saw %d calls, %d failures; want %d and %d", c, f, calls, traps)
+	}
+}
+
+// realProxy runs the operator's xDS server (load reports every 100ms) and a proxy on base connected to it as
+// node web-1, with the Wasm filter kind; both stop with the test.
+func realProxy(t *testing.T, base string) (*opxds.Server, *proxy.Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := opxds.New(opxds.Options{Addr: "127.0.0.1:0", LoadReportInterval: 100 * time.Millisecond})
+	go func() { _ = srv.Start(ctx) }()
+	addr := <-srv.Ready()
+	dir := t.TempDir()
+	basePath, out := filepath.Join(dir, "proxy.yaml"), filepath.Join(dir, "proxy.xds.yaml")
+	if err := os.WriteFile(basePath, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{CacheDir: wasmtest.CompileCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := filter.NewRegistry(wasm.Kind(eng, module.Default(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Server: addr, Node: xdsapi.Node{ID: "web-1", Namespace: "shop"}, Base: basePath, Out: out}
+	if err := New(opts).Merge(); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := proxy.New(ctx, proxy.Options{ConfigPath: out, Registry: reg, WatchInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ps.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; eng.Close(context.Background()) })
+	opts.Reload = func(ctx context.Context) error { return ps.Reload(ctx, "xds") }
+	opts.Stats = StatsOf(ps)
+	go func() { _ = New(opts).Start(ctx) }()
+	waitUntil(t, func() bool { return len(srv.Nodes()) == 1 })
+	return srv, ps
+}
+
+// serveModule serves a module built from a test fixture over HTTP, as the operator's module server does, and
+// returns its digest and URL.
+func serveModule(t *testing.T, fixture string) (digest, url string) {
+	t.Helper()
+	wasmBytes, err := os.ReadFile(wasmtest.Build(t, fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(wasmBytes)
+	digest = "sha256:" + hex.EncodeToString(sum[:])
+	modules := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(wasmBytes) }))
+	t.Cleanup(modules.Close)
+	return digest, modules.URL + "/modules/" + digest
+}
+
+// TestNetworkFilterFromOperator: a NETWORK filter from the operator runs on the proxy's tcp listener (the
+// engine's tcp fixture prefixes client data with "hello " and upper-cases the reply), and its connections are
+// reported.
+func TestNetworkFilterFromOperator(t *testing.T) {
+	digest, url := serveModule(t, "../../engine/testdata/tcp")
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	base := fmt.Sprintf(`listeners:
+- {name: db, address: "127.0.0.1:0", protocol: tcp, routes: [{name: all, match: {}, cluster: echo}]}
+clusters:
+- {name: echo, protocol: tcp, endpoints: [{address: %q}]}
+`, echo.Addr().String())
+	srv, ps := realProxy(t, base)
+	b, err := xdsapi.Build(xdsapi.Filter{Deployment: "shop/l4", ModuleDigest: digest, URL: url, Type: "NETWORK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now()
+	if err := srv.SetPlan("shop/l4", opxds.Plan{"web-1": b}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return srv.Progress("shop/l4")["web-1"].Acked == b.Hash })
+	c, err := net.Dial("tcp", ps.Addr("db").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("abc\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || got != "HELLO ABC\n" {
+		t.Fatalf("through the operator's NETWORK filter: %q %v", got, err)
+	}
+	waitUntil(t, func() bool { calls, _ := srv.Load("shop/l4", digest, since); return calls == 1 })
+	if _, failures := srv.Load("shop/l4", digest, since); failures != 0 {
+		t.Errorf("%d failed connections, want 0", failures)
 	}
 }

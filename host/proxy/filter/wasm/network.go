@@ -12,9 +12,13 @@ var _ filter.NetworkFilter = (*wasmFilter)(nil)
 
 // NewConnection starts the module's connection context (proxy_on_new_connection) for a tcp listener.
 func (f *wasmFilter) NewConnection(c *filter.Conn) (filter.ConnFilter, filter.Action) {
+	f.calls.Add(1)
 	ts, err := f.plugin.NewTCPStream(c.Context(), engine.StreamInfo{Properties: (*connProperties)(c)})
 	if err != nil {
 		f.recordErr(err)
+		if c.Context().Err() == nil { // not the client leaving while it waited for a VM
+			f.failures.Add(1)
+		}
 		c.RequestClose()
 		return nil, filter.Continue
 	}
@@ -35,11 +39,13 @@ type wasmConn struct {
 	// listens for its proxy_continue_stream; closed once OnClose ran.
 	paused          [2]bool
 	waiting, closed bool
+	failed          bool // counted in the filter's failures already
 }
 
 func (w *wasmConn) after(a abi.Action) {
 	if err := w.ts.Err(); err != nil {
 		w.f.recordErr(err)
+		w.f.failed(&w.failed)
 	}
 	if w.ts.Bypassed() {
 		return
