@@ -43,7 +43,7 @@ clusters: [{name: up, endpoints: [{address: "127.0.0.1:1"}]}]
 	os.WriteFile(path, []byte(cfg("one")), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runProxy(ctx, path, "", 0, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- runProxy(ctx, path, proxyRuntime{}, 0, slog.New(slog.DiscardHandler)) }()
 	generation := func() int {
 		resp, err := http.Get("http://" + admin + "/config_dump")
 		if err != nil {
@@ -64,7 +64,7 @@ clusters: [{name: up, endpoints: [{address: "127.0.0.1:1"}]}]
 	}
 
 	os.WriteFile(path, []byte(strings.Replace(cfg("x"), "cluster: up", "cluster: upp", 1)), 0o644)
-	err := runProxy(context.Background(), path, "", 0, slog.New(slog.DiscardHandler))
+	err := runProxy(context.Background(), path, proxyRuntime{}, 0, slog.New(slog.DiscardHandler))
 	var ee *ExitError
 	if err == nil || !strings.Contains(err.Error(), `unknown cluster "upp"`) || !errors.As(err, &ee) || ee.Code != 2 {
 		t.Fatalf("invalid config: %v", err)

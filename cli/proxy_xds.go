@@ -29,7 +29,7 @@ func addProxyXDSFlags(cmd *cobra.Command, o *proxyxds.Options) {
 // runProxyXDS runs the proxy on a generated configuration: the --config file plus the operator's filters,
 // rewritten and reloaded by the xDS client on every update. The file stays when the operator is unreachable,
 // so the proxy keeps serving what it has. Edits of the --config file apply with the next operator update.
-func runProxyXDS(ctx context.Context, configPath, cacheDir string, watch time.Duration, log *slog.Logger, o proxyxds.Options) error {
+func runProxyXDS(ctx context.Context, configPath string, rt proxyRuntime, watch time.Duration, log *slog.Logger, o proxyxds.Options) error {
 	keep := o.Out != ""
 	if !keep {
 		dir, err := os.MkdirTemp("", "wasmesh-proxy-xds-")
@@ -46,7 +46,7 @@ func runProxyXDS(ctx context.Context, configPath, cacheDir string, watch time.Du
 	} else if err := proxyxds.New(o).Merge(); err != nil {
 		return fmt.Errorf("--xds: %w", err)
 	}
-	return runProxy(ctx, o.Out, cacheDir, watch, log, func(srv *proxy.Server) {
+	return runProxy(ctx, o.Out, rt, watch, log, func(srv *proxy.Server) {
 		cc := proxyxds.New(withReload(o, srv))
 		go func() { _ = cc.Start(ctx) }()
 	})

@@ -196,7 +196,7 @@ func (d *run) printTryIt() {
 	fmt.Fprintf(d.out, "  %s status --dir %s\n", d.opts.Binary, dir)
 	fmt.Fprintf(d.out, "  %s status auth --dir %s\n", d.opts.Binary, dir)
 	fmt.Fprintf(d.out, "  %s list -A --dir %s\n", d.opts.Binary, dir)
-	fmt.Fprintf(d.out, "  edit %s/auth.yaml (e.g. pluginConfig) and watch: %s status --dir %s\n", dir, d.opts.Binary, dir)
+	fmt.Fprintf(d.out, "  edit %s/%s (e.g. pluginConfig) and watch: %s status --dir %s\n", dir, deploymentFile(d.deployments["auth"]), d.opts.Binary, dir)
 	fmt.Fprintf(d.out, "  %s undeploy ratelimit --dir %s\n", d.opts.Binary, dir)
 	fmt.Fprintf(d.out, "  %s inspect --plain-http %s/wasmesh/auth:v2\n", d.opts.Binary, d.registryAddr)
 	fmt.Fprintf(d.out, "  Dubbo (org.example.GreetingService) on %s: v1 at %s, v2 at %s\n", p.dubbo, d.dubboV1, d.dubboV2)

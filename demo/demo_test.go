@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmesh/wasmesh/host/proxy/config"
 	"github.com/wasmesh/wasmesh/operator/store"
 )
 
@@ -110,5 +111,35 @@ func TestMintJWT(t *testing.T) {
 	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	if !strings.Contains(string(claims), `"sub":"carol"`) || !strings.Contains(string(claims), jwtIssuer) {
 		t.Fatalf("claims %s", claims)
+	}
+}
+
+// The proxy samples for the operator's and the demo's arrangement must stay valid, and the Dubbo gateway's
+// routing must stay the one samples/filters/dubbo-routing.json documents.
+func TestProxySamples(t *testing.T) {
+	for _, name := range []string{"xds.yaml", "dubbo.yaml"} {
+		f, err := config.Load(filepath.Join("..", "samples", "proxy", name), []string{"wasm"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if name != "dubbo.yaml" {
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join("..", "samples", "filters", "dubbo-routing.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, wantV any
+		if err := json.Unmarshal(f.Listeners[0].Filters[0].Config, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(want, &wantV); err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(wantV)
+		if string(g) != string(w) {
+			t.Errorf("dubbo.yaml's dubbo-routing config differs from samples/filters/dubbo-routing.json:\n%s\n%s", g, w)
+		}
 	}
 }
