@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmesh/wasmesh/filters/internal/match"
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
+	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
 )
 
 // Defaults; README.md lists them too.
@@ -27,6 +28,16 @@ const (
 	defaultFetchTimeout       = 5 * time.Second
 	defaultUnknownKIDInterval = 30 * time.Second
 	maxCacheSize              = 1 << 20
+	defaultNegativeTTL        = 30 * time.Second
+	maxNegativeTTL            = time.Hour
+)
+
+// Default limits on cold bcrypt checks. One check at cost 10 takes 0.2–0.7 s in the guest, so two per second
+// proxy-wide keep failed logins to about one core's worth at worst; one per second per user name keeps a client
+// guessing one account from spending the proxy-wide budget.
+var (
+	defaultColdChecks            = RateConfig{Requests: 2, Per: "second", Burst: 4}
+	defaultColdChecksPerConsumer = RateConfig{Requests: 1, Per: "second", Burst: 2}
 )
 
 // policyConfig is the compiled, immutable configuration. Caches and fetched key sets live in *state.
@@ -43,6 +54,11 @@ type policyConfig struct {
 	def            policy
 	basicCacheSize int
 	jwtCacheSize   int
+	// negativeSize and negativeTTL size the cache of failed Basic credentials; coldAll and coldConsumer limit
+	// bcrypt checks proxy-wide and per user name.
+	negativeSize          int
+	negativeTTL           time.Duration
+	coldAll, coldConsumer tokenbucket.Rate
 	// alwaysRemove are headers a client must never set: the consumer header and every claims_to_headers target.
 	alwaysRemove []string
 	challenges   []string // WWW-Authenticate values for missing credentials
@@ -123,6 +139,9 @@ func compile(cfg *Config) (*policyConfig, error) {
 	}
 	if pc.basicCacheSize < 0 || pc.basicCacheSize > maxCacheSize {
 		return nil, pluginconfig.Errorf("basic_cache_size", "must be between 1 and %d", maxCacheSize)
+	}
+	if err := pc.compileBasicGuard(cfg.BasicGuard); err != nil {
+		return nil, err
 	}
 	pc.alwaysRemove = []string{pc.consumerHeader}
 
@@ -262,6 +281,50 @@ func (pc *policyConfig) compileBasic(field, consumer string, b *BasicConfig) err
 	}
 	pc.basic[b.Username] = cred
 	return nil
+}
+
+func (pc *policyConfig) compileBasicGuard(g *BasicGuardConfig) error {
+	if g == nil {
+		g = &BasicGuardConfig{}
+	}
+	const field = "basic_guard"
+	f := func(n string) string { return pluginconfig.Field(field, n) }
+	pc.negativeSize = g.NegativeCacheSize
+	if pc.negativeSize == 0 {
+		pc.negativeSize = defaultCacheSize
+	}
+	if pc.negativeSize < 0 || pc.negativeSize > maxCacheSize {
+		return pluginconfig.Errorf(f("negative_cache_size"), "must be between 1 and %d", maxCacheSize)
+	}
+	pc.negativeTTL = g.NegativeTTL.Or(defaultNegativeTTL)
+	if pc.negativeTTL < time.Second || pc.negativeTTL > maxNegativeTTL {
+		return pluginconfig.Errorf(f("negative_ttl"), "must be between 1s and 1h")
+	}
+	var err error
+	if pc.coldAll, err = compileRate(f("cold_checks"), g.ColdChecks, defaultColdChecks); err != nil {
+		return err
+	}
+	pc.coldConsumer, err = compileRate(f("cold_checks_per_consumer"), g.ColdChecksPerConsumer, defaultColdChecksPerConsumer)
+	return err
+}
+
+var ratePeriods = map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour}
+
+func compileRate(field string, rc *RateConfig, def RateConfig) (tokenbucket.Rate, error) {
+	if rc == nil {
+		rc = &def
+	}
+	per, ok := ratePeriods[rc.Per]
+	if !ok {
+		return tokenbucket.Rate{}, pluginconfig.Errorf(pluginconfig.Field(field, "per"), "%q is not one of second, minute, hour", rc.Per)
+	}
+	if rc.Requests == 0 || rc.Requests > 1e6 {
+		return tokenbucket.Rate{}, pluginconfig.Errorf(pluginconfig.Field(field, "requests"), "must be between 1 and 1e6")
+	}
+	if rc.Burst > 1e6 {
+		return tokenbucket.Rate{}, pluginconfig.Errorf(pluginconfig.Field(field, "burst"), "at most 1e6")
+	}
+	return tokenbucket.NewRate(rc.Requests, per, rc.Burst), nil
 }
 
 func (pc *policyConfig) compileJWT(j *JWTConfig) error {

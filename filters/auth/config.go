@@ -18,11 +18,32 @@ type Config struct {
 	APIKey             *APIKeyConfig    `json:"api_key,omitempty"`
 	Consumers          []ConsumerConfig `json:"consumers,omitempty"`
 	// BasicCacheSize bounds the cache of successful Basic verifications (entries).
-	BasicCacheSize int          `json:"basic_cache_size,omitempty"`
-	JWT            *JWTConfig   `json:"jwt,omitempty"`
-	Rules          []RuleConfig `json:"rules,omitempty"`
+	BasicCacheSize int `json:"basic_cache_size,omitempty"`
+	// BasicGuard protects the VMs from costly password checks: a cache of recent failures and limits on cold
+	// (uncached) bcrypt checks.
+	BasicGuard *BasicGuardConfig `json:"basic_guard,omitempty"`
+	JWT        *JWTConfig        `json:"jwt,omitempty"`
+	Rules      []RuleConfig      `json:"rules,omitempty"`
 	// Default applies when no rule matches; when absent, any authenticated consumer is allowed.
 	Default *PolicyConfig `json:"default,omitempty"`
+}
+
+// BasicGuardConfig bounds what failed or repeated Basic attempts can cost. README.md gives the defaults.
+type BasicGuardConfig struct {
+	// NegativeCacheSize bounds the cache of recently failed credentials (entries).
+	NegativeCacheSize int `json:"negative_cache_size,omitempty"`
+	// NegativeTTL is how long a failed user:password is answered 401 without checking it again.
+	NegativeTTL pluginconfig.Duration `json:"negative_ttl,omitempty"`
+	// ColdChecks limits bcrypt checks proxy-wide (all VMs); ColdChecksPerConsumer limits them per user name.
+	ColdChecks            *RateConfig `json:"cold_checks,omitempty"`
+	ColdChecksPerConsumer *RateConfig `json:"cold_checks_per_consumer,omitempty"`
+}
+
+// RateConfig is requests per period (second, minute or hour), with a burst (default requests).
+type RateConfig struct {
+	Requests uint64 `json:"requests"`
+	Per      string `json:"per"`
+	Burst    uint64 `json:"burst,omitempty"`
 }
 
 // APIKeyConfig says where API keys are read from.

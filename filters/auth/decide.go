@@ -13,6 +13,7 @@ import (
 
 	"github.com/wasmesh/wasmesh/filters/internal/lru"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
+	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
 )
 
 // Decision is what the adapter does with a request.
@@ -30,14 +31,20 @@ type Decision struct {
 	Challenges []string
 	// FetchProvider >= 0 asks the adapter to pause the stream, fetch that provider's JWKS and decide again.
 	FetchProvider int
+	// RetryAfter goes with status 429: when a cold password check may be tried again.
+	RetryAfter time.Duration
 }
 
 // state is the mutable side of the filter: caches and remotely fetched key sets. A proxy-wasm VM runs one callback
 // at a time, so it needs no locking.
 type state struct {
-	seed         maphash.Seed
-	tokens       *lru.Cache[tokenEntry]
-	basic        *lru.Cache[basicEntry]
+	seed   maphash.Seed
+	tokens *lru.Cache[tokenEntry]
+	basic  *lru.Cache[basicEntry]
+	failed *lru.Cache[failedEntry]
+	// guard holds the buckets limiting cold bcrypt checks: shared data in the filter, so the limit is proxy-wide.
+	guard        tokenbucket.Store
+	guardBuf     []byte
 	keys         []*keySet // per provider; inline sets are installed at start
 	gen          uint64
 	setBuf       [][2]string // reused by Decide so a request allocates no header list
@@ -57,6 +64,12 @@ type basicEntry struct {
 	consumer string
 }
 
+// failedEntry remembers a wrong user:password until its deadline (Unix ns).
+type failedEntry struct {
+	digest [sha256.Size]byte
+	until  int64
+}
+
 // authenticator is the pure-Go core: configuration plus state, no host calls.
 type authenticator struct {
 	cfg *policyConfig
@@ -68,6 +81,8 @@ func newAuthenticator(cfg *policyConfig) *authenticator {
 		seed:         maphash.MakeSeed(),
 		tokens:       lru.New[tokenEntry](max(cfg.jwtCacheSize, 1)),
 		basic:        lru.New[basicEntry](cfg.basicCacheSize),
+		failed:       lru.New[failedEntry](cfg.negativeSize),
+		guard:        tokenbucket.NewMemStore(), // per VM until the adapter installs shared data
 		keys:         make([]*keySet, len(cfg.providers)),
 		inflight:     make([]bool, len(cfg.providers)),
 		lastKIDFetch: make([]time.Time, len(cfg.providers)),
@@ -86,6 +101,16 @@ func (a *authenticator) installKeys(provider int, keys []verificationKey) {
 }
 
 var errBadCredentials = errors.New("bad credentials")
+
+// throttledError is a Basic check refused because cold checks are over their limit.
+type throttledError struct {
+	scope string // "proxy-wide" or `user "bob"`
+	retry time.Duration
+}
+
+func (e *throttledError) Error() string {
+	return "too many uncached password checks (" + e.scope + "); retry in " + e.retry.String()
+}
 
 // Decide authenticates and authorizes r. now is only called when a token's times must be checked, because reading
 // the clock is a host call in Wasm. The Set and Remove slices of the result are reused by the next Decide: apply
@@ -114,7 +139,13 @@ func (a *authenticator) decide(r *request.Request, now func() time.Time) Decisio
 	if setSrc[0] != "" {
 		d.Set = append(d.Set, setSrc)
 	}
+	var throttled *throttledError
 	switch {
+	case errors.As(err, &throttled):
+		d.Status = 429
+		d.Reason = method + ": " + err.Error()
+		d.RetryAfter = throttled.retry
+		return d
 	case err != nil:
 		d.Status = 401
 		d.Reason = method + ": " + err.Error()
@@ -223,7 +254,7 @@ func (a *authenticator) authenticate(r *request.Request, clock func() time.Time,
 			if !a.cfg.forwardCreds {
 				removeSrc = "authorization"
 			}
-			c, err := a.checkBasic(v)
+			c, err := a.checkBasic(v, clock)
 			return c, nil, "basic", removeSrc, setSrc, err
 		}
 	}
@@ -403,8 +434,10 @@ func (a *authenticator) mayFetch(p *provider, now time.Time) bool {
 }
 
 // checkBasic verifies an "Authorization: Basic" value. Successful verifications are cached by a hash of the whole
-// header value so a warm request costs one SHA-256 instead of a bcrypt.
-func (a *authenticator) checkBasic(header string) (string, error) {
+// header value so a warm request costs one SHA-256 instead of a bcrypt. Failures are cached too, for negative_ttl,
+// so a client repeating a wrong password pays no bcrypt; and bcrypt checks that reach the hash at all are limited
+// per user name and proxy-wide, so new wrong passwords cannot keep the VMs busy. clock is read only on a miss.
+func (a *authenticator) checkBasic(header string, clock func() time.Time) (string, error) {
 	if len(header) > 4096 {
 		return "", errors.New("authorization header too long")
 	}
@@ -412,6 +445,13 @@ func (a *authenticator) checkBasic(header string) (string, error) {
 	digest := sha256.Sum256([]byte(header))
 	if e, ok := a.st.basic.Get(h); ok && subtle.ConstantTimeCompare(e.digest[:], digest[:]) == 1 {
 		return e.consumer, nil
+	}
+	now := clock().UnixNano()
+	if e, ok := a.st.failed.Get(h); ok && subtle.ConstantTimeCompare(e.digest[:], digest[:]) == 1 {
+		if now < e.until {
+			return "", errBadCredentials
+		}
+		a.st.failed.Remove(h)
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[len("basic "):]))
 	if err != nil {
@@ -426,17 +466,45 @@ func (a *authenticator) checkBasic(header string) (string, error) {
 		return "", errBadCredentials
 	}
 	if cred.bcrypt != nil {
+		if err := a.admitCold(user, now); err != nil {
+			return "", err
+		}
 		if bcrypt.CompareHashAndPassword(cred.bcrypt, []byte(pass)) != nil {
+			a.st.failed.Put(h, failedEntry{digest: digest, until: now + int64(a.cfg.negativeTTL)})
 			return "", errBadCredentials
 		}
 	} else {
 		sum := sha256.Sum256([]byte(cred.salt + pass))
 		if subtle.ConstantTimeCompare(sum[:], cred.sha256) != 1 {
+			a.st.failed.Put(h, failedEntry{digest: digest, until: now + int64(a.cfg.negativeTTL)})
 			return "", errBadCredentials
 		}
 	}
+	a.st.failed.Remove(h)
 	a.st.basic.Put(h, basicEntry{digest: digest, consumer: cred.consumer})
 	return cred.consumer, nil
+}
+
+// Shared-data keys of the cold-check buckets; user names come from the configuration, so the keys are bounded.
+const (
+	coldKeyAll  = "wasmesh.auth/basic-cold"
+	coldKeyUser = "wasmesh.auth/basic-cold/"
+	coldRetries = 8
+)
+
+// admitCold takes a token for one bcrypt check from the user's bucket, then from the proxy-wide one (in that order,
+// so a client hammering one account is stopped by its bucket without draining everyone's). If shared data fails,
+// the check goes ahead: refusing every cold login would be worse than the cost.
+func (a *authenticator) admitCold(user string, now int64) error {
+	v, err := tokenbucket.TakeAt(a.st.guard, coldKeyUser+user, a.cfg.coldConsumer, now, coldRetries, &a.st.guardBuf)
+	if err == nil && !v.Allowed {
+		return &throttledError{scope: "user " + quote(user), retry: v.Reset}
+	}
+	v, err = tokenbucket.TakeAt(a.st.guard, coldKeyAll, a.cfg.coldAll, now, coldRetries, &a.st.guardBuf)
+	if err == nil && !v.Allowed {
+		return &throttledError{scope: "proxy-wide", retry: v.Reset}
+	}
+	return nil
 }
 
 // peekIssuer reads iss from a token without verifying it; only used to choose which provider verifies.

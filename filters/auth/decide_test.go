@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
+	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
 )
 
 func loadTokens(t testing.TB) map[string]string {
@@ -179,7 +180,7 @@ func TestTokenCache(t *testing.T) {
 }
 
 func TestTokenCacheBounded(t *testing.T) {
-	a := newTestAuth(t, `, "basic_cache_size": 2`)
+	a := newTestAuth(t, `, "basic_cache_size": 2, "basic_guard": {"cold_checks_per_consumer": {"requests": 100, "per": "second"}}`)
 	tok := loadTokens(t)
 	for _, name := range []string{"rs256", "rs384", "rs512", "ps256", "es256", "es384", "eddsa", "hs256"} {
 		r := request.New(hdrs("authorization", "Bearer "+tok[name]), "")
@@ -224,6 +225,10 @@ func TestConfigErrors(t *testing.T) {
 		{`{"consumers": [{"name": "a", "keys": ["aaaaaaaa1"]}, {"name": "a", "keys": ["bbbbbbbb1"]}]}`, "consumers[1].name: duplicate"},
 		{`{"consumers": [{"name": "a", "basic": {"username": "a", "sha256": "00"}}]}`, "consumers[0].basic.sha256: must be 64 hex digits"},
 		{`{"consumers": [{"name": "a", "basic": {"username": "a", "sha256": "` + strings.Repeat("0", 64) + `"}}]}`, "consumers[0].basic.salt"},
+		{`{"consumers": [{"name": "a", "keys": ["akey-0001"]}], "basic_guard": {"negative_ttl": "2h"}}`, "basic_guard.negative_ttl: must be between 1s and 1h"},
+		{`{"consumers": [{"name": "a", "keys": ["akey-0001"]}], "basic_guard": {"cold_checks": {"requests": 1, "per": "week"}}}`, `basic_guard.cold_checks.per: "week" is not one of`},
+		{`{"consumers": [{"name": "a", "keys": ["akey-0001"]}], "basic_guard": {"cold_checks_per_consumer": {"requests": 0, "per": "second"}}}`, "basic_guard.cold_checks_per_consumer.requests"},
+		{`{"consumers": [{"name": "a", "keys": ["akey-0001"]}], "basic_guard": {"negative_cache": 5}}`, "negative_cache: unknown field"},
 		{`{"jwt": {"providers": [{"issuer": "x"}]}}`, "jwt.providers[0]: set jwks (inline) or remote_jwks"},
 		{`{"jwt": {"providers": [{"issuer": "x", "jwks": {"keys": [{"kty": "RSA"}]}}]}}`, "jwt.providers[0].jwks: keys[0]"},
 		{`{"jwt": {"providers": [{"issuer": "x", "jwks": ` + tok["jwks"] + `, "from": [{"header": "a", "query": "b"}]}]}}`, "jwt.providers[0].from[0]: set exactly one"},
@@ -283,4 +288,91 @@ func FuzzParseJWKS(f *testing.F) {
 			t.Fatal("no error and no keys")
 		}
 	})
+}
+
+// guardAuth has two bcrypt users (cost 4, to keep the test fast) and the given basic_guard.
+func guardAuth(t *testing.T, guard string) *authenticator {
+	t.Helper()
+	hash := func(pass string) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	cfg := fmt.Sprintf(`{"consumers": [{"name": "bob", "basic": {"username": "bob", "bcrypt": %q}},
+	  {"name": "carol", "basic": {"username": "carol", "bcrypt": %q}}], "basic_guard": %s}`, hash("bob-pass"), hash("carol-pass"), guard)
+	pc, err := pluginconfig.Parse([]byte(cfg), compile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newAuthenticator(pc)
+}
+
+func basicReq(user, pass string) request.Request {
+	return request.New(hdrs("authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass))), "")
+}
+
+func TestBasicNegativeCache(t *testing.T) {
+	a := guardAuth(t, `{"negative_ttl": "10s"}`)
+	st := a.st.guard.(*tokenbucket.MemStore)
+	clock := now
+	decide := func(user, pass string) Decision {
+		r := basicReq(user, pass)
+		return a.Decide(&r, func() time.Time { return clock })
+	}
+	if d := decide("bob", "guess-1"); d.Status != 401 {
+		t.Fatalf("wrong password: %+v", d)
+	}
+	checks := st.Writes
+	for i := 0; i < 5; i++ {
+		if d := decide("bob", "guess-1"); d.Status != 401 || !strings.Contains(d.Reason, "bad credentials") {
+			t.Fatalf("repeated wrong password: %+v", d)
+		}
+	}
+	if st.Writes != checks {
+		t.Fatalf("a repeated wrong password took %d cold-check tokens, want none (answered from the negative cache)", st.Writes-checks)
+	}
+	if d := decide("bob", "bob-pass"); d.Status != 0 || d.Consumer != "bob" {
+		t.Fatalf("right password after a wrong one: %+v", d)
+	}
+	clock = clock.Add(11 * time.Second) // past negative_ttl: checked again
+	if d := decide("bob", "guess-1"); d.Status != 401 || st.Writes == checks {
+		t.Fatalf("after the TTL: %+v, writes %d, want a new check", d, st.Writes-checks)
+	}
+	if a.st.failed.Len() != 1 {
+		t.Fatalf("negative cache holds %d entries, want 1", a.st.failed.Len())
+	}
+}
+
+func TestBasicColdChecksLimited(t *testing.T) {
+	a := guardAuth(t, `{"cold_checks": {"requests": 1, "per": "minute", "burst": 3},
+	  "cold_checks_per_consumer": {"requests": 1, "per": "minute", "burst": 2}}`)
+	decide := func(user, pass string) Decision {
+		r := basicReq(user, pass)
+		return a.Decide(&r, at(now))
+	}
+	if d := decide("bob", "bob-pass"); d.Status != 0 { // cold, then warm
+		t.Fatalf("bob: %+v", d)
+	}
+	if d := decide("bob", "guess-1"); d.Status != 401 {
+		t.Fatalf("bob's 2nd cold check: %+v", d)
+	}
+	d := decide("bob", "guess-2")
+	if d.Status != 429 || !strings.Contains(d.Reason, `user "bob"`) || d.RetryAfter <= 0 || d.RetryAfter > time.Minute {
+		t.Fatalf("bob's 3rd cold check: %+v, want 429 for the user with a retry-after", d)
+	}
+	if d := decide("bob", "bob-pass"); d.Status != 0 {
+		t.Fatalf("warm credentials while the cold checks are limited: %+v", d)
+	}
+	if d := decide("carol", "guess-1"); d.Status != 401 { // carol's bucket is full; the 3rd proxy-wide token
+		t.Fatalf("carol: %+v", d)
+	}
+	d = decide("carol", "carol-pass")
+	if d.Status != 429 || !strings.Contains(d.Reason, "proxy-wide") {
+		t.Fatalf("4th cold check proxy-wide: %+v, want 429 proxy-wide", d)
+	}
+	if d := decide("nobody", "x"); d.Status != 401 {
+		t.Fatalf("unknown user (no bcrypt, no limit): %+v", d)
+	}
 }

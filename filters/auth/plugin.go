@@ -10,6 +10,7 @@ import (
 
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
+	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
 )
 
 // maxJWKSBody bounds a fetched JWKS document.
@@ -32,7 +33,7 @@ type pluginContext struct {
 }
 
 type metrics struct {
-	allowed, unauthenticated, forbidden, jwksOK, jwksFailed proxywasm.MetricCounter
+	allowed, unauthenticated, forbidden, throttled, jwksOK, jwksFailed proxywasm.MetricCounter
 }
 
 func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
@@ -44,6 +45,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 		p.now = time.Now
 	}
 	p.auth = newAuthenticator(pc)
+	p.auth.st.guard = tokenbucket.SharedData{} // cold-check limits hold for the proxy, not per VM
 	p.streams = map[uint32]*httpContext{}
 	p.next = make([]time.Time, len(pc.providers))
 	p.waiters = make([][]uint32, len(pc.providers))
@@ -51,6 +53,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 		allowed:         proxywasm.DefineCounterMetric("wasmesh_auth_requests_total.result=allowed"),
 		unauthenticated: proxywasm.DefineCounterMetric("wasmesh_auth_requests_total.result=unauthenticated"),
 		forbidden:       proxywasm.DefineCounterMetric("wasmesh_auth_requests_total.result=forbidden"),
+		throttled:       proxywasm.DefineCounterMetric("wasmesh_auth_requests_total.result=throttled"),
 		jwksOK:          proxywasm.DefineCounterMetric("wasmesh_auth_jwks_fetches_total.result=ok"),
 		jwksFailed:      proxywasm.DefineCounterMetric("wasmesh_auth_jwks_fetches_total.result=failed"),
 	}
@@ -226,23 +229,29 @@ func (h *httpContext) decide(first bool) types.Action {
 func (h *httpContext) finish(first bool, req *request.Request, d Decision) types.Action {
 	p := h.plugin
 	if d.Status != 0 {
-		if d.Status == 403 {
+		switch d.Status {
+		case 403:
 			p.metrics.forbidden.Increment(1)
-		} else {
+		case 429:
+			p.metrics.throttled.Increment(1)
+		default:
 			p.metrics.unauthenticated.Increment(1)
 		}
 		proxywasm.LogInfof("auth: %d: %s", d.Status, d.Reason)
 		headers := make([][2]string, 0, len(d.Challenges)+1)
 		headers = append(headers, [2]string{"content-type", "text/plain"})
-		if d.Status == 401 {
+		body := "unauthorized\n"
+		switch d.Status {
+		case 401:
 			for _, c := range d.Challenges {
 				headers = append(headers, [2]string{"www-authenticate", c})
 			}
-		}
-		body := "unauthorized\n"
-		if d.Status == 403 {
+		case 403:
 			body = "forbidden\n"
-		} else if d.Status == 500 {
+		case 429:
+			body = "too many requests\n"
+			headers = append(headers, [2]string{"retry-after", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10)})
+		case 500:
 			body = "internal error\n"
 		}
 		if err := proxywasm.SendHttpResponse(uint32(d.Status), headers, []byte(body), -1); err != nil {

@@ -12,41 +12,6 @@ import (
 	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
 )
 
-// memStore mimics proxy-wasm shared data: a CAS counter per key, cas 0 on set means "create or overwrite".
-type memStore struct {
-	data map[string]memEntry
-	// steal, when set, makes the next n sets fail with a CAS mismatch, as if another VM had written first.
-	steal int
-	sets  int
-}
-
-type memEntry struct {
-	v   []byte
-	cas uint32
-}
-
-func newMemStore() *memStore { return &memStore{data: map[string]memEntry{}} }
-
-func (m *memStore) Get(key string) ([]byte, uint32, bool, error) {
-	e, ok := m.data[key]
-	return e.v, e.cas, ok, nil
-}
-
-func (m *memStore) Set(key string, v []byte, cas uint32) error {
-	m.sets++
-	if m.steal > 0 {
-		m.steal--
-		return tokenbucket.ErrCASMismatch
-	}
-	e, ok := m.data[key]
-	if ok && cas != 0 && e.cas != cas {
-		return tokenbucket.ErrCASMismatch
-	}
-	// The limiter reuses the memory of key and value, as the host would copy them.
-	m.data[strings.Clone(key)] = memEntry{v: append([]byte{}, v...), cas: e.cas + 1}
-	return nil
-}
-
 func mustCompile(t testing.TB, cfg string, st tokenbucket.Store) *limiter {
 	t.Helper()
 	l, err := pluginconfig.Parse([]byte(cfg), compile)
@@ -61,7 +26,7 @@ const perUser = `{"rules": [{"name": "u", "key": {"source": "header", "name": "x
   "limit_keys": [{"value": "*", "requests": 60, "per": "minute", "burst": 2}]}]}`
 
 func TestBucketRefill(t *testing.T) {
-	l := mustCompile(t, perUser, newMemStore())
+	l := mustCompile(t, perUser, tokenbucket.NewMemStore())
 	r := request.New([][2]string{{"x-user", "u1"}}, "")
 	t0 := time.Unix(1000, 0)
 	steps := []struct {
@@ -86,7 +51,7 @@ func TestBucketRefill(t *testing.T) {
 }
 
 func TestLimitHoldsAcrossVMs(t *testing.T) {
-	shared := newMemStore()
+	shared := tokenbucket.NewMemStore()
 	vm1, vm2 := mustCompile(t, perUser, shared), mustCompile(t, perUser, shared)
 	r := request.New([][2]string{{"x-user", "u1"}}, "")
 	now := time.Unix(1000, 0)
@@ -110,15 +75,15 @@ func TestLimitHoldsAcrossVMs(t *testing.T) {
 }
 
 func TestCASRetries(t *testing.T) {
-	st := newMemStore()
+	st := tokenbucket.NewMemStore()
 	l := mustCompile(t, perUser, st)
 	r := request.New([][2]string{{"x-user", "u1"}}, "")
-	st.steal = 3
+	st.Steal = 3
 	res, err := l.Decide(&r, time.Unix(1000, 0))
-	if err != nil || res.Limited || st.sets != 4 {
-		t.Fatalf("after 3 mismatches: err=%v limited=%v sets=%d, want a success on the 4th set", err, res.Limited, st.sets)
+	if err != nil || res.Limited || st.Writes != 4 {
+		t.Fatalf("after 3 mismatches: err=%v limited=%v sets=%d, want a success on the 4th set", err, res.Limited, st.Writes)
 	}
-	st.steal = 100
+	st.Steal = 100
 	res, err = l.Decide(&r, time.Unix(1000, 0))
 	if err == nil || !strings.Contains(err.Error(), "gave up after 8 CAS mismatches") || res.Limited || res.StoreErrors != 1 {
 		t.Fatalf("endless contention: err=%v limited=%v, want a bounded give-up that lets the request through", err, res.Limited)
@@ -142,11 +107,11 @@ func TestStoreErrorFailsOpen(t *testing.T) {
 }
 
 func TestCorruptBucketIsReset(t *testing.T) {
-	st := newMemStore()
+	st := tokenbucket.NewMemStore()
 	l := mustCompile(t, perUser, st)
 	r := request.New([][2]string{{"x-user", "u1"}}, "")
 	slot := hash64([]byte("0/u1")) % defaultMaxBuckets
-	st.data["wasmesh.ratelimit/default/u/slot/"+strconv.FormatUint(slot, 10)] = memEntry{v: []byte("garbage, not a bucket"), cas: 5}
+	st.Put("wasmesh.ratelimit/default/u/slot/"+strconv.FormatUint(slot, 10), []byte("garbage, not a bucket"))
 	res, err := l.Decide(&r, time.Unix(1000, 0))
 	if err != nil || res.Limited || res.Remaining != 1 {
 		t.Fatalf("corrupt bucket: err=%v %+v, want a fresh bucket", err, res)
@@ -180,7 +145,7 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l.store = newMemStore()
+	l.store = tokenbucket.NewMemStore()
 	h := [][2]string{{":method", "GET"}, {":path", "/hello"}, {":authority", "api"}, {"x-wasmesh-consumer", "alice"}}
 	now := time.Unix(1000, 0)
 	b.ReportAllocs()
@@ -195,13 +160,13 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 func TestBucketTableIsBounded(t *testing.T) {
-	st := newMemStore()
+	st := tokenbucket.NewMemStore()
 	l := mustCompile(t, `{"max_buckets": 16, "rules": [{"name": "ip", "key": {"source": "client_ip"},
 	  "limit_keys": [{"value": "*", "requests": 10, "per": "second", "burst": 1}]}]}`, st)
 	if _, err := l.initSlots(); err != nil {
 		t.Fatal(err)
 	}
-	size := len(st.data)
+	size := st.Len()
 	t0 := time.Unix(1000, 0)
 	for i := 0; i < 2000; i++ {
 		// 2000 clients, one per 50 ms: a bucket refills in 100 ms, so few are live at a time and slots are reused.
@@ -217,13 +182,13 @@ func TestBucketTableIsBounded(t *testing.T) {
 			t.Fatalf("client %d again: err=%v %+v, want limited by its own bucket", i, err, res)
 		}
 	}
-	if len(st.data) != size {
-		t.Fatalf("shared data grew from %d to %d entries, want the fixed table", size, len(st.data))
+	if st.Len() != size {
+		t.Fatalf("shared data grew from %d to %d entries, want the fixed table", size, st.Len())
 	}
 }
 
 func TestFullTableOverflowsIntoOneStricterBucket(t *testing.T) {
-	st := newMemStore()
+	st := tokenbucket.NewMemStore()
 	l := mustCompile(t, `{"rules": [{"name": "u", "max_buckets": 4, "key": {"source": "header", "name": "x-user"},
 	  "limit_keys": [{"value": "*", "requests": 2, "per": "hour"}]}]}`, st)
 	now := time.Unix(1000, 0)
@@ -266,7 +231,7 @@ func TestLiveBucketFurtherOnIsFound(t *testing.T) {
 			slow = u
 		}
 	}
-	l := mustCompile(t, cfg, newMemStore())
+	l := mustCompile(t, cfg, tokenbucket.NewMemStore())
 	now := time.Unix(1000, 0)
 	decide := userDecider(t, l, &now)
 	if res := decide("fast"); res.Limited {
@@ -282,7 +247,7 @@ func TestLiveBucketFurtherOnIsFound(t *testing.T) {
 }
 
 func TestInitSlotsOncePerProxy(t *testing.T) {
-	st := newMemStore()
+	st := tokenbucket.NewMemStore()
 	cfg := `{"max_buckets": 8, "rules": [{"name": "u", "key": {"source": "header", "name": "x-user"},
 	  "limit_keys": [{"value": "vip", "shared": true, "requests": 5, "per": "second"}, {"value": "*", "requests": 1, "per": "second"}]}]}`
 	n, err := mustCompile(t, cfg, st).initSlots()

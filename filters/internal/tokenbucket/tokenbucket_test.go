@@ -47,37 +47,16 @@ func TestBucketFromLargerBurstIsCapped(t *testing.T) {
 	}
 }
 
-// mapStore is shared data in a map; steal makes the next sets fail as if another VM had written first.
-type mapStore struct {
-	data  map[string][]byte
-	cas   map[string]uint32
-	steal int
-	err   error
-}
+// failingStore fails every call.
+type failingStore struct{}
 
-func (m *mapStore) Get(key string) ([]byte, uint32, bool, error) {
-	v, ok := m.data[key]
-	return v, m.cas[key], ok, m.err
+func (failingStore) Get(string) ([]byte, uint32, bool, error) {
+	return nil, 0, false, errors.New("boom")
 }
-
-func (m *mapStore) Set(key string, v []byte, cas uint32) error {
-	if m.err != nil {
-		return m.err
-	}
-	if m.steal > 0 {
-		m.steal--
-		return ErrCASMismatch
-	}
-	if cur, ok := m.cas[key]; ok && cas != 0 && cur != cas {
-		return ErrCASMismatch
-	}
-	m.data[strings.Clone(key)] = append([]byte{}, v...)
-	m.cas[strings.Clone(key)]++
-	return nil
-}
+func (failingStore) Set(string, []byte, uint32) error { return errors.New("boom") }
 
 func TestTakeAt(t *testing.T) {
-	st := &mapStore{data: map[string][]byte{}, cas: map[string]uint32{}}
+	st := NewMemStore()
 	r := NewRate(2, time.Hour, 0)
 	var buf []byte
 	for i, want := range []bool{true, true, false} {
@@ -86,17 +65,16 @@ func TestTakeAt(t *testing.T) {
 			t.Fatalf("take %d: %+v %v, want allowed=%v", i, v, err, want)
 		}
 	}
-	st.data["k"] = []byte("garbage") // unreadable: a new bucket
-	st.steal = 3
+	st.Put("k", []byte("garbage")) // unreadable: a new bucket
+	st.Steal = 3
 	if v, err := TakeAt(st, "k", r, 1000, 8, &buf); err != nil || !v.Allowed || v.Remaining != 1 {
 		t.Fatalf("after 3 CAS mismatches: %+v %v, want a fresh bucket taken on the 4th write", v, err)
 	}
-	st.steal = 100
+	st.Steal = 100
 	if _, err := TakeAt(st, "k", r, 1000, 8, &buf); err == nil || !strings.Contains(err.Error(), "gave up after 8 CAS mismatches") {
 		t.Fatalf("endless contention: %v, want a bounded give-up", err)
 	}
-	st.steal, st.err = 0, errors.New("boom")
-	if _, err := TakeAt(st, "k", r, 1000, 8, &buf); err == nil {
+	if _, err := TakeAt(failingStore{}, "k", r, 1000, 8, &buf); err == nil {
 		t.Fatal("a failing store must be reported")
 	}
 }
