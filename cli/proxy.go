@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,16 +19,14 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/filter/native/apikey"
 	"github.com/wasmesh/wasmesh/host/proxy/filter/native/header"
 	"github.com/wasmesh/wasmesh/host/proxy/filter/wasm"
-	"github.com/wasmesh/wasmesh/host/proxy/module"
 	proxyxds "github.com/wasmesh/wasmesh/host/proxy/xds"
-	"github.com/wasmesh/wasmesh/oci"
 )
 
 func newProxyCommand(s Streams) *cobra.Command {
 	var (
 		configPath string
 		logLevel   string
-		cacheDir   string
+		rt         proxyRuntime
 		watch      time.Duration
 		xdsOpts    proxyxds.Options
 	)
@@ -50,14 +46,15 @@ while the running one keeps serving.`,
 			}
 			log := slog.New(slog.NewJSONHandler(s.Err, &slog.HandlerOptions{Level: level}))
 			if xdsOpts.Server != "" {
-				return runProxyXDS(cmd.Context(), configPath, cacheDir, watch, log, xdsOpts)
+				return runProxyXDS(cmd.Context(), configPath, rt, watch, log, xdsOpts)
 			}
-			return runProxy(cmd.Context(), configPath, cacheDir, watch, log)
+			return runProxy(cmd.Context(), configPath, rt, watch, log)
 		},
 	}
 	cmd.Flags().StringVarP(&configPath, "config", "c", "proxy.yaml", "proxy configuration file")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	cmd.Flags().StringVar(&cacheDir, "wasm-cache-dir", defaultWasmCache(), "compiled Wasm modules kept across restarts (empty: memory only)")
+	cmd.Flags().StringVar(&rt.WasmCacheDir, "wasm-cache-dir", defaultWasmCache(), "compiled Wasm modules kept across restarts (empty: memory only)")
+	addModuleFlags(cmd, &rt.Modules)
 	cmd.Flags().DurationVar(&watch, "watch-interval", 2*time.Second, "how often to check the config file for changes (0 disables)")
 	addProxyXDSFlags(cmd, &xdsOpts) // cli/proxy_xds.go
 	return cmd
@@ -75,21 +72,26 @@ func defaultWasmCache() string {
 // of 100 collects every few MiB of request garbage; 400 trades a few MiB of memory for less GC CPU per request.
 const defaultGOGC = 400
 
-func runProxy(ctx context.Context, configPath, cacheDir string, watch time.Duration, log *slog.Logger, started ...func(*proxy.Server)) error {
+// proxyRuntime is what the proxy needs besides its configuration file: where compiled modules are kept, and
+// where oci:// modules come from.
+type proxyRuntime struct {
+	WasmCacheDir string // compiled machine code (engine cache); "" keeps it in memory
+	Modules      moduleOptions
+}
+
+func runProxy(ctx context.Context, configPath string, rt proxyRuntime, watch time.Duration, log *slog.Logger, started ...func(*proxy.Server)) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGOGC)
 	}
-	eng, err := engine.New(engine.Config{CacheDir: cacheDir, Logger: log.With("component", "engine")})
+	srcs, _, err := rt.Modules.sources(log)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	eng, err := engine.New(engine.Config{CacheDir: rt.WasmCacheDir, Logger: log.With("component", "engine")})
 	if err != nil {
 		return err
 	}
 	defer eng.Close(context.Background())
-	srcs := module.Default(&http.Client{Timeout: time.Minute})
-	ociClient, err := oci.NewClient(oci.Options{Logger: log.With("component", "oci")})
-	if err != nil {
-		return err
-	}
-	srcs["oci"] = ociSource{ociClient}
 	// Filter kinds are listed here, once: adding a native filter is one more line, never a change to the proxy.
 	reg, err := filter.NewRegistry(wasm.Kind(eng, srcs), header.Kind(), apikey.Kind())
 	if err != nil {
@@ -119,15 +121,4 @@ func runProxy(ctx context.Context, configPath, cacheDir string, watch time.Durat
 		}
 	}()
 	return srv.Start(ctx)
-}
-
-// ociSource pulls oci:// module references through the oci package (the sha256 pin is checked by module.Fetch).
-type ociSource struct{ c *oci.Client }
-
-func (o ociSource) Fetch(ctx context.Context, ref string) ([]byte, error) {
-	m, err := o.c.Pull(ctx, strings.TrimPrefix(ref, "oci://"), oci.PullOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return m.Bytes, nil
 }
