@@ -23,6 +23,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/wasmesh/wasmesh/xdsapi"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
@@ -285,11 +286,33 @@ func (n *nodeState) prune() {
 
 func (s *Server) callbacks(log logr.Logger) serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamRequestFunc: func(id int64, req *discoverygrpcReq) error { return s.onRequest(log, id, req) },
+		StreamRequestFunc: func(id int64, req *discoverygrpcReq) error {
+			rejected, err := s.onRequest(log, request{stream: id, typeURL: req.GetTypeUrl(), node: req.GetNode(),
+				nonce: req.GetResponseNonce(), version: req.GetVersionInfo(), nack: req.GetErrorDetail()})
+			if rejected != "" {
+				// A NACK carries the last accepted version, which differs from the snapshot's, so the cache would
+				// answer at once with the same rejected snapshot, and again after every NACK: a hot loop. Telling
+				// the cache the proxy is at the rejected version makes it wait for the next snapshot instead.
+				req.VersionInfo = rejected
+			}
+			return err
+		},
 		StreamResponseFunc: func(_ context.Context, id int64, _ *discoverygrpcReq, resp *discoverygrpcResp) {
-			s.onResponse(id, resp)
+			s.onResponse(id, resp.GetNonce(), resp.GetVersionInfo())
 		},
 		StreamClosedFunc: func(id int64, _ *core.Node) { s.onClosed(log, id) },
+		// Delta (incremental) streams: the cache sends only what changed, and the bookkeeping is the same once
+		// each response nonce is tied to its snapshot version (system_version_info). Their stream ids are
+		// negated: the SotW and delta servers number their streams separately.
+		StreamDeltaRequestFunc: func(id int64, req *discoverygrpc.DeltaDiscoveryRequest) error {
+			_, err := s.onRequest(log, request{stream: -id, typeURL: req.GetTypeUrl(), node: req.GetNode(),
+				nonce: req.GetResponseNonce(), nack: req.GetErrorDetail(), delta: true})
+			return err
+		},
+		StreamDeltaResponseFunc: func(id int64, _ *discoverygrpc.DeltaDiscoveryRequest, resp *discoverygrpc.DeltaDiscoveryResponse) {
+			s.onResponse(-id, resp.GetNonce(), resp.GetSystemVersionInfo())
+		},
+		DeltaStreamClosedFunc: func(id int64, _ *core.Node) { s.onClosed(log, -id) },
 	}
 }
 
@@ -298,23 +321,35 @@ type (
 	discoverygrpcResp = discoverygrpc.DiscoveryResponse
 )
 
+// request is what the bookkeeping reads from a state-of-the-world or a delta request.
+type request struct {
+	stream  int64 // negative for delta streams
+	typeURL string
+	node    *core.Node
+	nonce   string
+	version string // SotW only: the version the proxy runs
+	nack    *rpcstatus.Status
+	delta   bool
+}
+
 // onRequest registers the node on its first request, and reads ACKs and NACKs: a request answering a response
-// (response_nonce set) without error_detail acknowledges version_info; with error_detail it rejects the
-// version sent with that nonce, and version_info stays the last one the proxy accepted.
-func (s *Server) onRequest(log logr.Logger, streamID int64, req *discoverygrpcReq) error {
-	if req.GetTypeUrl() != resource.ExtensionConfigType {
-		return nil // wasmesh serves filters only; other types get no snapshot and simply wait
+// (response_nonce set) without error_detail acknowledges the version (SotW: version_info; delta: the version
+// sent with that nonce); with error_detail it rejects the version sent with that nonce. It returns the rejected
+// version of a NACK.
+func (s *Server) onRequest(log logr.Logger, req request) (string, error) {
+	if req.typeURL != resource.ExtensionConfigType {
+		return "", nil // wasmesh serves filters only; other types get no snapshot and simply wait
 	}
 	s.mu.Lock()
-	id, known := s.streams[streamID]
+	id, known := s.streams[req.stream]
 	if !known {
-		node := xdsapi.NodeFromProto(req.GetNode())
+		node := xdsapi.NodeFromProto(req.node)
 		if node.ID == "" {
 			s.mu.Unlock()
-			return errors.New("xDS: the node has no id: set node.id (and namespace, pod, labels in its metadata)")
+			return "", errors.New("xDS: the node has no id: set node.id (and namespace, pod, labels in its metadata)")
 		}
 		id = node.ID
-		s.streams[streamID] = id
+		s.streams[req.stream] = id
 		n, ok := s.nodes[id]
 		if !ok {
 			n = &nodeState{versions: map[string]map[string]string{}, sent: map[string]string{}}
@@ -328,34 +363,35 @@ func (s *Server) onRequest(log logr.Logger, streamID int64, req *discoverygrpcRe
 		all := s.planKeysLocked()
 		s.mu.Unlock()
 		if err != nil {
-			return err
+			return "", err
 		}
 		s.publish.Lock()
 		err = s.setSnapshots(snaps)
 		s.publish.Unlock()
-		log.V(1).Info("proxy connected", "node", id, "namespace", node.Namespace, "pod", node.Pod)
+		log.V(1).Info("proxy connected", "node", id, "namespace", node.Namespace, "pod", node.Pod, "delta", req.delta)
 		s.changed(all)
-		return err
+		return "", err
 	}
 	n := s.nodes[id]
-	nonce := req.GetResponseNonce()
+	nonce := req.nonce
 	if n == nil || nonce == "" {
 		s.mu.Unlock()
-		return nil
+		return "", nil
 	}
 	var deps []string
-	if req.GetErrorDetail() != nil {
-		rejected, ok := n.sent[nonce]
-		if ok {
-			n.nacked, n.nackMsg, n.nackTime = rejected, req.GetErrorDetail().GetMessage(), time.Now()
+	rejected := ""
+	v := req.version
+	if req.delta {
+		v = n.sent[nonce]
+	}
+	if req.nack != nil {
+		if r, ok := n.sent[nonce]; ok {
+			rejected = r
+			n.nacked, n.nackMsg, n.nackTime = rejected, req.nack.GetMessage(), time.Now()
 			deps = diff(n.versions[rejected], n.versions[n.acked])
 			s.nacked.Add(1)
-			// A NACK carries the last accepted version, which differs from the snapshot's, so the cache would
-			// answer at once with the same rejected snapshot, and again after every NACK: a hot loop. Telling the
-			// cache the proxy is at the rejected version makes it wait for the next snapshot instead.
-			req.VersionInfo = rejected
 		}
-	} else if v := req.GetVersionInfo(); v != "" {
+	} else if v != "" {
 		if v != n.acked {
 			deps = diff(n.versions[v], n.versions[n.acked])
 		}
@@ -369,11 +405,11 @@ func (s *Server) onRequest(log logr.Logger, streamID int64, req *discoverygrpcRe
 	delete(n.sent, nonce)
 	n.prune()
 	s.mu.Unlock()
-	if req.GetErrorDetail() != nil {
-		log.Info("proxy rejected a version", "node", id, "message", req.GetErrorDetail().GetMessage())
+	if req.nack != nil {
+		log.Info("proxy rejected a version", "node", id, "message", req.nack.GetMessage())
 	}
 	s.changed(deps)
-	return nil
+	return rejected, nil
 }
 
 // diff returns the deployments whose filter differs between two versions.
@@ -392,7 +428,7 @@ func diff(a, b map[string]string) []string {
 	return out
 }
 
-func (s *Server) onResponse(streamID int64, resp *discoverygrpcResp) {
+func (s *Server) onResponse(streamID int64, nonce, version string) {
 	s.delivered.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -400,7 +436,7 @@ func (s *Server) onResponse(streamID int64, resp *discoverygrpcResp) {
 		if len(n.sent) > 64 { // a proxy that never answers: forget the oldest guesses rather than grow
 			clear(n.sent)
 		}
-		n.sent[resp.GetNonce()] = resp.GetVersionInfo()
+		n.sent[nonce] = version
 	}
 }
 
