@@ -73,7 +73,7 @@ func TestOperatorRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	refuse := filepath.Join(s.Dir(), "refuse.wasm")
-	if _, err := s.CLI(ctx, "build", "testdata/refuse", "-o", refuse); err != nil {
+	if _, err := s.CLI(ctx, "build", "testdata/broken", "-o", refuse); err != nil {
 		t.Fatal(err)
 	}
 	good, err := s.Push(ctx, artifact(t, "filters/auth.wasm"), reg+"/e2e/auth:v1")

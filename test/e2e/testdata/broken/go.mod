@@ -1,4 +1,4 @@
-module example.com/refuse
+module example.com/broken
 
 go 1.26
 
