@@ -9,7 +9,7 @@ FILTERS := $(patsubst filters/%/main.go,%,$(wildcard filters/*/main.go))
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build filters deps test test-unit test-filters test-e2e lint bench demo clean
+.PHONY: all build filters deps test test-unit test-filters test-e2e lint generate bench demo clean
 
 all: build filters
 
@@ -45,11 +45,16 @@ test-e2e: deps build filters
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	scripts/gen-crds.sh --check
 	$(GO) vet ./...
 	cd filters && $(GO) vet ./...
 	@if $(GO) run $(STATICCHECK) -version >/dev/null 2>&1; then \
 		echo "staticcheck ./..."; $(GO) run $(STATICCHECK) ./... && (cd filters && $(GO) run $(STATICCHECK) ./...); \
 	else echo "staticcheck unavailable from the module proxy; skipped"; fi
+
+# What is derived from the operator's Go types: deepcopy, the CRD and the ClusterRole (controller-gen).
+generate:
+	scripts/gen-crds.sh
 
 # The benchmark report (bench/report, a module of its own): host, data plane (bench/run-proxy.sh), filters, Dubbo,
 # hot reload and operator, written to bench/results/<date>.md, .json and .svg. BENCH_QUICK=1: ~3 minutes, else ~15.
