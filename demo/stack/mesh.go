@@ -62,8 +62,8 @@ type Operator struct {
 }
 
 // Operator starts `wasmesh operator --dir` on free loopback ports, trusting registry over plain HTTP, and
-// waits until its xDS server listens.
-func (s *Stack) Operator(ctx context.Context, registry string) (*Operator, error) {
+// waits until its xDS server listens. extra flags go to the operator as they are.
+func (s *Stack) Operator(ctx context.Context, registry string, extra ...string) (*Operator, error) {
 	o := &Operator{Dir: filepath.Join(s.dir, "deploy")}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
@@ -74,9 +74,10 @@ func (s *Stack) Operator(ctx context.Context, registry string) (*Operator, error
 			return nil, err
 		}
 	}
-	p, err := s.Start("operator", "operator", "--dir", o.Dir, "--dir-interval", "200ms",
+	args := append([]string{"operator", "--dir", o.Dir, "--dir-interval", "200ms",
 		"--xds-addr", o.XDSAddr, "--modules-addr", o.ModulesAddr, "--metrics-addr", o.MetricsAddr, "--probe-addr", "0",
-		"--plain-http-registry", registry, "--cache-dir", filepath.Join(s.dir, "operator-cache"))
+		"--plain-http-registry", registry, "--cache-dir", filepath.Join(s.dir, "operator-cache")}, extra...)
+	p, err := s.Start("operator", args...)
 	if err != nil {
 		return nil, err
 	}
