@@ -26,12 +26,17 @@
 //   - StreamInfo.Properties for request.*, response.*, source.*, destination.*, connection.*, upstream.* (dotted
 //     paths, Envoy encodings); Config.Properties for node.*. The engine itself answers plugin_name,
 //     plugin_root_id, plugin_vm_id, and whatever the module set on the stream with proxy_set_property.
-//   - Config.Caller for proxy_http_call (and proxy_grpc_call if it also implements GRPCCaller).
+//   - Config.Caller for proxy_http_call, proxy_grpc_call if it also implements GRPCCaller, and
+//     proxy_grpc_stream/send/close/cancel if it implements GRPCStreamer (responses go back through
+//     GRPCStreamEvents, in order, to the VM and root context that opened the stream).
+//   - Config.ForeignFunctions for proxy_call_foreign_function; Plugin.ForeignEvent to push an event to the
+//     plugin's proxy_on_foreign_function.
 //
 // Dubbo and other non-HTTP request/response protocols are HTTP-like streams: nothing here assumes HTTP pseudo
 // headers. Metrics the modules define are read through Engine.Metrics.
 //
 // Failures (trap, Go panic, proc_exit, out of memory, CPU deadline) kill only the VM they happen in; the plugin's
-// FailStrategy decides what its streams see. Errors are *Error values wrapping one of the Err* kinds. See
+// FailStrategy decides what its streams see. The CPU deadline costs two atomic stores per callback: modules are
+// loop-guarded at compile time (package loopguard) and one watchdog goroutine per engine stops overrunning calls. Errors are *Error values wrapping one of the Err* kinds. See
 // RATIONALE.md for the pool bound, stream affinity and fail strategies.
 package engine

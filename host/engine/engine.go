@@ -286,9 +286,11 @@ func checkImports(cm wazero.CompiledModule) error {
 	return nil
 }
 
-// resolveHost finds the VM a host function was called from: every guest call carries its VM in the context.
+// resolveHost finds the VM a host function was called from: every guest call carries its VM in the context. It
+// runs once per host-function call, which is how the VM counts them (the scratch arena serves one result each).
 func resolveHost(ctx context.Context, _ api.Module) abi.Host {
 	if v, ok := ctx.Value(vmKey{}).(*vm); ok {
+		v.hostCalls++
 		return v
 	}
 	return nil

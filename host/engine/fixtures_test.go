@@ -30,22 +30,24 @@ func cacheRoot(t testing.TB) string {
 	return filepath.Join(base, "wasmesh")
 }
 
-// sourceHash hashes every file of a fixture directory plus the Go version that builds it.
-func sourceHash(t testing.TB, dir string) string {
+// sourceHash hashes every file of the fixture directories plus the Go version that builds them.
+func sourceHash(t testing.TB, dirs ...string) string {
 	h := sha256.New()
 	h.Write([]byte(runtime.Version()))
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() {
+				files = append(files, p)
+			}
+			return nil
+		})
 		if err != nil {
-			return err
+			t.Fatalf("hash %s: %v", dir, err)
 		}
-		if !d.IsDir() {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("hash %s: %v", dir, err)
 	}
 	sort.Strings(files)
 	for _, f := range files {
@@ -60,8 +62,9 @@ func sourceHash(t testing.TB, dir string) string {
 }
 
 // cachedBuild returns the wasm built from testdata/<name>, calling build(src, out) only when no output for the
-// current source hash exists yet. build writes the module to out.
-func cachedBuild(t testing.TB, name string, build func(src, out string)) []byte {
+// current source hash (of the fixture and of the extra directories that go into the build) exists yet. build
+// writes the module to out.
+func cachedBuild(t testing.TB, name string, build func(src, out string), extra ...string) []byte {
 	t.Helper()
 	fixtureMu.Lock()
 	defer fixtureMu.Unlock()
@@ -69,7 +72,7 @@ func cachedBuild(t testing.TB, name string, build func(src, out string)) []byte 
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(cacheRoot(t), "testwasm", name+"-"+sourceHash(t, src)+".wasm")
+	out := filepath.Join(cacheRoot(t), "testwasm", name+"-"+sourceHash(t, append([]string{src}, extra...)...)+".wasm")
 	if b, err := os.ReadFile(out); err == nil {
 		return b
 	}

@@ -96,6 +96,11 @@ type vm struct {
 	stack      [8]uint64
 	allocStack [1]uint64
 
+	// The guest's scratch arena (ExportScratchArena), 0 if it has none; hostCalls counts host-function calls so
+	// that the arena holds at most one result per call (arenaCall is the call that used it last).
+	arenaPtr, arenaSize  uint32
+	hostCalls, arenaCall uint64
+
 	// Guarded by sem.
 	nextID      uint32
 	nextCallout uint32
@@ -200,6 +205,10 @@ func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
 			return nil, &Error{Kind: ErrInstantiate, Op: entry, Digest: g.mod.digest, Err: v.withStderr(err)}
 		}
 		break
+	}
+	if err := v.findArena(); err != nil {
+		v.kill(err)
+		return nil, &Error{Kind: ErrInstantiate, Op: ExportScratchArena, Digest: g.mod.digest, Err: err}
 	}
 	for _, p := range g.pluginsSnapshot() {
 		if err := v.startRoot(p); err != nil {
@@ -425,8 +434,43 @@ func (v *vm) interrupt() {
 	v.stop()
 }
 
-// Allocate implements abi.Host with the module's allocator.
+// ExportScratchArena is an optional export of wasmesh-built Go guests (builder/bridge): func() i64 returning the
+// address (high 32 bits) and size (low 32) of a scratch area the host may fill with one host call's result
+// instead of calling the guest's allocator, which for a Go guest is a full re-entry. The guest copies the result
+// out before its SDK sees it. Other hosts ignore the export and the module works with them unchanged.
+const ExportScratchArena = "wasmesh_scratch_arena"
+
+// findArena asks the guest for its scratch arena, if it exports one, and checks it lies in linear memory.
+func (v *vm) findArena() error {
+	f := v.mod.ExportedFunction(ExportScratchArena)
+	if f == nil {
+		return nil
+	}
+	d := f.Definition()
+	if len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 1 || d.ResultTypes()[0] != api.ValueTypeI64 {
+		return errors.New("export has the wrong signature: want func() i64")
+	}
+	v.arm()
+	r, err := f.Call(v.ctx)
+	v.disarm()
+	if err != nil {
+		return err
+	}
+	ptr, size := uint32(r[0]>>32), uint32(r[0])
+	if ptr == 0 || size == 0 || uint64(ptr)+uint64(size) > uint64(v.mem.Size()) {
+		return fmt.Errorf("arena [%#x, +%d) is outside linear memory of %d bytes", ptr, size, v.mem.Size())
+	}
+	v.arenaPtr, v.arenaSize = ptr, size
+	return nil
+}
+
+// Allocate implements abi.Host with the guest's scratch arena when it has one and it is free in this host call,
+// else with the module's allocator.
 func (v *vm) Allocate(size uint32) (uint32, error) {
+	if v.arenaSize != 0 && size <= v.arenaSize && v.arenaCall != v.hostCalls {
+		v.arenaCall = v.hostCalls
+		return v.arenaPtr, nil
+	}
 	v.allocStack[0] = uint64(size)
 	v.arm()
 	err := v.alloc.CallWithStack(v.ctx, v.allocStack[:])

@@ -45,6 +45,14 @@ func wasmeshOnMemoryAllocate(size uint32) uint32 {
 	return wasmeshAlloc(size)
 }
 
+// wasmeshScratchArena tells the wasmesh host where the scratch arena is: its
+// address in the high 32 bits, its size in the low 32 (see wasmeshArena).
+//
+//go:wasmexport wasmesh_scratch_arena
+func wasmeshScratchArena() uint64 {
+	return uint64(wasmeshArenaAddr())<<32 | uint64(len(wasmeshArena))
+}
+
 //go:wasmexport proxy_on_context_create
 func wasmeshOnContextCreate(contextID, parentContextID uint32) {
 	wasmeshEnter()

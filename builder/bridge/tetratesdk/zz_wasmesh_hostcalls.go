@@ -37,10 +37,26 @@ func wasmeshAlloc(size uint32) uint32 {
 	return uint32(uintptr(unsafe.Pointer(&buf[0])))
 }
 
+// wasmeshArena is a scratch area a host may fill with a host call's result instead
+// of calling proxy_on_memory_allocate: wasmesh's host learns it once per VM from the
+// wasmesh_scratch_arena export and uses it for at most one result per host call;
+// other hosts never call that export and always allocate. For a Go guest the
+// allocator is a full wasmexport re-entry, so skipping it is most of what a host
+// call returning data costs. Results are copied out (wasmeshTake) before SDK code
+// sees them, so the bytes users get are always their own.
+var wasmeshArena [16 << 10]byte
+
+func wasmeshArenaAddr() uint32 { return uint32(uintptr(unsafe.Pointer(&wasmeshArena[0]))) }
+
 // wasmeshTake returns the buffer the host filled at addr and forgets every other
 // pending allocation of the finished host call.
 func wasmeshTake(addr, size uint32) (*byte, int) {
 	var found *byte
+	if size > 0 && addr == wasmeshArenaAddr() && size <= uint32(len(wasmeshArena)) {
+		buf := make([]byte, size)
+		copy(buf, wasmeshArena[:size])
+		found = &buf[0]
+	}
 	for i, b := range wasmeshPending {
 		if found == nil && uint32(uintptr(unsafe.Pointer(&b[0]))) == addr && uint32(len(b)) >= size {
 			found = &b[0]
