@@ -181,3 +181,41 @@ clusters:
 		t.Errorf("%d failed connections, want 0", failures)
 	}
 }
+
+// TestEnvFromOperator: vmConfig.env reaches the guest's WASI environment, inline values and a variable of the
+// proxy's own environment (HOST).
+func TestEnvFromOperator(t *testing.T) {
+	t.Setenv("REGION", "eu-1")
+	digest, url := serveModule(t, "testdata/envheader")
+	seen := make(chan http.Header, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case seen <- r.Header.Clone():
+		default:
+		}
+	}))
+	defer app.Close()
+	srv, ps := realProxy(t, fmt.Sprintf(`listeners:
+- {name: web, address: "127.0.0.1:0", routes: [{name: all, match: {path: {prefix: /}}, cluster: app}]}
+clusters:
+- {name: app, endpoints: [{address: %q}]}
+`, app.Listener.Addr().String()))
+	b, err := xdsapi.Build(xdsapi.Filter{Deployment: "shop/env", ModuleDigest: digest, URL: url,
+		Env: map[string]string{"MODE": "strict"}, HostEnvKeys: []string{"REGION"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetPlan("shop/env", opxds.Plan{"web-1": b}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return srv.Progress("shop/env")["web-1"].Acked == b.Hash })
+	resp, err := http.Get("http://" + ps.Addr("web").String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := <-seen
+	if h.Get("x-env-region") != "eu-1" || h.Get("x-env-mode") != "strict" {
+		t.Errorf("the guest saw REGION=%q MODE=%q, want eu-1 and strict", h.Get("x-env-region"), h.Get("x-env-mode"))
+	}
+}
