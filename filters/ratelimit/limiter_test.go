@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,5 +270,30 @@ func userDecider(t *testing.T, l *limiter, now *time.Time) func(user string) Res
 			t.Fatal(err)
 		}
 		return res
+	}
+}
+
+func TestHeadersToFetch(t *testing.T) {
+	rule := func(key, match string) string {
+		return `{"name": "r` + strconv.Itoa(len(key)+len(match)) + `", "key": ` + key + match + `, "limit_keys": [{"value": "*", "requests": 1, "per": "second"}]}`
+	}
+	tests := []struct {
+		rules []string
+		want  []string // nil: the whole map
+	}{
+		{[]string{rule(`{"source": "consumer"}`, "")}, []string{"x-wasmesh-consumer"}},
+		{[]string{rule(`{"source": "client_ip"}`, "")}, []string{}},
+		{[]string{rule(`{"source": "header", "name": "X-User"}`, `, "match": {"path_prefix": "/api"}`)}, []string{":path", "x-user"}},
+		{[]string{rule(`{"source": "query", "name": "k"}`, ""), rule(`{"source": "path"}`, "")}, []string{":path"}},
+		{[]string{rule(`{"source": "consumer"}`, `, "match": {"hosts": ["a.example"]}`)}, nil},    // 3 headers
+		{[]string{rule(`{"source": "dubbo_service"}`, "")}, nil},                                  // Dubbo view
+		{[]string{rule(`{"source": "consumer"}`, `, "match": {"service": {"exact": "s"}}`)}, nil}, // Dubbo view
+	}
+	for _, tt := range tests {
+		cfg := `{"rules": [` + strings.Join(tt.rules, ", ") + `]}`
+		l := mustCompile(t, cfg, tokenbucket.NewMemStore())
+		if (l.fetch == nil) != (tt.want == nil) || !slices.Equal(l.fetch, tt.want) {
+			t.Errorf("%s:\n fetch %q, want %q", cfg, l.fetch, tt.want)
+		}
 	}
 }

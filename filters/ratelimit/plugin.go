@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/wasmesh/wasmesh/filters/internal/clock"
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
 	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
@@ -22,6 +24,7 @@ type pluginContext struct {
 	allowed, limited, overflow []proxywasm.MetricCounter
 	overflows                  []uint64 // per rule, in this VM: logged at powers of two
 	storeErrors                proxywasm.MetricCounter
+	headerBuf                  [][2]string // reused: a VM runs one callback at a time
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
@@ -65,9 +68,8 @@ type httpContext struct {
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	p := h.plugin
-	headers, err := proxywasm.GetHttpRequestHeaders()
-	if err != nil {
-		proxywasm.LogErrorf("ratelimit: read request headers: %v", err)
+	headers, ok := p.requestHeaders()
+	if !ok {
 		return types.ActionContinue
 	}
 	var src []byte
@@ -75,7 +77,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		src, _ = proxywasm.GetProperty([]string{"source", "address"})
 	}
 	req := request.New(headers, string(src))
-	res, err := p.lim.Decide(&req, time.Now())
+	res, err := p.lim.Decide(&req, clock.Now())
 	if err != nil {
 		// Shared data trouble must not take the service down: the request passes and the operator is told.
 		p.storeErrors.Increment(uint64(res.StoreErrors))
@@ -131,6 +133,31 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 		}
 	}
 	return types.ActionContinue
+}
+
+// requestHeaders reads the headers the rules need: one host call per header when they are few (lim.fetch), else
+// the whole map in one call.
+func (p *pluginContext) requestHeaders() ([][2]string, bool) {
+	if p.lim.fetch == nil {
+		headers, err := proxywasm.GetHttpRequestHeaders()
+		if err != nil {
+			proxywasm.LogErrorf("ratelimit: read request headers: %v", err)
+			return nil, false
+		}
+		return headers, true
+	}
+	headers := p.headerBuf[:0]
+	for _, name := range p.lim.fetch {
+		v, err := proxywasm.GetHttpRequestHeader(name)
+		switch {
+		case err == nil:
+			headers = append(headers, [2]string{name, v})
+		case !errors.Is(err, types.ErrorStatusNotFound):
+			proxywasm.LogErrorf("ratelimit: read request header %s: %v", name, err)
+		}
+	}
+	p.headerBuf = headers
+	return headers, true
 }
 
 // seconds rounds up, so a client that waits that long finds a token.

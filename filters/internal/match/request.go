@@ -61,6 +61,25 @@ func (c Request) Compile(field string) (RequestMatcher, error) {
 	return m, nil
 }
 
+// Headers names the request headers Match reads, so that a filter can fetch just those from the host instead of the
+// whole map; all is true when it needs the whole map (Dubbo conditions read the method, the x-dubbo-* headers and
+// the path).
+func (m *RequestMatcher) Headers() (names []string, all bool) {
+	if m.dubboOnly {
+		return nil, true
+	}
+	if len(m.hosts) > 0 {
+		names = append(names, ":authority", "host")
+	}
+	if m.pathPrefix != "" || m.pathRegex != nil {
+		names = append(names, ":path")
+	}
+	if len(m.methods) > 0 {
+		names = append(names, ":method")
+	}
+	return names, false
+}
+
 // Match reports whether r is selected.
 func (m *RequestMatcher) Match(r *request.Request) bool {
 	if m.dubboOnly && !r.Dubbo {

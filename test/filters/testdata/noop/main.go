@@ -1,6 +1,6 @@
 // Command noop is the baseline for BenchmarkHost: a filter that does only what its configuration names, so the
 // difference to a real filter is the filter's own work. The configuration is a list of steps, e.g.
-// ["headers", "property", "now", "set-header", "remove-header", "metric", "alloc"]; [] does nothing at all.
+// ["headers", "property", "now", "now-mono", "set-header", "remove-header", "metric", "alloc"]; [] does nothing at all.
 package main
 
 import (
@@ -34,8 +34,9 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 func (p *plugin) NewHttpContext(uint32) types.HttpContext { return &stream{steps: p.steps} }
 
 var (
-	counter proxywasm.MetricCounter
-	sink    []byte
+	monoBase = time.Now()
+	counter  proxywasm.MetricCounter
+	sink     []byte
 )
 
 type stream struct {
@@ -54,6 +55,8 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 			_, _ = proxywasm.GetProperty([]string{"source", "address"})
 		case "now":
 			_ = time.Now()
+		case "now-mono":
+			_ = monoBase.Add(time.Since(monoBase)) // what filters/internal/clock does: the monotonic clock only
 		case "set-header":
 			_ = proxywasm.ReplaceHttpRequestHeader("x-baseline", "1")
 		case "remove-header":
