@@ -15,10 +15,12 @@ import (
 // Options.LoadReportInterval is unset: often enough for a canary pause of a minute to see a dozen reports.
 const DefaultLoadReportInterval = 5 * time.Second
 
-// Load history bounds: enough for the longest sensible abort window, without growing with uptime.
+// Load history: reports are summed into one-second buckets per deployment and module digest, whatever the
+// number of proxies reporting, and kept for an hour (the longest sensible abort window): at most 3,600 buckets
+// per deployment and digest.
 const (
-	maxLoadAge     = time.Hour
-	maxLoadSamples = 8192 // per deployment and module digest
+	loadBucket = time.Second
+	maxLoadAge = time.Hour
 )
 
 type loadKey struct{ deployment, digest string }
@@ -28,11 +30,12 @@ type loadSample struct {
 	calls, failures uint64
 }
 
-// Load sums the calls and failures that proxies reported since the given time for deployment's filter running
-// the module digest (sha256:<hex>), over every proxy that ran it.
+// Load sums the calls and failures that proxies reported since the given time (to the second) for deployment's
+// filter running the module digest (sha256:<hex>), over every proxy that ran it.
 func (s *Server) Load(deployment, digest string, since time.Time) (calls, failures uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	since = since.Truncate(loadBucket)
 	for _, l := range s.loads[loadKey{deployment, digest}] {
 		if !l.at.Before(since) {
 			calls += l.calls
@@ -54,12 +57,18 @@ func (s *Server) recordLoad(l xdsapi.FilterLoad, now time.Time) {
 		s.mu.Unlock()
 		return // a filter the operator no longer delivers
 	}
+	at := now.Truncate(loadBucket)
 	samples := s.loads[k]
-	drop := 0
-	for drop < len(samples) && (now.Sub(samples[drop].at) > maxLoadAge || len(samples)-drop >= maxLoadSamples) {
-		drop++
+	if n := len(samples); n > 0 && samples[n-1].at.Equal(at) {
+		samples[n-1].calls += l.Calls
+		samples[n-1].failures += l.Failures
+	} else {
+		drop := 0
+		for drop < len(samples) && now.Sub(samples[drop].at) > maxLoadAge {
+			drop++
+		}
+		s.loads[k] = append(samples[drop:], loadSample{at: at, calls: l.Calls, failures: l.Failures})
 	}
-	s.loads[k] = append(samples[drop:], loadSample{at: now, calls: l.Calls, failures: l.Failures})
 	s.mu.Unlock()
 	if l.Failures > 0 {
 		s.changed([]string{l.Deployment})
