@@ -112,11 +112,6 @@ func (c *Chain) RequestHeaders(s *Stream, endOfStream bool) bool {
 	return c.run(s, cbRequestHeaders, endOfStream, false)
 }
 
-// RequestBody runs the request-body callbacks on s.RequestBody.
-func (c *Chain) RequestBody(s *Stream, endOfStream bool) bool {
-	return c.run(s, cbRequestBody, endOfStream, false)
-}
-
 // RequestTrailers runs the request-trailer callbacks on s.RequestTrailers.
 func (c *Chain) RequestTrailers(s *Stream) bool { return c.run(s, cbRequestTrailers, true, false) }
 
@@ -125,16 +120,13 @@ func (c *Chain) ResponseHeaders(s *Stream, endOfStream bool) bool {
 	return c.run(s, cbResponseHeaders, endOfStream, true)
 }
 
-// ResponseBody runs the response-body callbacks on s.ResponseBody, last filter first.
-func (c *Chain) ResponseBody(s *Stream, endOfStream bool) bool {
-	return c.run(s, cbResponseBody, endOfStream, true)
-}
-
 // ResponseTrailers runs the response-trailer callbacks, last filter first.
 func (c *Chain) ResponseTrailers(s *Stream) bool { return c.run(s, cbResponseTrailers, true, true) }
 
 // Done calls every filter's OnDone that wants it.
 func (c *Chain) Done(s *Stream) {
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
 	for _, i := range c.by[cbDone] {
 		s.cur = i
 		c.entries[i].Filter.OnDone(s)
@@ -143,6 +135,11 @@ func (c *Chain) Done(s *Stream) {
 
 func (c *Chain) run(s *Stream, cb callback, end, reverse bool) bool {
 	idx := c.by[cb]
+	if len(idx) == 0 {
+		return true
+	}
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
 	for n := range idx {
 		i := idx[n]
 		if reverse {
@@ -159,22 +156,24 @@ func (c *Chain) run(s *Stream, cb callback, end, reverse bool) bool {
 		switch cb {
 		case cbRequestHeaders:
 			a = f.OnRequestHeaders(s, end)
-		case cbRequestBody:
-			a = f.OnRequestBody(s, end)
 		case cbRequestTrailers:
 			a = f.OnRequestTrailers(s)
 		case cbResponseHeaders:
 			a = f.OnResponseHeaders(s, end)
-		case cbResponseBody:
-			a = f.OnResponseBody(s, end)
 		case cbResponseTrailers:
 			a = f.OnResponseTrailers(s)
 		}
 		if e.Observe != nil {
 			e.Observe(time.Since(start).Seconds())
 		}
-		if a == Pause && !s.wait() {
-			return false
+		if a == Pause {
+			// Wait without the callback lock, so the other direction's callbacks can run meanwhile.
+			s.cbMu.Unlock()
+			ok := s.wait()
+			s.cbMu.Lock()
+			if !ok {
+				return false
+			}
 		}
 		if s.LocalResponse() != nil {
 			if s.Info.LocalReplyBy == "" {

@@ -50,12 +50,21 @@ type Stream struct {
 	cur    int   // index of the filter being called, for State
 	state  []any // per-filter stream state
 	resume chan struct{}
+	// cbMu is held while a callback runs: request-body chunks may be filtered on the transport's goroutine
+	// while the response arrives on the stream's, and a filter must never see two callbacks at once.
+	cbMu sync.Mutex
+	// held are the body bytes each body filter holds (StopIterationAndBuffer), request [0] and response [1],
+	// indexed like the chain's list of body filters.
+	held [2][][]byte
 
 	mu       sync.Mutex
 	hasLocal atomic.Bool // read on every callback without taking mu
 	local    *LocalResponse
 	lr       LocalResponse // storage for local, so a reply does not allocate
 }
+
+// maxPooledHeld is the largest body buffer a pooled Stream keeps for its next use.
+const maxPooledHeld = 64 << 10
 
 // NewStream returns an empty Stream; the proxy pools them.
 func NewStream() *Stream {
@@ -72,6 +81,14 @@ func (s *Stream) Reset(ctx context.Context, req Headers, info Info) {
 	s.cur = 0
 	clear(s.state)
 	s.state = s.state[:0]
+	for d := range s.held {
+		for i, h := range s.held[d] {
+			if cap(h) > maxPooledHeld {
+				h = nil // do not keep a large body alive in the pool
+			}
+			s.held[d][i] = h[:0]
+		}
+	}
 	select {
 	case <-s.resume:
 	default:
@@ -85,6 +102,14 @@ func (s *Stream) Reset(ctx context.Context, req Headers, info Info) {
 
 // Context is the stream's context: it ends when the client goes away or the stream times out.
 func (s *Stream) Context() context.Context { return s.ctx }
+
+// SetContext replaces the stream's context, for the proxy to end the stream's waits itself (a stream whose
+// request body is still being filtered when its response is done). Call it between callbacks.
+func (s *Stream) SetContext(ctx context.Context) {
+	s.cbMu.Lock()
+	s.ctx = ctx
+	s.cbMu.Unlock()
+}
 
 // State returns the calling filter's per-stream value (nil until SetState).
 func (s *Stream) State() any {

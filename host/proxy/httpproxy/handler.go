@@ -48,8 +48,23 @@ type state struct {
 	url   url.URL
 	// status is the response status filters see and may change through ":status".
 	status int
-	// Separate buffers: filters may read the request body while the response body is buffered.
-	reqBody, respBody bytes.Buffer
+	// reqBody holds a request body that ended before it went upstream, for the request and its retries.
+	reqBody bytes.Buffer
+	// Body pipes and their read buffers (from copyBufPool), used only when a filter wants bodies.
+	reqPipe, respPipe bodyPipe
+	bufs              [2]*[]byte
+	// abort asks ServeHTTP to break the client connection: the response failed after its head was sent.
+	abort bool
+}
+
+func (st *state) reqBuf() []byte  { return st.buf(0) }
+func (st *state) respBuf() []byte { return st.buf(1) }
+
+func (st *state) buf(i int) []byte {
+	if st.bufs[i] == nil {
+		st.bufs[i] = copyBufPool.Get().(*[]byte)
+	}
+	return *st.bufs[i]
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -102,6 +117,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	chain.Done(s)
 	route.Stats.Observe(status, time.Since(start).Seconds())
 	h.log(cfg, r, s, start)
+	if st.abort {
+		panic(http.ErrAbortHandler) // net/http closes the connection without logging
+	}
 }
 
 var noRouteBody = []byte("no route\n")
@@ -113,8 +131,12 @@ func release(st *state) {
 	if st.reqBody.Cap() > 1<<20 {
 		st.reqBody = bytes.Buffer{}
 	}
-	if st.respBody.Cap() > 1<<20 {
-		st.respBody = bytes.Buffer{}
+	st.reqPipe, st.respPipe, st.abort = bodyPipe{}, bodyPipe{}, false
+	for i, b := range st.bufs {
+		if b != nil {
+			copyBufPool.Put(b)
+			st.bufs[i] = nil
+		}
 	}
 	statePool.Put(st)
 }
@@ -128,22 +150,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 		return h.localOrAbort(w, s)
 	}
 
-	// Bodies are read here only when a filter wants them; otherwise the client's body streams upstream.
+	// Bodies go through filters only when one wants them (body.go); otherwise the client's body streams upstream.
 	var body io.ReadCloser = r.Body
 	bufferedBody := false
+	var pump *requestPump
 	if !noBody && wants&(filter.WantRequestBody|filter.WantRequestTrailers) != 0 {
-		switch bufferBody(&st.reqBody, r.Body, cfg.MaxBuffer) {
-		case errRead:
-			return h.fail(w, s, http.StatusBadRequest, "request body read failed", "downstream_read_error")
-		case errTooLarge:
-			return h.fail(w, s, http.StatusRequestEntityTooLarge, "request body too large for the filter chain", "request_too_large")
+		p := &st.reqPipe
+		p.init(chain, s, r.Body, r.ContentLength, false, cfg.MaxBuffer, st.reqBuf(), &st.reqT, func() http.Header { return r.Trailer })
+		first, end, res := p.prefetch()
+		if res != pipeOK {
+			return h.bodyFailed(w, s, res, false)
 		}
-		s.RequestBody = st.reqBody.Bytes()
-		st.reqT.H = r.Trailer
-		if !filterBody(chain, s, &st.reqT, false) {
-			return h.localOrAbort(w, s)
+		if end {
+			st.reqBody.Reset()
+			st.reqBody.Write(first)
+			s.RequestBody = st.reqBody.Bytes() // what retries replay
+			bufferedBody = true
+		} else {
+			pump = startPump(p, first, w)
+			defer pump.stop()
+			body = pump.pr
 		}
-		bufferedBody = true
 	}
 
 	rt.RequestHeaders.Apply(r.Header)
@@ -173,13 +200,22 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 	if bufferedBody {
 		body = io.NopCloser(bytes.NewReader(s.RequestBody))
 		out.ContentLength = int64(len(s.RequestBody))
+		out.TransferEncoding = nil // the client may have sent it chunked; the length is known now
 		if len(s.RequestBody) == 0 {
 			body = http.NoBody
 		}
+	} else if pump != nil {
+		out.ContentLength = -1 // filters may change the length: chunked
 	}
 	out.Body = body
 
 	resp, err := h.roundTrip(ctx, out, up, rt, s, noBody || bufferedBody)
+	if err != nil && pump != nil {
+		<-pump.done // the transport gave up; the pump has (or will have) seen the pipe close
+		if f := pump.failure(); f != pipeOK {
+			return h.bodyFailed(w, s, f, false)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, cluster.ErrNoHealthyEndpoint) {
 			return h.fail(w, s, http.StatusServiceUnavailable, "no healthy upstream", "no_healthy_upstream")
@@ -441,21 +477,68 @@ func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Confi
 	if wants&filter.WantResponseHeaders != 0 && !chain.ResponseHeaders(s, noBody) {
 		return h.localOrAbort(w, s)
 	}
-	buffered := false
 	if !noBody && wants&(filter.WantResponseBody|filter.WantResponseTrailers) != 0 {
-		switch bufferBody(&st.respBody, resp.Body, cfg.MaxBuffer) {
-		case errRead:
-			return h.fail(w, s, http.StatusBadGateway, "upstream body read failed", "upstream_read_error")
-		case errTooLarge:
-			return h.fail(w, s, http.StatusBadGateway, "response body too large for the filter chain", "response_too_large")
-		}
-		s.ResponseBody = st.respBody.Bytes()
-		st.respT.H = resp.Trailer
-		if !filterBody(chain, s, &st.respT, true) {
-			return h.localOrAbort(w, s)
-		}
-		buffered = true
+		return h.respondFiltered(w, resp, rt, chain, st, cfg.MaxBuffer)
 	}
+	dst := writeHead(w, resp, rt, st, keepLength)
+	if !noBody {
+		copyBody(w, resp.Body, resp.ContentLength < 0)
+	}
+	copyTrailers(dst, resp.Trailer)
+	return st.status
+}
+
+// respondFiltered streams the response body through the body filters (body.go). The head is written with the
+// first bytes that go on: until then a filter may still answer locally, and an overflow is a clean 500.
+func (h *Handler) respondFiltered(w http.ResponseWriter, resp *http.Response, rt *route.Bound, chain *filter.Chain, st *state, limit int) int {
+	s := st.s
+	p := &st.respPipe
+	p.init(chain, s, resp.Body, resp.ContentLength, true, limit, st.respBuf(), &st.respT, func() http.Header { return resp.Trailer })
+	first, end, res := p.prefetch()
+	if res != pipeOK {
+		return h.bodyFailed(w, s, res, true)
+	}
+	if end {
+		dst := writeHead(w, resp, rt, st, int64(len(first)))
+		w.Write(first)
+		copyTrailers(dst, resp.Trailer)
+		return st.status
+	}
+	dst := writeHead(w, resp, rt, st, unknownLength)
+	flush := resp.ContentLength < 0
+	f, _ := w.(http.Flusher)
+	out := first
+	for {
+		if len(out) > 0 {
+			if _, err := w.Write(out); err != nil {
+				return st.status
+			}
+			if flush && f != nil {
+				f.Flush()
+			}
+		}
+		if end {
+			break
+		}
+		out, end, res = p.next()
+		if res != pipeOK {
+			// The head is out: the client can only be told by a broken stream.
+			st.abort = true
+			return st.status
+		}
+	}
+	copyTrailers(dst, resp.Trailer)
+	return st.status
+}
+
+const (
+	keepLength    = -2 // the upstream's framing headers go on as they are
+	unknownLength = -1 // filters may change the body: no Content-Length (chunked on HTTP/1.1)
+)
+
+// writeHead applies the route's response header mutations, copies the upstream's headers minus hop-by-hop ones
+// and writes the status. length sets Content-Length (>= 0), removes it (unknownLength) or keeps it (keepLength).
+func writeHead(w http.ResponseWriter, resp *http.Response, rt *route.Bound, st *state, length int64) http.Header {
 	rt.ResponseHeaders.Apply(resp.Header)
 	dst := w.Header()
 	if c := resp.Header["Connection"]; len(c) > 0 {
@@ -467,22 +550,37 @@ func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Confi
 	for _, k := range hopHeaders {
 		delete(dst, k)
 	}
-	if buffered {
-		dst["Content-Length"] = []string{strconv.Itoa(len(s.ResponseBody))}
-		w.WriteHeader(st.status)
-		w.Write(s.ResponseBody)
-	} else {
-		w.WriteHeader(st.status)
-		if !noBody {
-			copyBody(w, resp.Body, resp.ContentLength < 0)
-		}
+	switch {
+	case length >= 0:
+		dst["Content-Length"] = []string{strconv.FormatInt(length, 10)}
+	case length == unknownLength:
+		delete(dst, "Content-Length")
 	}
-	// Trailers arrive after the body; net/http sends headers named with TrailerPrefix as trailers, for HTTP/1.1
-	// chunked responses and HTTP/2 alike.
-	for k, vv := range resp.Trailer {
+	w.WriteHeader(st.status)
+	return dst
+}
+
+// copyTrailers announces the upstream's trailers. They arrive after the body; net/http sends headers named with
+// TrailerPrefix as trailers, for HTTP/1.1 chunked responses and HTTP/2 alike.
+func copyTrailers(dst, trailer http.Header) {
+	for k, vv := range trailer {
 		dst[http.TrailerPrefix+k] = vv
 	}
-	return st.status
+}
+
+// bodyFailed answers a body the filters stopped, before anything of the response was sent.
+func (h *Handler) bodyFailed(w http.ResponseWriter, s *filter.Stream, res pipeResult, response bool) int {
+	switch {
+	case res == pipeStopped:
+		return h.localOrAbort(w, s)
+	case res == pipeOverflow && response:
+		return h.fail(w, s, http.StatusInternalServerError, "response body too large for the filter chain", "response_too_large")
+	case res == pipeOverflow:
+		return h.fail(w, s, http.StatusRequestEntityTooLarge, "request body too large for the filter chain", "request_too_large")
+	case response:
+		return h.fail(w, s, http.StatusBadGateway, "upstream body read failed", "upstream_read_error")
+	}
+	return h.fail(w, s, http.StatusBadRequest, "request body read failed", "downstream_read_error")
 }
 
 // copyBody streams the upstream body, flushing after each read when the length is unknown (server-sent events,
@@ -584,49 +682,4 @@ func (h *Handler) log(cfg *Config, r *http.Request, s *filter.Stream, start time
 		attrs = append(attrs, slog.String("local_reply_by", s.Info.LocalReplyBy), slog.String("details", lr.Details))
 	}
 	cfg.Log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
-}
-
-type bufferResult uint8
-
-const (
-	bufferedOK bufferResult = iota
-	errRead
-	errTooLarge
-)
-
-// bufferBody reads a whole body for the filters, up to max bytes.
-func bufferBody(buf *bytes.Buffer, body io.Reader, max int) bufferResult {
-	buf.Reset()
-	n, err := buf.ReadFrom(io.LimitReader(body, int64(max)+1))
-	switch {
-	case err != nil:
-		return errRead
-	case n > int64(max):
-		return errTooLarge
-	}
-	return bufferedOK
-}
-
-// filterBody runs the body callbacks on the buffered body and then, when the peer sent trailers (known only
-// once the body is read), the trailer callbacks. It returns false when the stream must stop.
-func filterBody(chain *filter.Chain, s *filter.Stream, trailers *filter.MapHeaders, response bool) bool {
-	wants := chain.Wants()
-	if !response {
-		if wants&filter.WantRequestBody != 0 && !chain.RequestBody(s, true) {
-			return false
-		}
-		if len(trailers.H) > 0 && wants&filter.WantRequestTrailers != 0 {
-			s.RequestTrailers = trailers
-			return chain.RequestTrailers(s)
-		}
-		return true
-	}
-	if wants&filter.WantResponseBody != 0 && !chain.ResponseBody(s, true) {
-		return false
-	}
-	if len(trailers.H) > 0 && wants&filter.WantResponseTrailers != 0 {
-		s.ResponseTrailers = trailers
-		return chain.ResponseTrailers(s)
-	}
-	return true
 }

@@ -62,11 +62,18 @@ func (w *recorderW) Write(b []byte) (int, error) { w.n += len(b); return len(b),
 
 func newTestHandler(tb testing.TB, up http.RoundTripper, filters ...filter.Entry) *Handler {
 	tb.Helper()
-	m := metrics.New()
 	c, err := cluster.NewWithTransport(config.Cluster{Name: "backend", Endpoints: []config.Endpoint{{Address: "127.0.0.1:1"}}}, nil, up)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return newHandlerFor(tb, c, 1<<20, filters...)
+}
+
+// newHandlerFor serves every request on cluster c through filters, buffering at most maxBuffer body bytes per
+// filter.
+func newHandlerFor(tb testing.TB, c *cluster.Cluster, maxBuffer int, filters ...filter.Entry) *Handler {
+	tb.Helper()
+	m := metrics.New()
 	tbl, err := route.NewTable([]config.Route{{Name: "all", Cluster: "backend"}})
 	if err != nil {
 		tb.Fatal(err)
@@ -76,7 +83,7 @@ func newTestHandler(tb testing.TB, up http.RoundTripper, filters ...filter.Entry
 		Listener: "http", Address: "127.0.0.1:8080", Table: tbl, NoRoute: m.Route("http", ""),
 		Routes:    []route.Bound{{Route: tbl.Routes()[0], Chain: chain, Stats: m.Route("http", "all")}},
 		Clusters:  map[string]*Upstream{"backend": {Cluster: c, Metrics: m.Cluster("backend")}},
-		MaxBuffer: 1 << 20, Ref: drain.New(),
+		MaxBuffer: maxBuffer, Ref: drain.New(),
 	})
 }
 

@@ -316,7 +316,7 @@ func (f *wasmFilter) OnRequestBody(s *filter.Stream, end bool) filter.Action {
 	if st.bypass {
 		return filter.Continue
 	}
-	return f.after(st, st.es.OnRequestBody(&s.RequestBody, end))
+	return f.afterBody(st, st.es.OnRequestBody(&s.RequestBody, end), end)
 }
 
 func (f *wasmFilter) OnRequestTrailers(s *filter.Stream) filter.Action {
@@ -348,7 +348,22 @@ func (f *wasmFilter) OnResponseBody(s *filter.Stream, end bool) filter.Action {
 	if st.bypass {
 		return filter.Continue
 	}
-	return f.after(st, st.es.OnResponseBody(&s.ResponseBody, end))
+	return f.afterBody(st, st.es.OnResponseBody(&s.ResponseBody, end), end)
+}
+
+// afterBody maps a body callback's result. A module that pauses a body chunk before the end of the stream asks
+// for buffering (proxy-wasm's StopIterationAndBuffer): the chain holds the bytes and calls it again with them and
+// the next chunk, so there is nothing to wait for. On the last chunk a pause waits for proxy_continue_stream, as
+// for headers.
+func (f *wasmFilter) afterBody(st *stream, a abi.Action, end bool) filter.Action {
+	if end || a == abi.ActionContinue {
+		return f.after(st, a)
+	}
+	f.after(st, abi.ActionContinue) // errors, local replies, upstream_cluster; it never waits for a Continue
+	if st.bypass || st.fs.LocalResponse() != nil {
+		return filter.Continue
+	}
+	return filter.Pause
 }
 
 func (f *wasmFilter) OnResponseTrailers(s *filter.Stream) filter.Action {

@@ -1,0 +1,194 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
+)
+
+// Bodies reach filters in chunks, as they arrive (proxy-wasm's on_request_body and on_response_body), and only
+// when some filter of the chain wants a body or trailers; otherwise they stream through untouched.
+//
+// The first chunks are filtered on the handler's goroutine until either the body ends or some bytes are ready
+// to go on. A body that ends first (small bodies, or a filter that holds the whole body) is sent with an exact
+// Content-Length and can be replayed on retries. Otherwise the bytes stream on (chunked, since filters may
+// change the length): a request body through a pipe fed by a pump goroutine, as the transport reads it while
+// the response may already arrive; a response body from the handler's goroutine.
+
+// pipeResult is how reading a body through the filters went.
+type pipeResult uint8
+
+const (
+	pipeOK pipeResult = iota
+	pipeReadError
+	pipeStopped  // a filter answered locally, or the stream ended while paused
+	pipeOverflow // a filter held more than max_buffer_bytes
+)
+
+// bodyPipe reads one body from its source and runs each chunk through the chain's body callbacks.
+type bodyPipe struct {
+	chain     *filter.Chain
+	s         *filter.Stream
+	src       io.Reader
+	response  bool
+	limit     int
+	remaining int64 // bytes still to come when the length is known (so the last chunk says end), else -1
+	buf       []byte
+	// trailers are read once the body has ended (net/http fills them in then); run through the chain when it
+	// wants them.
+	trailer  func() http.Header
+	trailers *filter.MapHeaders
+	done     bool
+}
+
+func (p *bodyPipe) init(chain *filter.Chain, s *filter.Stream, src io.Reader, length int64, response bool, limit int,
+	buf []byte, trailers *filter.MapHeaders, trailer func() http.Header) {
+	*p = bodyPipe{chain: chain, s: s, src: src, response: response, limit: limit, remaining: length, buf: buf,
+		trailers: trailers, trailer: trailer}
+	if length < 0 {
+		p.remaining = -1
+	}
+}
+
+// next reads and filters one chunk. It returns the bytes to forward (valid until the next call) and whether the
+// body has ended.
+func (p *bodyPipe) next() ([]byte, bool, pipeResult) {
+	if p.done {
+		return nil, true, pipeOK
+	}
+	n, err := p.src.Read(p.buf)
+	if err != nil && err != io.EOF {
+		return nil, false, pipeReadError
+	}
+	end := err == io.EOF
+	if p.remaining >= 0 {
+		p.remaining -= int64(n)
+		end = end || p.remaining <= 0
+	}
+	if n == 0 && !end {
+		return nil, false, pipeOK
+	}
+	var out []byte
+	var res filter.BodyResult
+	if p.response {
+		out, res = p.chain.ResponseData(p.s, p.buf[:n], end, p.limit)
+	} else {
+		out, res = p.chain.RequestData(p.s, p.buf[:n], end, p.limit)
+	}
+	switch res {
+	case filter.BodyStopped:
+		return nil, false, pipeStopped
+	case filter.BodyOverflow:
+		return nil, false, pipeOverflow
+	}
+	if end {
+		p.done = true
+		if !p.runTrailers() {
+			return nil, false, pipeStopped
+		}
+	}
+	return out, end, pipeOK
+}
+
+// runTrailers runs the trailer callbacks when the peer sent trailers and a filter wants them.
+func (p *bodyPipe) runTrailers() bool {
+	t := p.trailer()
+	if len(t) == 0 {
+		return true
+	}
+	p.trailers.H = t
+	if p.response {
+		if p.chain.Wants()&filter.WantResponseTrailers == 0 {
+			return true
+		}
+		p.s.ResponseTrailers = p.trailers
+		return p.chain.ResponseTrailers(p.s)
+	}
+	if p.chain.Wants()&filter.WantRequestTrailers == 0 {
+		return true
+	}
+	p.s.RequestTrailers = p.trailers
+	return p.chain.RequestTrailers(p.s)
+}
+
+// prefetch filters chunks until some bytes are ready to go on or the body ends.
+func (p *bodyPipe) prefetch() (first []byte, end bool, res pipeResult) {
+	for {
+		out, end, res := p.next()
+		if res != pipeOK || end || len(out) > 0 {
+			return out, end, res
+		}
+	}
+}
+
+// requestPump streams a request body through the filters into a pipe the transport reads. The handler must call
+// stop before the stream is reused: it ends the pump and waits for it.
+type requestPump struct {
+	pipe    *bodyPipe
+	pr      *io.PipeReader
+	pw      *io.PipeWriter
+	done    chan struct{}
+	result  atomic.Uint32 // a pipeResult, set before the pipe is closed with errFilteredBody
+	cancel  context.CancelFunc
+	control *http.ResponseController
+}
+
+var errFilteredBody = errors.New("request body stopped by the filter chain")
+
+// startPump starts streaming the rest of the body, first written ahead. The stream's context is replaced by one
+// stop can end, so that a filter paused on the body lets go when the exchange is over.
+func startPump(p *bodyPipe, first []byte, w http.ResponseWriter) *requestPump {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(p.s.Context())
+	p.s.SetContext(ctx)
+	rp := &requestPump{pipe: p, pr: pr, pw: pw, done: make(chan struct{}), cancel: cancel,
+		control: http.NewResponseController(w)}
+	go rp.run(first)
+	return rp
+}
+
+func (rp *requestPump) run(first []byte) {
+	defer close(rp.done)
+	if _, err := rp.pw.Write(first); err != nil {
+		return
+	}
+	for {
+		out, end, res := rp.pipe.next()
+		if res != pipeOK {
+			rp.result.Store(uint32(res))
+			rp.pw.CloseWithError(errFilteredBody)
+			return
+		}
+		if len(out) > 0 {
+			if _, err := rp.pw.Write(out); err != nil {
+				return // the transport stopped reading: the exchange failed or is over
+			}
+		}
+		if end {
+			rp.pw.Close()
+			return
+		}
+	}
+}
+
+// failure reports why the pump stopped the body, pipeOK if it did not.
+func (rp *requestPump) failure() pipeResult { return pipeResult(rp.result.Load()) }
+
+// stop ends the pump if it still runs (the exchange ended before the request body did) and waits for it: reads
+// from the client are cut by a past read deadline, writes by closing the pipe, filter waits by the context.
+func (rp *requestPump) stop() {
+	select {
+	case <-rp.done:
+	default:
+		rp.pr.CloseWithError(context.Canceled)
+		_ = rp.control.SetReadDeadline(time.Unix(1, 0))
+		rp.cancel()
+		<-rp.done
+	}
+	rp.cancel()
+}

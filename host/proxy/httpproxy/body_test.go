@@ -1,0 +1,306 @@
+package httpproxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmesh/wasmesh/host/proxy/cluster"
+	"github.com/wasmesh/wasmesh/host/proxy/config"
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
+)
+
+// chunkFilter is a native body filter for these tests: it counts the chunks it sees (and which said end of
+// stream), upper-cases what passes when upper is set, and holds everything until the end when hold is set. It
+// filters request bodies, or response bodies when response is set.
+type chunkFilter struct {
+	filter.Base
+	hold, upper, response bool
+
+	mu          sync.Mutex
+	chunks      int
+	ends        int
+	lastEnd     bool
+	largestSeen int
+}
+
+func (f *chunkFilter) Wants() filter.Wants {
+	if f.response {
+		return filter.WantResponseBody
+	}
+	return filter.WantRequestBody
+}
+
+func (f *chunkFilter) on(body *[]byte, end bool) filter.Action {
+	f.mu.Lock()
+	f.chunks++
+	if end {
+		f.ends++
+	}
+	f.lastEnd = end
+	f.largestSeen = max(f.largestSeen, len(*body))
+	f.mu.Unlock()
+	if f.hold && !end {
+		return filter.Pause
+	}
+	if f.upper {
+		*body = bytes.ToUpper(*body)
+	}
+	return filter.Continue
+}
+
+func (f *chunkFilter) OnRequestBody(s *filter.Stream, end bool) filter.Action {
+	return f.on(&s.RequestBody, end)
+}
+func (f *chunkFilter) OnResponseBody(s *filter.Stream, end bool) filter.Action {
+	return f.on(&s.ResponseBody, end)
+}
+
+func (f *chunkFilter) stats() (chunks, ends, largest int, lastEnd bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.chunks, f.ends, f.largestSeen, f.lastEnd
+}
+
+// proxyTo starts the handler on loopback in front of upstream, with a real cluster (net/http's transport for
+// bodies) and the given filters.
+func proxyTo(t *testing.T, upstream *httptest.Server, maxBuffer int, filters ...filter.Entry) *httptest.Server {
+	t.Helper()
+	c, err := cluster.New(config.Cluster{Name: "backend", Endpoints: []config.Endpoint{{Address: upstream.Listener.Addr().String()}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	srv := httptest.NewServer(newHandlerFor(t, c, maxBuffer, filters...))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// bodyInfo is what the upstream saw of a request body.
+type bodyInfo struct {
+	length        int
+	contentLength int64
+	sum           [32]byte
+}
+
+// sinkUpstream reads each request body whole and reports it; firstByte is closed when the first body byte of
+// the first request arrives.
+func sinkUpstream(t *testing.T) (*httptest.Server, <-chan bodyInfo, <-chan struct{}) {
+	got := make(chan bodyInfo, 4)
+	first := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		buf := make([]byte, 32<<10)
+		n := 0
+		for {
+			k, err := r.Body.Read(buf)
+			if k > 0 {
+				once.Do(func() { close(first) })
+			}
+			h.Write(buf[:k])
+			n += k
+			if err != nil {
+				break
+			}
+		}
+		var sum [32]byte
+		copy(sum[:], h.Sum(nil))
+		got <- bodyInfo{length: n, contentLength: r.ContentLength, sum: sum}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got, first
+}
+
+// TestStreamedUpload sends a 4 MiB chunked upload through a body filter that lets bytes pass: the upstream must
+// see the first bytes while the client is still holding back the rest (no whole-body buffering), the filter
+// many chunks with end of stream only on the last, and the upstream the body unchanged.
+func TestStreamedUpload(t *testing.T) {
+	up, got, firstByte := sinkUpstream(t)
+	f := &chunkFilter{}
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "chunks", Filter: f})
+
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 4<<16) // 4 MiB
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(payload[:64<<10])
+		select { // the rest only once the upstream has seen the first bytes
+		case <-firstByte:
+		case <-time.After(10 * time.Second):
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+			return
+		}
+		for off := 64 << 10; off < len(payload); off += 100 << 10 {
+			pw.Write(payload[off:min(off+100<<10, len(payload))])
+		}
+		pw.Close()
+	}()
+	resp, err := http.Post(px.URL+"/up", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	bi := <-got
+	if bi.length != len(payload) || bi.sum != sha256.Sum256(payload) {
+		t.Fatalf("upstream got %d bytes (sum match %v), want %d", bi.length, bi.sum == sha256.Sum256(payload), len(payload))
+	}
+	chunks, ends, largest, lastEnd := f.stats()
+	if chunks < 4 || ends != 1 || !lastEnd || largest > 32<<10 {
+		t.Fatalf("filter saw %d chunks, %d with end of stream (last %v), largest %d bytes", chunks, ends, lastEnd, largest)
+	}
+}
+
+// TestBufferedUpload: a filter that holds the body until its end sees it whole; the upstream then gets it with
+// an exact Content-Length. Beyond max_buffer_bytes the client gets 413 and nothing goes upstream.
+func TestBufferedUpload(t *testing.T) {
+	up, got, _ := sinkUpstream(t)
+	f := &chunkFilter{hold: true, upper: true}
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "hold", Filter: f})
+
+	small := bytes.Repeat([]byte("abcd"), 128<<10)                                             // 512 KiB
+	resp, err := http.Post(px.URL+"/up", "text/plain", io.MultiReader(bytes.NewReader(small))) // chunked
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	bi := <-got
+	if resp.StatusCode != 200 || bi.contentLength != int64(len(small)) || bi.sum != sha256.Sum256(bytes.ToUpper(small)) {
+		t.Fatalf("status %d; upstream Content-Length %d, %d bytes, upper-cased %v", resp.StatusCode, bi.contentLength, bi.length,
+			bi.sum == sha256.Sum256(bytes.ToUpper(small)))
+	}
+	if _, _, largest, _ := f.stats(); largest != len(small) {
+		t.Fatalf("filter's largest view %d bytes, want the whole %d", largest, len(small))
+	}
+
+	big := bytes.Repeat([]byte("x"), 3<<20)
+	resp, err = http.Post(px.URL+"/up", "text/plain", io.MultiReader(bytes.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("3 MiB through a 1 MiB buffer: status %d, want 413", resp.StatusCode)
+	}
+	select {
+	case bi := <-got:
+		t.Fatalf("upstream got %d bytes of a refused body", bi.length)
+	default:
+	}
+}
+
+// sourceUpstream answers with size bytes in 16 KiB chunked writes, flushing each; after the first it waits for
+// clientRead (when not nil), so a proxy that buffered the whole response would stall.
+func sourceUpstream(t *testing.T, size int, clientRead <-chan struct{}) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte("abcdefgh"), 2<<10)
+		for off := 0; off < size; off += len(chunk) {
+			w.Write(chunk[:min(len(chunk), size-off)])
+			w.(http.Flusher).Flush()
+			if off == 0 && clientRead != nil {
+				select {
+				case <-clientRead:
+				case <-time.After(10 * time.Second):
+					return
+				}
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestStreamedDownload: a 4 MiB chunked response passes a transforming body filter chunk by chunk: the client
+// reads the first bytes before the upstream sends the rest, and gets every byte transformed.
+func TestStreamedDownload(t *testing.T) {
+	clientRead := make(chan struct{})
+	const size = 4 << 20
+	up := sourceUpstream(t, size, clientRead)
+	f := &chunkFilter{upper: true, response: true}
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "upper", Filter: f})
+	resp, err := http.Get(px.URL + "/down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 8)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	close(clientRead)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(first, rest...)
+	if len(all) != size || string(all[:8]) != "ABCDEFGH" || strings.ContainsAny(string(all), "abcdefgh") {
+		t.Fatalf("client got %d bytes starting %q, want %d upper-cased", len(all), all[:8], size)
+	}
+	if chunks, ends, _, lastEnd := f.stats(); chunks < 4 || ends != 1 || !lastEnd {
+		t.Fatalf("filter saw %d chunks, %d with end of stream (last %v)", chunks, ends, lastEnd)
+	}
+}
+
+// TestResponseOverflow: a filter holding a response beyond max_buffer_bytes turns it into a 500 (nothing of it
+// was sent yet).
+func TestResponseOverflow(t *testing.T) {
+	up := sourceUpstream(t, 3<<20, nil)
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "hold", Filter: &chunkFilter{hold: true, response: true}})
+	resp, err := http.Get(px.URL + "/down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", resp.StatusCode)
+	}
+}
+
+// rejecter answers 403 from the request body callback once it has seen the word "stop".
+type rejecter struct{ filter.Base }
+
+func (rejecter) Wants() filter.Wants { return filter.WantRequestBody }
+func (rejecter) OnRequestBody(s *filter.Stream, end bool) filter.Action {
+	if bytes.Contains(s.RequestBody, []byte("stop")) {
+		s.SendLocalResponse(http.StatusForbidden, nil, []byte("stopped by filter\n"), "body_rejected")
+	}
+	return filter.Continue
+}
+
+// TestLocalReplyMidUpload: a filter that answers locally after some chunks already went upstream still gets its
+// answer to the client, and the upstream exchange is abandoned.
+func TestLocalReplyMidUpload(t *testing.T) {
+	up, _, firstByte := sinkUpstream(t)
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "reject", Filter: rejecter{}})
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(bytes.Repeat([]byte("a"), 64<<10))
+		select {
+		case <-firstByte:
+		case <-time.After(10 * time.Second):
+		}
+		pw.Write([]byte("stop"))
+		pw.Write(bytes.Repeat([]byte("a"), 64<<10)) // may block: nobody needs it anymore
+		pw.Close()
+	}()
+	defer pr.Close()
+	resp, err := http.Post(px.URL+"/up", "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || string(b) != "stopped by filter\n" {
+		t.Fatalf("status %d body %q, want 403 from the filter", resp.StatusCode, b)
+	}
+}
