@@ -55,6 +55,7 @@ func (s *Stack) Push(ctx context.Context, module, ref string, annotations ...str
 // Operator is `wasmesh operator --dir` with its addresses.
 type Operator struct {
 	*Process
+	s           *Stack
 	Dir         string // the watched directory of WasmDeployment files
 	XDSAddr     string // ADS for proxies
 	ModulesAddr string // module server
@@ -64,7 +65,7 @@ type Operator struct {
 // Operator starts `wasmesh operator --dir` on free loopback ports, trusting registry over plain HTTP, and
 // waits until its xDS server listens. extra flags go to the operator as they are.
 func (s *Stack) Operator(ctx context.Context, registry string, extra ...string) (*Operator, error) {
-	o := &Operator{Dir: filepath.Join(s.dir, "deploy")}
+	o := &Operator{s: s, Dir: filepath.Join(s.dir, "deploy")}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -86,6 +87,18 @@ func (s *Stack) Operator(ctx context.Context, registry string, extra ...string) 
 		return nil, err
 	}
 	return o, nil
+}
+
+// Restart stops the operator and starts it again on the same addresses, directory and cache, as after a crash
+// or a rescheduling; it returns once the xDS server listens again.
+func (o *Operator) Restart(ctx context.Context) error {
+	p, err := o.s.Restart(o.Process)
+	if err != nil {
+		return err
+	}
+	o.Process = p
+	_, err = p.WaitForLine(ctx, "xDS server listening", 30*time.Second)
+	return err
 }
 
 // Apply writes a WasmDeployment (YAML) as file name in the operator's directory, atomically so the operator
@@ -123,6 +136,7 @@ func (o *Operator) Status(namespace, name string) (store.StatusFile, error) {
 // Proxy is a `wasmesh proxy` process with its admin address.
 type Proxy struct {
 	*Process
+	s     *Stack
 	Name  string
 	Admin string // admin server host:port
 }
@@ -157,11 +171,22 @@ func (s *Stack) Proxy(ctx context.Context, o ProxyOptions) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	px := &Proxy{Process: p, Name: o.Name, Admin: o.Admin}
+	px := &Proxy{Process: p, s: s, Name: o.Name, Admin: o.Admin}
 	if err := WaitReady(ctx, p, "http://"+o.Admin+"/ready", 90*time.Second); err != nil {
 		return nil, err
 	}
 	return px, nil
+}
+
+// Restart stops the proxy and starts it again with the same configuration (and, with xDS, the same saved
+// state), returning once it is ready.
+func (p *Proxy) Restart(ctx context.Context) error {
+	np, err := p.s.Restart(p.Process)
+	if err != nil {
+		return err
+	}
+	p.Process = np
+	return WaitReady(ctx, np, "http://"+p.Admin+"/ready", 90*time.Second)
 }
 
 // Filter is one entry of a proxy's admin /filters.

@@ -52,6 +52,7 @@ type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	runs int // how many times this command was started, for Restart's log names
 }
 
 // Start runs the wasmesh binary with args as a named child. The child gets its own process group so stopping
@@ -62,7 +63,21 @@ func (s *Stack) Start(name string, args ...string) (*Process, error) {
 
 // StartCommand runs any executable (a Dubbo provider, a Node client) as a named child of the stack.
 func (s *Stack) StartCommand(name, exe string, args ...string) (*Process, error) {
+	return s.startRun(name, 1, exe, args)
+}
+
+// Restart stops p and starts its command again as a new process, logging to NAME.N.log, so the earlier log
+// stays for a post-mortem.
+func (s *Stack) Restart(p *Process) (*Process, error) {
+	p.Stop(5 * time.Second)
+	return s.startRun(p.Name, p.runs+1, p.cmd.Path, p.cmd.Args[1:])
+}
+
+func (s *Stack) startRun(name string, run int, exe string, args []string) (*Process, error) {
 	logPath := filepath.Join(s.dir, name+".log")
+	if run > 1 {
+		logPath = filepath.Join(s.dir, fmt.Sprintf("%s.%d.log", name, run))
+	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -75,7 +90,7 @@ func (s *Stack) StartCommand(name, exe string, args ...string) (*Process, error)
 		logFile.Close()
 		return nil, fmt.Errorf("start %s %s: %w", exe, strings.Join(args, " "), err)
 	}
-	p := &Process{Name: name, Log: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: name, Log: logPath, cmd: cmd, done: make(chan struct{}), runs: run}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()

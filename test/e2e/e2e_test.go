@@ -3,14 +3,18 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wasmesh/wasmesh/demo/stack"
 )
@@ -80,4 +84,32 @@ func get(ctx context.Context, url, k, v string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// waitMetric waits until the Prometheus text at url has an unlabelled sample of name at least want.
+func waitMetric(ctx context.Context, url, name string, want float64, timeout time.Duration) error {
+	return stack.Eventually(ctx, fmt.Sprintf("%s >= %g", name, want), timeout, func() (bool, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, "", err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			v, ok := strings.CutPrefix(sc.Text(), name+" ")
+			if !ok {
+				continue
+			}
+			got, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return false, "", fmt.Errorf("%s: %q: %w", url, sc.Text(), err)
+			}
+			return got >= want, sc.Text(), nil
+		}
+		return false, name + " not exposed yet", nil
+	})
 }
