@@ -14,8 +14,13 @@ import (
 // wasmHeaderFilter builds the host benchmarks' header filter (host/engine/testdata/headers: five header reads,
 // one request and one response header added) as the proxy's wasm kind, with the given options.
 func wasmHeaderFilter(tb testing.TB, options string) []filter.Entry {
+	return wasmFilter(tb, "../../engine/testdata/headers", options)
+}
+
+// wasmFilter builds the proxy-wasm filter in dir (with the wasmesh builder, cached) as the proxy's wasm kind.
+func wasmFilter(tb testing.TB, dir, options string) []filter.Entry {
 	tb.Helper()
-	path := wasmtest.Build(tb, "../../engine/testdata/headers")
+	path := wasmtest.Build(tb, dir)
 	eng, err := engine.New(engine.Config{CacheDir: wasmtest.CompileCache(tb)})
 	if err != nil {
 		tb.Fatal(err)
