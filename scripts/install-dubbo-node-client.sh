@@ -13,7 +13,10 @@ if [[ -f "$stamp" && -d "$dir/node_modules/dubbo2.js" ]]; then
 	exit 0
 fi
 
-command -v npm >/dev/null || { echo "install-dubbo-node-client: npm not found; install nodejs and npm (apt-get install nodejs npm)" >&2; exit 1; }
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+	. "$(dirname "$0")/lib/apt.sh"
+	apt_install install-dubbo-node-client.sh nodejs npm
+fi
 
 mkdir -p "$dir"
 cd "$dir"
