@@ -62,25 +62,32 @@ func SupportsResponseAttachments(dubboVersion string) bool {
 	return v >= 2000200
 }
 
-// versionNumber turns "2.0.2" into 2000200 (two digits per part, four parts), -1 when it is not a version.
+// versionNumber turns "2.0.2" into 2000200 (two digits per part, four parts), -1 when it is not a version. It
+// runs for every response, so it walks the string instead of splitting it.
 func versionNumber(s string) int {
 	if s == "" {
 		return -1
 	}
-	parts := strings.Split(s, ".")
-	if len(parts) > 4 {
-		return -1
-	}
-	v := 0
-	for i := 0; i < 4; i++ {
-		n := 0
-		if i < len(parts) {
-			var err error
-			if n, err = strconv.Atoi(parts[i]); err != nil || n < 0 || n > 99 {
-				return -1
+	v, parts := 0, 0
+	for len(s) > 0 || parts == 0 {
+		part := s
+		if i := strings.IndexByte(s, '.'); i >= 0 {
+			part, s = s[:i], s[i+1:]
+			if s == "" {
+				return -1 // "2.0." ends with an empty part
 			}
+		} else {
+			s = ""
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 0 || n > 99 || parts == 4 {
+			return -1
 		}
 		v = v*100 + n
+		parts++
+	}
+	for ; parts < 4; parts++ {
+		v *= 100
 	}
 	return v
 }

@@ -323,3 +323,12 @@ func TestHTTPStatusInvertsStatusForHTTP(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionNumber(t *testing.T) {
+	for in, want := range map[string]int{"2.0.2": 2000200, "2.6.2": 2060200, "2.0.10": 2001000, "3": 3000000,
+		"1.2.3.4": 1020304, "": -1, "2.0.": -1, ".1": -1, "2..1": -1, "a.b": -1, "1.2.3.4.5": -1, "100.0": -1, "-1.0": -1} {
+		if got := versionNumber(in); got != want {
+			t.Errorf("versionNumber(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

@@ -27,9 +27,10 @@ import (
 	"github.com/wasmesh/wasmesh/host/dubbo"
 )
 
-// Handler answers one request. frame is the whole request frame (header and body) and belongs to the handler.
+// Handler answers one request. frame is the whole request frame (header and body), the handler's during the call.
 // It returns the whole response frame, with h.ID as its id, or nil to answer nothing (one-way requests are never
-// answered, whatever it returns).
+// answered, whatever it returns). frame is reused for a later request once Handle returns: copy what must outlive
+// the call (package dubbo's decoders copy every string they return).
 type Handler interface {
 	Handle(ctx context.Context, h dubbo.Header, frame []byte) []byte
 }
@@ -148,9 +149,14 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 		if s.cfg.IdleTimeout > 0 {
 			_ = nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		}
-		h, frame, err := dubbo.ReadFrame(br, nil, s.cfg.MaxBody)
+		fb := frames.Get().(*[]byte)
+		h, frame, err := dubbo.ReadFrame(br, (*fb)[:0], s.cfg.MaxBody)
 		if err != nil {
+			frames.Put(fb)
 			return s.closed(nc, err, ctx.Err() != nil)
+		}
+		if h.IsEvent() || !h.IsRequest() {
+			putFrame(fb, frame)
 		}
 		if h.IsEvent() {
 			// Heartbeats are answered here, never passed on: they belong to this hop only.
@@ -174,11 +180,25 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 			defer handlers.Done()
 			defer func() { <-slots }()
 			resp := s.handle(ctx, nc, h, frame)
+			putFrame(fb, frame) // Handler's contract: the frame is not used after Handle returns
 			if resp != nil && h.IsTwoWay() {
 				write(resp)
 			}
 		}()
 	}
+}
+
+// frames pools request frame buffers: a connection's frames are handled concurrently, so each needs its own,
+// but a frame's buffer is free again once its handler returned.
+var frames = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// putFrame returns the buffer frame was read into, unless an unusually large frame grew it.
+func putFrame(fb *[]byte, frame []byte) {
+	if cap(frame) > 64<<10 {
+		return
+	}
+	*fb = frame[:0]
+	frames.Put(fb)
 }
 
 // handle runs the handler. A panic in it is this request's failure, not the process's: it is logged with its

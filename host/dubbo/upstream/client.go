@@ -186,6 +186,9 @@ func (c *Client) heartbeat(now time.Time) {
 	}
 }
 
+// replies pools the channels a two-way request waits on.
+var replies = sync.Pool{New: func() any { return make(chan []byte, 1) }}
+
 // Do sends a request frame (header and body, as read from downstream) and waits for its response. The frame is
 // not modified: the id on the wire is the connection's own, and the response frame returned carries the id of
 // frame again. A one-way request returns (nil, nil) once written. The response is a fresh slice the caller owns.
@@ -211,8 +214,9 @@ func (c *Client) Do(ctx context.Context, frame []byte) ([]byte, error) {
 	id := cn.nextID.Add(1)
 	var ch chan []byte
 	if h.IsTwoWay() {
-		ch = make(chan []byte, 1)
+		ch = replies.Get().(chan []byte)
 		if !cn.register(id, ch) {
+			replies.Put(ch) // never seen by the read loop
 			return nil, c.connErr(cn.errOr(ErrConnection))
 		}
 	}
@@ -234,6 +238,10 @@ func (c *Client) Do(ctx context.Context, frame []byte) ([]byte, error) {
 		if !ok {
 			return nil, c.connErr(cn.errOr(ErrConnection))
 		}
+		// The read loop unregistered the id before it sent, and sends once: the channel is empty and unknown to
+		// it. Channels of other outcomes (closed by a failed connection, or maybe still to receive after a
+		// timeout) are left to the collector.
+		replies.Put(ch)
 		dubbo.SetID(resp, h.ID)
 		return resp, nil
 	case <-ctx.Done():
@@ -424,13 +432,19 @@ func (cn *conn) errOr(def error) error {
 // writeRequest writes frame with its id replaced by id, without touching frame. A write still blocked at the
 // deadline (a provider that stopped reading) fails the connection: half a frame cannot be taken back.
 func (cn *conn) writeRequest(frame []byte, id int64, deadline time.Time) error {
-	var hdr [dubbo.HeaderLen]byte
-	copy(hdr[:], frame)
-	dubbo.SetID(hdr[:], id)
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
 	_ = cn.nc.SetWriteDeadline(deadline)
-	if _, err := cn.bw.Write(hdr[:]); err != nil {
+	// The header is written with the connection's id into the writer's own buffer (a local array would escape
+	// through the writer's io.Writer and cost an allocation per request).
+	if cn.bw.Available() < dubbo.HeaderLen {
+		if err := cn.bw.Flush(); err != nil {
+			return cn.failLocked(err)
+		}
+	}
+	hdr := append(cn.bw.AvailableBuffer(), frame[:dubbo.HeaderLen]...)
+	dubbo.SetID(hdr, id)
+	if _, err := cn.bw.Write(hdr); err != nil {
 		return cn.failLocked(err)
 	}
 	if _, err := cn.bw.Write(frame[dubbo.HeaderLen:]); err != nil {

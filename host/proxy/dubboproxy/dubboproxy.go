@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,15 +90,27 @@ func NewHandler(cfg *Config) *Handler {
 // Swap installs cfg for new requests and returns the previous one.
 func (h *Handler) Swap(cfg *Config) *Config { return h.cur.Swap(cfg) }
 
+// state is one request's scratch space, pooled: after the first requests, the frame path allocates only the
+// decoded strings and the upstream's response frame.
 type state struct {
 	s     *filter.Stream
 	req   dubbo.Request
 	reqH  filter.Pairs
 	resp  dubbo.Response
 	respH filter.Pairs
+	orig  [][2]string // the headers before the filters ran, to see whether they changed anything
+	out   []byte      // a re-encoded request frame
 }
 
 var states = sync.Pool{New: func() any { return &state{s: filter.NewStream()} }}
+
+// putState pools st, without a re-encode buffer grown by an unusually large request.
+func putState(st *state) {
+	if cap(st.out) > 64<<10 {
+		st.out = nil
+	}
+	states.Put(st)
+}
 
 // Handle implements downstream.Handler: one request frame in, one response frame out.
 func (h *Handler) Handle(ctx context.Context, hdr dubbo.Header, frame []byte) []byte {
@@ -107,7 +120,7 @@ func (h *Handler) Handle(ctx context.Context, hdr dubbo.Header, frame []byte) []
 	cfg := h.cur.Acquire()
 	defer cfg.Ref.Release()
 	st := states.Get().(*state)
-	defer states.Put(st)
+	defer putState(st)
 	req := &st.req
 	if err := hdr.RequireHessian2(); err != nil {
 		return dubbo.AppendErrorResponse(nil, hdr.ID, dubbo.StatusBadRequest, err.Error())
@@ -127,7 +140,7 @@ func (h *Handler) Handle(ctx context.Context, hdr dubbo.Header, frame []byte) []
 	}
 	r := &cfg.Routes[rt.Index]
 	s.Info.Route = rt.Name
-	out, status := h.serve(ctx, cfg, r, st, hdr)
+	out, status := h.serve(ctx, cfg, r, st, hdr, frame)
 	s.Info.ResponseCode = status
 	r.Chain.Done(s)
 	r.Stats.Observe(status, time.Since(start).Seconds())
@@ -138,7 +151,7 @@ func (h *Handler) Handle(ctx context.Context, hdr dubbo.Header, frame []byte) []
 	return out
 }
 
-func (h *Handler) serve(ctx context.Context, cfg *Config, r *route.Bound, st *state, hdr dubbo.Header) ([]byte, int) {
+func (h *Handler) serve(ctx context.Context, cfg *Config, r *route.Bound, st *state, hdr dubbo.Header, frame []byte) ([]byte, int) {
 	s, req := st.s, &st.req
 	local := func() ([]byte, int) {
 		lr := s.LocalResponse()
@@ -147,11 +160,19 @@ func (h *Handler) serve(ctx context.Context, cfg *Config, r *route.Bound, st *st
 		}
 		return dubbo.AppendLocalReply(nil, hdr.ID, req.DubboVersion, lr.Status, string(lr.Body), lr.Headers), lr.Status
 	}
+	st.orig = append(st.orig[:0], st.reqH.P...)
 	if !r.Chain.RequestHeaders(s, true) {
 		return local()
 	}
-	if err := req.ApplyHeaders(st.reqH.P); err != nil {
-		return dubbo.AppendErrorResponse(nil, hdr.ID, dubbo.StatusBadRequest, "wasmesh: "+err.Error()), 400
+	// The downstream frame goes upstream as it came unless a filter changed a header; only then is the request
+	// encoded again.
+	out := frame
+	if !slices.Equal(st.orig, st.reqH.P) {
+		if err := req.ApplyHeaders(st.reqH.P); err != nil {
+			return dubbo.AppendErrorResponse(nil, hdr.ID, dubbo.StatusBadRequest, "wasmesh: "+err.Error()), 400
+		}
+		st.out = req.AppendFrame(st.out[:0], hdr.ID, hdr.Flags)
+		out = st.out
 	}
 	name := s.Info.UpstreamCluster
 	if name == "" {
@@ -177,7 +198,7 @@ func (h *Handler) serve(ctx context.Context, cfg *Config, r *route.Bound, st *st
 	}
 	t0 := time.Now()
 	ep.Begin()
-	resp, err := c.clients[ep.Address].Do(ctx, req.AppendFrame(nil, hdr.ID, hdr.Flags))
+	resp, err := c.clients[ep.Address].Do(ctx, out) // Do writes out before it returns and keeps no reference
 	if err != nil {
 		ep.Report(0, err)
 		c.Metrics.Observe(0, true, 0)
@@ -198,26 +219,16 @@ func (h *Handler) serve(ctx context.Context, cfg *Config, r *route.Bound, st *st
 		return resp, status
 	}
 	st.respH.P = st.resp.AppendHeaders(st.respH.P[:0])
-	before := len(st.respH.P)
-	orig := append([][2]string(nil), st.respH.P...)
+	st.orig = append(st.orig[:0], st.respH.P...)
 	s.ResponseHeaders = &st.respH
 	if !r.Chain.ResponseHeaders(s, true) {
 		return local()
 	}
-	if len(st.respH.P) == before && equalPairs(orig, st.respH.P) {
+	if slices.Equal(st.orig, st.respH.P) {
 		return resp, status
 	}
 	st.resp.ApplyHeaders(st.respH.P)
 	return st.resp.AppendFrame(nil, hdr.ID), status
-}
-
-func equalPairs(a, b [][2]string) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type sourceKey struct{}
