@@ -90,10 +90,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	for i, s := range steps {
 		fmt.Fprintf(d.out, "[%d/%d] %s\n", i+1, len(steps), s.title)
+		began := time.Now()
 		if err := s.fn(ctx); err != nil {
 			d.stack.DumpLogs(d.out, 15)
 			return fmt.Errorf("%s: %w", s.title, err)
 		}
+		d.took = append(d.took, fmt.Sprintf("%s %s", strings.Fields(s.title)[0], time.Since(began).Round(100*time.Millisecond)))
 	}
 	d.summary(time.Since(start))
 	if failed := d.failed(); failed != "" {
@@ -112,6 +114,7 @@ type run struct {
 	out     io.Writer
 	stack   *stack.Stack
 	results []result
+	took    []string // each step's duration, for the summary
 
 	registryAddr string
 	modules      map[string]module // by filter name
@@ -163,7 +166,7 @@ func (d *run) stopAll() {
 }
 
 func (d *run) summary(took time.Duration) {
-	fmt.Fprintf(d.out, "\nsummary (%s)\n", took.Round(100*time.Millisecond))
+	fmt.Fprintf(d.out, "\nsummary (%s: %s)\n", took.Round(100*time.Millisecond), strings.Join(d.took, ", "))
 	tw := tabwriter.NewWriter(d.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  check\twant\tgot\tresult")
 	for _, r := range d.results {
