@@ -15,12 +15,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/wasmesh/wasmesh/oci/registrytest"
+	"github.com/wasmesh/wasmesh/operator"
 	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
 // fleet deploys v1 to n connected test proxies, warms the cache with v2, and returns a function that switches
 // the spec to the other version and waits until every proxy holds it.
 func fleet(b *testing.B, n int) (switchVersion func() time.Duration, reconcileOnce func() time.Duration) {
+	f := newFleet(b, n)
+	return f.switchVersion, f.reconcileOnce
+}
+
+// testFleet is n test proxies running one deployment, with an operator whose cache holds two versions.
+type testFleet struct {
+	op            *operator.Operator
+	proxies       []*proxy
+	digests       [2]string // module digests of v1 and v2
+	cur           int       // the version deployed
+	switchVersion func() time.Duration
+	reconcileOnce func() time.Duration
+}
+
+func newFleet(b *testing.B, n int) *testFleet {
 	reg := startRegistry(b)
 	v := [2][]byte{registrytest.Module([]byte("bench-v1")), registrytest.Module([]byte("bench-v2"))}
 	var urls [2]string
@@ -61,15 +77,19 @@ func fleet(b *testing.B, n int) (switchVersion func() time.Duration, reconcileOn
 			b.Fatal(err)
 		}
 	}
-	switchVersion = func() time.Duration { cur = 1 - cur; return apply(cur) }
-	reconcileOnce = func() time.Duration {
+	f := &testFleet{op: op, proxies: proxies}
+	for i := range v {
+		f.digests[i] = digest.FromBytes(v[i]).String()
+	}
+	f.switchVersion = func() time.Duration { cur = 1 - cur; f.cur = cur; return apply(cur) }
+	f.reconcileOnce = func() time.Duration {
 		start := time.Now()
 		if _, err := op.Reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: "bench"}}); err != nil {
 			b.Fatal(err)
 		}
 		return time.Since(start)
 	}
-	return switchVersion, reconcileOnce
+	return f
 }
 
 func fleetSize(def int) int {
@@ -132,6 +152,44 @@ func BenchmarkFleetMemory(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(n)/1024, "KiB-heap/proxy")
+	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
+	b.ReportMetric(float64(n), "proxies")
+}
+
+// BenchmarkLoadReports: every proxy of the fleet opens its LRS stream (heap per stream, both ends) and each
+// iteration every proxy sends one report; the time is until the operator has counted all of them.
+// WASMESH_BENCH_PROXIES sets the fleet (default 1000).
+func BenchmarkLoadReports(b *testing.B) {
+	n := fleetSize(1000)
+	f := newFleet(b, n)
+	var before, after runtime.MemStats
+	settle := func(m *runtime.MemStats) {
+		time.Sleep(200 * time.Millisecond) // the fleet's last ACKs and reconciles
+		runtime.GC()
+		runtime.GC() // a second cycle empties the sync.Pools the first one moved to their victim caches
+		runtime.ReadMemStats(m)
+	}
+	settle(&before)
+	reporters := make([]*loadReporter, n)
+	for i, p := range f.proxies {
+		reporters[i] = p.loadReports(b)
+	}
+	settle(&after)
+	d := f.digests[f.cur]
+	since := time.Now()
+	var total uint64
+	var worst time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		for _, r := range reporters {
+			r.send(xdsapi.FilterLoad{Deployment: "shop/bench", Digest: d, Calls: 10, Failures: 1})
+		}
+		total += uint64(10 * n)
+		waitFor(b, 60*time.Second, "every report counted", func() bool { c, _ := f.op.XDS.Load("shop/bench", d, since); return c >= total })
+		worst = max(worst, time.Since(start))
+	}
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n)/1024, "KiB-heap/lrs-stream")
 	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
 	b.ReportMetric(float64(n), "proxies")
 }

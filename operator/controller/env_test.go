@@ -163,6 +163,7 @@ func hasEvent(sf store.StatusFile, typ, reason string) bool {
 // proxy is a test xDS client: a real ADS stream over gRPC that ACKs, or NACKs what reject says to.
 type proxy struct {
 	node xdsapi.Node
+	conn *grpc.ClientConn // its ADS stream's; load reports go on it too
 
 	mu      sync.Mutex
 	reject  func(digest string) string // non-empty: NACK with this message
@@ -183,7 +184,7 @@ func connect(t testing.TB, addr string, node xdsapi.Node, reject func(string) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{node: node, reject: reject, filters: map[string]string{}, urls: map[string]string{}, updates: make(chan struct{}, 1)}
+	p := &proxy{node: node, conn: conn, reject: reject, filters: map[string]string{}, urls: map[string]string{}, updates: make(chan struct{}, 1)}
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done; conn.Close() })
 	if err := stream.Send(&discovery.DiscoveryRequest{Node: node.Proto(), TypeUrl: resource.ExtensionConfigType}); err != nil {

@@ -9,28 +9,28 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	lrs "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 	"github.com/wasmesh/wasmesh/operator/store"
 	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
-// reportLoad sends one load report for node as a proxy does: over LRS, after the operator's first answer.
-func reportLoad(t *testing.T, addr string, node xdsapi.Node, loads ...xdsapi.FilterLoad) {
+// loadReporter is a proxy's LRS stream, opened as a wasmesh proxy does: on its ADS connection, then the
+// operator's first answer.
+type loadReporter struct {
+	t testing.TB
+	s grpc.BidiStreamingClient[lrs.LoadStatsRequest, lrs.LoadStatsResponse]
+}
+
+func (p *proxy) loadReports(t testing.TB) *loadReporter {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s, err := lrs.NewLoadReportingServiceClient(p.conn).StreamLoadStats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := lrs.NewLoadReportingServiceClient(conn).StreamLoadStats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(&lrs.LoadStatsRequest{Node: node.Proto()}); err != nil {
+	if err := s.Send(&lrs.LoadStatsRequest{Node: p.node.Proto()}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := s.Recv()
@@ -40,18 +40,19 @@ func reportLoad(t *testing.T, addr string, node xdsapi.Node, loads ...xdsapi.Fil
 	if !resp.GetSendAllClusters() || resp.GetLoadReportingInterval().AsDuration() <= 0 {
 		t.Fatalf("LRS answer %v: want send_all_clusters and an interval", resp)
 	}
+	return &loadReporter{t: t, s: s}
+}
+
+// send sends one report (plus a cluster that is not a filter, which the operator ignores).
+func (r *loadReporter) send(loads ...xdsapi.FilterLoad) {
 	req := &lrs.LoadStatsRequest{}
 	for _, l := range loads {
-		req.ClusterStats = append(req.ClusterStats, l.Proto(resp.GetLoadReportingInterval()))
+		req.ClusterStats = append(req.ClusterStats, l.Proto(nil))
 	}
-	req.ClusterStats = append(req.ClusterStats, &endpoint.ClusterStats{ClusterName: "an-upstream-cluster"}) // ignored
-	if err := s.Send(req); err != nil {
-		t.Fatal(err)
+	req.ClusterStats = append(req.ClusterStats, &endpoint.ClusterStats{ClusterName: "an-upstream-cluster"})
+	if err := r.s.Send(req); err != nil {
+		r.t.Fatal(err)
 	}
-	if err := s.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = s.Recv() // the operator ends the stream once it has read the report
 }
 
 // TestCanaryErrorRateRollsBack: v2's canary acknowledges, then reports its calls; a failure share below
@@ -88,15 +89,16 @@ func TestCanaryErrorRateRollsBack(t *testing.T) {
 		t.Fatal("no proxy runs v2")
 	}
 	// 1 failed call in 20 (5%): within the rule. The old module's failures do not count against the new one.
-	reportLoad(t, addr, canary.node, xdsapi.FilterLoad{Deployment: "shop/rate", Digest: d2, Calls: 20, Failures: 1})
-	reportLoad(t, addr, proxies[0].node, xdsapi.FilterLoad{Deployment: "shop/rate", Digest: d1, Calls: 100, Failures: 100})
+	reports := canary.loadReports(t)
+	reports.send(xdsapi.FilterLoad{Deployment: "shop/rate", Digest: d2, Calls: 20, Failures: 1})
+	proxies[0].loadReports(t).send(xdsapi.FilterLoad{Deployment: "shop/rate", Digest: d1, Calls: 100, Failures: 100})
 	time.Sleep(300 * time.Millisecond)
 	sf := waitStatus(t, dir, "shop", "rate", time.Second, func(store.StatusFile) bool { return true })
 	if !condIs(sf, v1alpha1.ConditionProgressing, "True", v1alpha1.ReasonWaitingApproval) {
 		t.Fatalf("5%% failed calls changed the rollout: %+v", sf.Status.Conditions)
 	}
 	// 4 more failures in 20 more calls: 5 of 40 (12.5%) is above 10%.
-	reportLoad(t, addr, canary.node, xdsapi.FilterLoad{Deployment: "shop/rate", Digest: d2, Calls: 20, Failures: 4})
+	reports.send(xdsapi.FilterLoad{Deployment: "shop/rate", Digest: d2, Calls: 20, Failures: 4})
 	sf = waitStatus(t, dir, "shop", "rate", 20*time.Second, func(sf store.StatusFile) bool {
 		return condIs(sf, v1alpha1.ConditionProgressing, "False", v1alpha1.ReasonErrorRateExceeded)
 	})
