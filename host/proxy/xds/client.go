@@ -1,10 +1,11 @@
 // Package xds is the proxy's xDS client: it keeps an ADS stream to the wasmesh operator, turns the ECDS
-// filter resources it receives into Wasm filters of the proxy's listeners (HTTP filters on http listeners,
-// NETWORK filters on tcp listeners, narrowed by each filter's traffic match: ports, and the listener's
-// direction, inbound unless proxy.yaml says `direction: outbound`), and reloads the proxy through
-// its usual whole-configuration generations. A reload that succeeds is acknowledged (ACK); one the proxy refuses
-// (a module that does not fetch, compile or configure) is rejected (NACK) with the error, and the proxy keeps
-// running what it had. When the operator is unreachable the proxy keeps its last configuration and retries.
+// filter resources it receives into Wasm filters of the proxy's listeners (HTTP filters on http listeners, and on
+// dubbo listeners whose port a match names; NETWORK filters on tcp listeners; each narrowed by its traffic match:
+// ports, and the listener's direction, inbound unless proxy.yaml says `direction: outbound`), and reloads the
+// proxy through its usual whole-configuration generations. A reload that succeeds is acknowledged (ACK); one the
+// proxy refuses (a module that does not fetch, compile or configure) is rejected (NACK) with the error, and the
+// proxy keeps running what it had. When the operator is unreachable the proxy keeps its last configuration and
+// retries. The filters' calls and failures go back to the operator as load reports (LRS).
 //
 //	c := xds.New(xds.Options{Server: "operator:18000", Node: xdsapi.Node{ID: "web-1", Namespace: "shop"},
 //		Base: "proxy.yaml", Out: "proxy.xds.yaml", Reload: func(ctx context.Context) error { return srv.Reload(ctx, "xds") }})
@@ -296,22 +297,24 @@ func scopeOf(l map[string]any) listenerScope {
 	return sc
 }
 
-// runsOn says whether f goes to a listener: NETWORK filters to tcp listeners, HTTP filters to http listeners
-// (dubbo listeners get none: their chains are not HTTP), and then any of the filter's traffic matches must
-// select the listener (no match selects all). A match selects by direction (SERVER: inbound, CLIENT: outbound,
-// CLIENT_AND_SERVER or unset: both) and by port (none listed: every port).
+// runsOn says whether f goes to a listener: NETWORK filters to tcp listeners, HTTP filters to http listeners,
+// and then any of the filter's traffic matches must select the listener (no match selects all). A match
+// selects by direction (SERVER: inbound, CLIENT: outbound, CLIENT_AND_SERVER or unset: both) and by port (none
+// listed: every port). Dubbo listeners run HTTP filters on Dubbo's header pairs, but a filter written for
+// HTTP (a JWT check, say) would refuse every Dubbo call: an HTTP filter goes to a dubbo listener only when a
+// match names that listener's port.
 func (f filterEntry) runsOn(sc listenerScope) bool {
-	if f.network != (sc.protocol == "tcp") || (!f.network && sc.protocol != "http") {
+	switch {
+	case f.network != (sc.protocol == "tcp"), !f.network && sc.protocol != "http" && sc.protocol != "dubbo":
 		return false
-	}
-	if len(f.match) == 0 {
-		return true
+	case len(f.match) == 0:
+		return sc.protocol != "dubbo"
 	}
 	for _, m := range f.match {
 		switch {
 		case m.Mode == "SERVER" && sc.outbound, m.Mode == "CLIENT" && !sc.outbound:
 			continue
-		case len(m.Ports) == 0 || slices.Contains(m.Ports, sc.port):
+		case slices.Contains(m.Ports, sc.port), len(m.Ports) == 0 && sc.protocol != "dubbo":
 			return true
 		}
 	}
@@ -354,8 +357,8 @@ func (c *Client) write(filters []filterEntry) error {
 			own = append(own, f.config)
 		}
 		lm["filters"] = own
-		if sc.protocol != "http" {
-			continue // route overrides match HTTP routes only
+		if sc.protocol == "tcp" {
+			continue // a tcp listener's one route has no match to override
 		}
 		routes, _ := lm["routes"].([]any)
 		for _, r := range routes {
@@ -365,7 +368,7 @@ func (c *Client) write(filters []filterEntry) error {
 			}
 			for _, f := range here {
 				for _, o := range f.routes {
-					if !overrides(o, rm) {
+					if !overrides(o, rm, sc.protocol) {
 						continue
 					}
 					per, _ := rm["filters"].(map[string]any)
@@ -394,15 +397,22 @@ func (c *Client) write(filters []filterEntry) error {
 }
 
 // overrides says whether a route override applies to a route of proxy.yaml: every field the override sets must
-// equal the route's own (its name, match.host, match.path.exact or match.path.prefix). Overrides are resolved
-// against the routes as configured, once per update, not per request.
-func overrides(o xdsapi.RouteOverride, route map[string]any) bool {
-	if o.DubboService != "" {
-		return false // HTTP listeners only
-	}
+// equal the route's own (its name, and match.host, match.path.exact or match.path.prefix on http listeners,
+// match.service on dubbo listeners; an override with fields of the other protocol applies to neither). Overrides
+// are resolved against the routes as configured, once per update, not per request.
+func overrides(o xdsapi.RouteOverride, route map[string]any, protocol string) bool {
 	match, _ := route["match"].(map[string]any)
 	path, _ := match["path"].(map[string]any)
 	str := func(m map[string]any, k string) string { v, _ := m[k].(string); return v }
+	if protocol == "dubbo" {
+		return o.Host == "" && o.PathExact == "" && o.PathPrefix == "" &&
+			(o.RouteName == "" || o.RouteName == str(route, "name")) &&
+			(o.DubboService == "" || o.DubboService == str(match, "service")) &&
+			(o.RouteName != "" || o.DubboService != "")
+	}
+	if o.DubboService != "" {
+		return false
+	}
 	return (o.RouteName == "" || o.RouteName == str(route, "name")) &&
 		(o.Host == "" || o.Host == str(match, "host")) &&
 		(o.PathExact == "" || o.PathExact == str(path, "exact")) &&

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,15 @@ listeners:
 - {name: in2, address: "127.0.0.1:8081", direction: inbound, routes: [{name: all, match: {path: {prefix: /}}, cluster: app}]}
 - {name: out, address: "127.0.0.1:9090", direction: outbound, routes: [{name: all, match: {path: {prefix: /}}, cluster: app}]}
 - {name: tcp, address: "127.0.0.1:7000", protocol: tcp, routes: [{name: all, match: {}, cluster: db}]}
+- name: dubbo
+  address: "127.0.0.1:20880"
+  protocol: dubbo
+  direction: outbound
+  routes:
+  - {name: greeter, match: {service: org.example.Greeter}, cluster: greeter}
+  - {name: rest, match: {}, cluster: greeter}
 clusters:
+- {name: greeter, protocol: dubbo, endpoints: [{address: "127.0.0.1:9"}]}
 - {name: app, endpoints: [{address: "127.0.0.1:9"}]}
 - {name: db, protocol: tcp, endpoints: [{address: "127.0.0.1:9"}]}
 `
@@ -47,6 +56,9 @@ func TestPlacement(t *testing.T) {
 		{"any of several matches", "HTTP", []xdsapi.TrafficMatch{{Mode: "SERVER", Ports: []int32{8080}}, {Mode: "CLIENT"}}, []string{"in", "out"}},
 		{"NETWORK: tcp listeners", "NETWORK", nil, []string{"tcp"}},
 		{"NETWORK on another port: none", "NETWORK", []xdsapi.TrafficMatch{{Ports: []int32{7001}}}, nil},
+		{"dubbo: only when a match names its port", "HTTP", []xdsapi.TrafficMatch{{Mode: "CLIENT", Ports: []int32{20880}}}, []string{"dubbo"}},
+		{"dubbo port, wrong direction", "HTTP", []xdsapi.TrafficMatch{{Mode: "SERVER", Ports: []int32{20880}}}, nil},
+		{"CLIENT without ports: not dubbo", "HTTP", []xdsapi.TrafficMatch{{Mode: "CLIENT"}}, []string{"out"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,4 +138,48 @@ func response(t *testing.T, filters ...*xdsapi.Built) *discovery.DiscoveryRespon
 		resp.Resources = append(resp.Resources, a)
 	}
 	return resp
+}
+
+// TestDubboRouteOverrides: on a dubbo listener an override picks routes by Dubbo service (or name); overrides
+// written for HTTP routes leave Dubbo routes alone, and the other way round.
+func TestDubboRouteOverrides(t *testing.T) {
+	dir := t.TempDir()
+	c := New(Options{Base: filepath.Join(dir, "base.yaml"), Out: filepath.Join(dir, "out.yaml")})
+	if err := os.WriteFile(c.opts.Base, []byte(placementBase), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	digest := "sha256:" + strings.Repeat("d", 64)
+	b, err := xdsapi.Build(xdsapi.Filter{Deployment: "shop/route", ModuleDigest: digest, URL: "http://op/m",
+		Match: []xdsapi.TrafficMatch{{Ports: []int32{20880, 9090}}},
+		Routes: []xdsapi.RouteOverride{
+			{Name: "http-all", PathPrefix: "/", Disabled: true},
+			{Name: "greeter", DubboService: "org.example.Greeter", Configuration: `{"v":2}`},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters, _, err := decode(response(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.write(filters); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(c.opts.Out)
+	f, err := config.Parse(c.opts.Out, data, []string{"wasm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, l := range f.Listeners {
+		for _, r := range l.Routes {
+			if o, ok := r.Filters["xds/shop/route"]; ok {
+				got[l.Name+"/"+r.Name] = fmt.Sprintf("disabled=%v config=%s", o.Disabled, o.Config)
+			}
+		}
+	}
+	want := map[string]string{"out/all": "disabled=true config=", "dubbo/greeter": `disabled=false config={"v":2}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("overrides %v, want %v", got, want)
+	}
 }
