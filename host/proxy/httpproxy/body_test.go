@@ -304,3 +304,25 @@ func TestLocalReplyMidUpload(t *testing.T) {
 		t.Fatalf("status %d body %q, want 403 from the filter", resp.StatusCode, b)
 	}
 }
+
+// TestHeadKeepsLength: with a response body filter in the chain, a HEAD response keeps the upstream's
+// Content-Length (it describes the GET's body) and no filter is given a body.
+func TestHeadKeepsLength(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1234")
+	}))
+	t.Cleanup(up.Close)
+	f := &chunkFilter{upper: true, response: true}
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "upper", Filter: f})
+	resp, err := http.Head(px.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != 1234 {
+		t.Fatalf("status %d, Content-Length %d, want 200 and 1234", resp.StatusCode, resp.ContentLength)
+	}
+	if chunks, _, _, _ := f.stats(); chunks != 0 {
+		t.Fatalf("filter called with %d body chunks for HEAD", chunks)
+	}
+}

@@ -1,6 +1,7 @@
 // Package httpproxy is the HTTP data plane: a listener (HTTP/1.1, h2c, TLS with ALPN h2/http/1.1) and the
 // handler that runs each request through its route's filter chain and forwards it to a cluster, streaming bodies
-// unless a filter asked for them, passing trailers and upgrades (WebSocket) through, with retries and timeouts.
+// (through the body filters chunk by chunk when some filter wants them), passing trailers and upgrades
+// (WebSocket) through, with retries and timeouts.
 //
 // The handler reads its configuration through an atomic pointer; Swap installs a new one, and each request holds
 // a reference on the configuration it started with until it is done, so a reload never drops a request.
@@ -29,7 +30,8 @@ type Config struct {
 	Routes   []route.Bound // indexed by route.Route.Index
 	NoRoute  *metrics.RouteStats
 	Clusters map[string]*Upstream
-	// MaxBuffer bounds a body buffered for filters (413 for requests, 502 for responses beyond it).
+	// MaxBuffer bounds the body bytes each filter may hold (proxy-wasm StopIterationAndBuffer): beyond it a
+	// request is answered 413 and a response 500 (or reset, when its head is already sent).
 	MaxBuffer int
 	AccessLog bool
 	Log       *slog.Logger

@@ -473,7 +473,9 @@ func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Confi
 	st.status = resp.StatusCode
 	st.respH.H, st.respH.Status = resp.Header, &st.status
 	s.ResponseHeaders = &st.respH
-	noBody := resp.ContentLength == 0
+	// A response to HEAD, a 204 or a 304 has no body whatever its Content-Length says (RFC 9110 6.4.1).
+	noBody := resp.ContentLength == 0 || st.reqH.R.Method == http.MethodHead ||
+		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
 	if wants&filter.WantResponseHeaders != 0 && !chain.ResponseHeaders(s, noBody) {
 		return h.localOrAbort(w, s)
 	}
