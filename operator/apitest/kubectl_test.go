@@ -31,3 +31,35 @@ spec:
 	}
 	t.Log(err)
 }
+
+// TestConfigDefaultManager: the rendered config/default holds the operator's Deployment and Service as the API
+// server stores them: the Service in front of the xds and modules ports, the pod's named ports, the cache
+// volume, and the flags proxies depend on (cli/operator_test.go checks they parse).
+func TestConfigDefaultManager(t *testing.T) {
+	rendered, err := env.RunKubectl(ctx(t), nil, "kustomize", "config/default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.RunKubectl(ctx(t), rendered, "apply", "--server-side", "--force-conflicts", "-f", "-"); err != nil {
+		t.Fatalf("config/default does not apply: %v", err)
+	}
+	get := func(args ...string) string {
+		t.Helper()
+		out, err := env.RunKubectl(ctx(t), nil, append([]string{"get", "-n", "wasmesh-system"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	if got := get("service", "wasmesh-operator", "-o", `jsonpath={range .spec.ports[*]}{.name}={.port}->{.targetPort} {end}`); got != "grpc-xds=18000->xds http-modules=8082->modules " {
+		t.Errorf("Service ports %q", got)
+	}
+	pod := `{.spec.template.spec.containers[0]}`
+	if got := get("deployment", "wasmesh-operator", "-o", "jsonpath="+pod); !strings.Contains(got, `"--modules-url=http://wasmesh-operator.$(POD_NAMESPACE).svc:8082"`) ||
+		!strings.Contains(got, `"mountPath":"/var/cache/wasmesh"`) || !strings.Contains(got, `"readOnlyRootFilesystem":true`) {
+		t.Errorf("operator container %s", got)
+	}
+	if got := get("deployment", "wasmesh-operator", "-o", `jsonpath={range .spec.template.spec.containers[0].ports[*]}{.name}={.containerPort} {end}`); got != "xds=18000 modules=8082 metrics=8080 health=8081 " {
+		t.Errorf("container ports %q", got)
+	}
+}
