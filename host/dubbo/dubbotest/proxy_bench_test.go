@@ -63,8 +63,10 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	auth := fmt.Sprintf(`{name: auth, kind: wasm, module: {url: "file://%s"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}}`, authWasm)
-	route := fmt.Sprintf(`{name: dubbo-routing, kind: wasm, module: {url: "file://%s"}, config: %s}`, routingWasm, routing)
+	// Both filters act on request headers only; options.callbacks says so (as bench/run-proxy.sh does for HTTP),
+	// so the proxy neither decodes the Dubbo response for them nor calls them with it.
+	auth := fmt.Sprintf(`{name: auth, kind: wasm, module: {url: "file://%s"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}`, authWasm)
+	route := fmt.Sprintf(`{name: dubbo-routing, kind: wasm, module: {url: "file://%s"}, config: %s, options: {callbacks: [request_headers]}}`, routingWasm, routing)
 	variants := []struct{ name, filters string }{
 		{"direct", ""},
 		{"wasmesh-nofilter", "[]"},
