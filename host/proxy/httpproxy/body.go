@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,15 +40,15 @@ type bodyPipe struct {
 	limit     int
 	remaining int64 // bytes still to come when the length is known (so the last chunk says end), else -1
 	buf       []byte
-	// trailers are read once the body has ended (net/http fills them in then); run through the chain when it
-	// wants them.
-	trailer  func() http.Header
+	// trailer points at the request's or response's Trailer field, read once the body has ended (net/http
+	// fills it in then) and run through the chain when it wants trailers.
+	trailer  *http.Header
 	trailers *filter.MapHeaders
 	done     bool
 }
 
 func (p *bodyPipe) init(chain *filter.Chain, s *filter.Stream, src io.Reader, length int64, response bool, limit int,
-	buf []byte, trailers *filter.MapHeaders, trailer func() http.Header) {
+	buf []byte, trailers *filter.MapHeaders, trailer *http.Header) {
 	*p = bodyPipe{chain: chain, s: s, src: src, response: response, limit: limit, remaining: length, buf: buf,
 		trailers: trailers, trailer: trailer}
 	if length < 0 {
@@ -97,7 +98,7 @@ func (p *bodyPipe) next() ([]byte, bool, pipeResult) {
 
 // runTrailers runs the trailer callbacks when the peer sent trailers and a filter wants them.
 func (p *bodyPipe) runTrailers() bool {
-	t := p.trailer()
+	t := *p.trailer
 	if len(t) == 0 {
 		return true
 	}
@@ -192,3 +193,39 @@ func (rp *requestPump) stop() {
 	}
 	rp.cancel()
 }
+
+// heldBody is a request body the proxy holds whole, for the first attempt and its retries. net/http's transport
+// may still read a request body after RoundTrip returned (the upstream answered before reading it all), while the
+// bytes live in pooled state the next request reuses: the handler detaches the body before it returns, and later
+// reads see its end.
+type heldBody struct {
+	mu   sync.Mutex
+	data []byte
+}
+
+func (h *heldBody) detach() {
+	h.mu.Lock()
+	h.data = nil
+	h.mu.Unlock()
+}
+
+// view is a reader of the whole body for one attempt.
+func (h *heldBody) view() io.ReadCloser { return &heldView{h: h} }
+
+type heldView struct {
+	h   *heldBody
+	off int
+}
+
+func (v *heldView) Read(p []byte) (int, error) {
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	if v.off >= len(v.h.data) {
+		return 0, io.EOF
+	}
+	n := copy(p, v.h.data[v.off:])
+	v.off += n
+	return n, nil
+}
+
+func (v *heldView) Close() error { return nil }

@@ -152,11 +152,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 
 	// Bodies go through filters only when one wants them (body.go); otherwise the client's body streams upstream.
 	var body io.ReadCloser = r.Body
-	bufferedBody := false
+	var held *heldBody // a body that ended before going upstream: replayable
 	var pump *requestPump
 	if !noBody && wants&(filter.WantRequestBody|filter.WantRequestTrailers) != 0 {
 		p := &st.reqPipe
-		p.init(chain, s, r.Body, r.ContentLength, false, cfg.MaxBuffer, st.reqBuf(), &st.reqT, func() http.Header { return r.Trailer })
+		p.init(chain, s, r.Body, r.ContentLength, false, cfg.MaxBuffer, st.reqBuf(), &st.reqT, &r.Trailer)
 		first, end, res := p.prefetch()
 		if res != pipeOK {
 			return h.bodyFailed(w, s, res, false)
@@ -164,8 +164,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 		if end {
 			st.reqBody.Reset()
 			st.reqBody.Write(first)
-			s.RequestBody = st.reqBody.Bytes() // what retries replay
-			bufferedBody = true
+			held = &heldBody{data: st.reqBody.Bytes()}
+			defer held.detach()
 		} else {
 			pump = startPump(p, first, w)
 			defer pump.stop()
@@ -197,11 +197,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 	upgrade := isUpgrade(r.Header)
 	out := r.WithContext(ctx)
 	prepareOutbound(out, r, &st.url, up.Cluster, upgrade)
-	if bufferedBody {
-		body = io.NopCloser(bytes.NewReader(s.RequestBody))
-		out.ContentLength = int64(len(s.RequestBody))
+	if held != nil {
+		body = held.view()
+		out.ContentLength = int64(len(held.data))
 		out.TransferEncoding = nil // the client may have sent it chunked; the length is known now
-		if len(s.RequestBody) == 0 {
+		if len(held.data) == 0 {
 			body = http.NoBody
 		}
 	} else if pump != nil {
@@ -209,7 +209,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 	}
 	out.Body = body
 
-	resp, err := h.roundTrip(ctx, out, up, rt, s, noBody || bufferedBody)
+	resp, err := h.roundTrip(ctx, out, up, rt, s, noBody || held != nil, held)
 	if err != nil && pump != nil {
 		<-pump.done // the transport gave up; the pump has (or will have) seen the pipe close
 		if f := pump.failure(); f != pipeOK {
@@ -341,7 +341,7 @@ func equalFold(a, b string) bool {
 }
 
 // roundTrip sends the request to an endpoint, retrying per the route's policy when the body can be replayed.
-func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream, rt *route.Bound, s *filter.Stream, replayable bool) (*http.Response, error) {
+func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream, rt *route.Bound, s *filter.Stream, replayable bool, held *heldBody) (*http.Response, error) {
 	key := s.Info.Source
 	attempts := 1
 	rp := rt.Retry
@@ -357,8 +357,8 @@ func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream
 			}
 			up.retries.Add(1)
 			err := backoff(ctx, rp.Backoff, i)
-			if err == nil && out.Body != nil && out.Body != http.NoBody {
-				out.Body = io.NopCloser(bytes.NewReader(s.RequestBody))
+			if err == nil && held != nil && out.Body != http.NoBody {
+				out.Body = held.view()
 			}
 			up.retries.Add(-1)
 			if err != nil {
@@ -495,7 +495,7 @@ func (h *Handler) respond(w http.ResponseWriter, resp *http.Response, cfg *Confi
 func (h *Handler) respondFiltered(w http.ResponseWriter, resp *http.Response, rt *route.Bound, chain *filter.Chain, st *state, limit int) int {
 	s := st.s
 	p := &st.respPipe
-	p.init(chain, s, resp.Body, resp.ContentLength, true, limit, st.respBuf(), &st.respT, func() http.Header { return resp.Trailer })
+	p.init(chain, s, resp.Body, resp.ContentLength, true, limit, st.respBuf(), &st.respT, &resp.Trailer)
 	first, end, res := p.prefetch()
 	if res != pipeOK {
 		return h.bodyFailed(w, s, res, true)
