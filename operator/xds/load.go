@@ -53,9 +53,9 @@ func (s *Server) recordLoad(l xdsapi.FilterLoad, now time.Time) {
 	}
 	k := loadKey{l.Deployment, l.Digest}
 	s.mu.Lock()
-	if _, planned := s.plans[l.Deployment]; !planned {
+	if !s.digests[l.Deployment][l.Digest] {
 		s.mu.Unlock()
-		return // a filter the operator no longer delivers
+		return // not a module the operator delivers for it now: reports cannot grow the history at will
 	}
 	at := now.Truncate(loadBucket)
 	samples := s.loads[k]

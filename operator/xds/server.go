@@ -71,6 +71,7 @@ type Server struct {
 	publish sync.Mutex // serialises SetSnapshot so a node never gets an older snapshot after a newer one
 	mu      sync.Mutex
 	plans   map[string]Plan
+	digests map[string]map[string]bool // deployment -> module digests its plan delivers (load reports accepted)
 	nodes   map[string]*nodeState
 	streams map[int64]string
 	loads   map[loadKey][]loadSample
@@ -100,6 +101,7 @@ func New(opts Options) *Server {
 		nodes:   map[string]*nodeState{},
 		streams: map[int64]string{},
 		loads:   map[loadKey][]loadSample{},
+		digests: map[string]map[string]bool{},
 	}
 }
 
@@ -194,9 +196,17 @@ func (s *Server) SetPlan(deployment string, p Plan) error {
 	old := s.plans[deployment]
 	if p == nil {
 		delete(s.plans, deployment)
+		delete(s.digests, deployment)
 		s.forgetLoadLocked(deployment)
 	} else {
 		s.plans[deployment] = p
+		ds := map[string]bool{}
+		for _, b := range p {
+			if b != nil {
+				ds[b.Entry.Digest] = true
+			}
+		}
+		s.digests[deployment] = ds
 	}
 	var changed []string
 	for id := range s.nodes {

@@ -145,42 +145,43 @@ func waitFor(t *testing.T, ok func() bool) {
 }
 
 // TestLoadBuckets: reports of one second share a bucket whatever the number of proxies, Load counts from the
-// given second, history older than an hour goes, and a deployment no longer planned keeps none.
+// given second, history older than an hour goes, and only digests a plan delivers are kept.
 func TestLoadBuckets(t *testing.T) {
 	srv := New(Options{})
-	if err := srv.SetPlan("shop/f", Plan{}); err != nil {
+	if err := srv.SetPlan("shop/f", Plan{"web-1": filterOf(t, "shop/f", "a")}); err != nil {
 		t.Fatal(err)
 	}
+	const aa = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	rec := func(at time.Time, calls, failures uint64) {
-		srv.recordLoad(xdsapi.FilterLoad{Deployment: "shop/f", Digest: "sha256:aa", Calls: calls, Failures: failures}, at)
+		srv.recordLoad(xdsapi.FilterLoad{Deployment: "shop/f", Digest: aa, Calls: calls, Failures: failures}, at)
 	}
 	for i := range 1000 { // a thousand proxies reporting within one second
 		rec(t0.Add(time.Duration(i)*time.Millisecond), 2, 1)
 	}
 	rec(t0.Add(3*time.Second), 10, 0)
-	if n := len(srv.loads[loadKey{"shop/f", "sha256:aa"}]); n != 2 {
+	if n := len(srv.loads[loadKey{"shop/f", aa}]); n != 2 {
 		t.Errorf("%d buckets, want 2", n)
 	}
-	if c, f := srv.Load("shop/f", "sha256:aa", t0); c != 2010 || f != 1000 {
+	if c, f := srv.Load("shop/f", aa, t0); c != 2010 || f != 1000 {
 		t.Errorf("since t0: %d calls %d failures, want 2010 and 1000", c, f)
 	}
-	if c, _ := srv.Load("shop/f", "sha256:aa", t0.Add(1500*time.Millisecond)); c != 10 {
+	if c, _ := srv.Load("shop/f", aa, t0.Add(1500*time.Millisecond)); c != 10 {
 		t.Errorf("since t0+1.5s: %d calls, want 10 (the t0+3s bucket only)", c)
 	}
-	if c, _ := srv.Load("shop/f", "sha256:aa", t0.Add(4*time.Second)); c != 0 {
+	if c, _ := srv.Load("shop/f", aa, t0.Add(4*time.Second)); c != 0 {
 		t.Errorf("since t0+4s: %d calls, want 0", c)
 	}
-	if c, _ := srv.Load("shop/f", "sha256:bb", t0); c != 0 {
-		t.Errorf("another digest: %d calls, want 0", c)
+	srv.recordLoad(xdsapi.FilterLoad{Deployment: "shop/f", Digest: "sha256:" + strings.Repeat("b", 64), Calls: 7}, t0)
+	if c, _ := srv.Load("shop/f", "sha256:"+strings.Repeat("b", 64), t0); c != 0 || len(srv.loads) != 1 {
+		t.Errorf("a digest the plan does not deliver: %d calls kept (%d series), want none", c, len(srv.loads))
 	}
 	rec(t0.Add(2*time.Hour), 1, 1)
-	if c, f := srv.Load("shop/f", "sha256:aa", t0); c != 1 || f != 1 {
+	if c, f := srv.Load("shop/f", aa, t0); c != 1 || f != 1 {
 		t.Errorf("after two hours: %d calls %d failures, want only the last report", c, f)
 	}
-	rec2 := xdsapi.FilterLoad{Deployment: "shop/gone", Digest: "sha256:aa", Calls: 5}
-	srv.recordLoad(rec2, t0)
-	if c, _ := srv.Load("shop/gone", "sha256:aa", t0); c != 0 {
+	srv.recordLoad(xdsapi.FilterLoad{Deployment: "shop/gone", Digest: aa, Calls: 5}, t0)
+	if c, _ := srv.Load("shop/gone", aa, t0); c != 0 {
 		t.Error("a deployment that is not planned kept load")
 	}
 	if err := srv.DeletePlan("shop/f"); err != nil {
