@@ -229,3 +229,22 @@ func (v *heldView) Read(p []byte) (int, error) {
 }
 
 func (v *heldView) Close() error { return nil }
+
+// readForReplay reads a body of unknown or small length whole, up to max bytes, so that retries can replay it
+// (replayable). A longer one is sent as it comes, body being what was read and then the rest. Either way the
+// bytes read live in pooled memory: the caller detaches h when the exchange is over.
+func readForReplay(st *state, src io.ReadCloser, max int) (h *heldBody, body io.ReadCloser, replayable bool, res pipeResult) {
+	st.reqBody.Reset()
+	n, err := st.reqBody.ReadFrom(io.LimitReader(src, int64(max)+1))
+	if err != nil {
+		return nil, nil, false, pipeReadError
+	}
+	h = &heldBody{data: st.reqBody.Bytes()}
+	if n <= int64(max) {
+		return h, nil, true, pipeOK
+	}
+	return h, struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(h.view(), src), src}, false, pipeOK
+}

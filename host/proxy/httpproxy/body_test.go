@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -348,5 +349,72 @@ func BenchmarkHandlerBodyFilter(b *testing.B) {
 		if w.status != 200 {
 			b.Fatal(w.status)
 		}
+	}
+}
+
+// TestRetryReplaysBody: with retries on 5xx, a request body within retries.max_body (known length or chunked) is
+// sent again, whole, on the retry; a longer one goes upstream once, as it comes, and its 503 is final.
+func TestRetryReplaysBody(t *testing.T) {
+	var mu sync.Mutex
+	var seen []int // body lengths per attempt
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, len(b))
+		first := len(seen)%2 == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(up.Close)
+	c, err := cluster.New(config.Cluster{Name: "backend", Endpoints: []config.Endpoint{{Address: up.Listener.Addr().String()}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rc := config.Route{Name: "all", Cluster: "backend", Retries: &config.Retries{Attempts: 1, On: []string{"5xx"}, MaxBytes: 64 << 10,
+		Backoff: config.Duration(time.Millisecond)}}
+	px := httptest.NewServer(newHandlerRoute(t, c, rc, 1<<20))
+	t.Cleanup(px.Close)
+
+	tests := []struct {
+		name       string
+		size       int
+		chunked    bool
+		wantStatus int
+		wantSeen   []int
+	}{
+		{"known length", 10 << 10, false, 200, []int{10 << 10, 10 << 10}},
+		{"chunked", 20 << 10, true, 200, []int{20 << 10, 20 << 10}},
+		{"beyond max_body", 100 << 10, true, 503, []int{100 << 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			payload := bytes.Repeat([]byte("r"), tt.size)
+			var body io.Reader = bytes.NewReader(payload)
+			if tt.chunked {
+				body = io.MultiReader(body)
+			}
+			resp, err := http.Post(px.URL+"/r", "text/plain", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			if resp.StatusCode != tt.wantStatus || fmt.Sprint(seen) != fmt.Sprint(tt.wantSeen) {
+				t.Fatalf("status %d, upstream saw bodies of %v; want %d and %v", resp.StatusCode, seen, tt.wantStatus, tt.wantSeen)
+			}
+			if tt.wantStatus == 200 && !bytes.Equal(got, payload) {
+				t.Fatalf("echo of the retried body: %d bytes, want %d", len(got), len(payload))
+			}
+		})
 	}
 }

@@ -173,6 +173,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 		}
 	}
 
+	if held == nil && pump == nil && !noBody && rt.Retry != nil && rt.Retry.Attempts > 0 && !isUpgrade(r.Header) &&
+		r.ContentLength <= int64(rt.Retry.MaxBody) {
+		// A body small enough for the route's retries.max_body is read whole, so retries can replay it.
+		rb, prefixed, replayable, res := readForReplay(st, r.Body, rt.Retry.MaxBody)
+		if res != pipeOK {
+			return h.bodyFailed(w, s, res, false)
+		}
+		defer rb.detach()
+		if replayable {
+			held = rb
+		} else {
+			body = prefixed
+		}
+	}
+
 	rt.RequestHeaders.Apply(r.Header)
 	name := s.Info.UpstreamCluster
 	if name == "" {

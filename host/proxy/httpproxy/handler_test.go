@@ -72,9 +72,14 @@ func newTestHandler(tb testing.TB, up http.RoundTripper, filters ...filter.Entry
 // newHandlerFor serves every request on cluster c through filters, buffering at most maxBuffer body bytes per
 // filter.
 func newHandlerFor(tb testing.TB, c *cluster.Cluster, maxBuffer int, filters ...filter.Entry) *Handler {
+	return newHandlerRoute(tb, c, config.Route{Name: "all", Cluster: "backend"}, maxBuffer, filters...)
+}
+
+// newHandlerRoute is newHandlerFor with one route of the caller's (its cluster must be "backend").
+func newHandlerRoute(tb testing.TB, c *cluster.Cluster, rc config.Route, maxBuffer int, filters ...filter.Entry) *Handler {
 	tb.Helper()
 	m := metrics.New()
-	tbl, err := route.NewTable([]config.Route{{Name: "all", Cluster: "backend"}})
+	tbl, err := route.NewTable([]config.Route{rc})
 	if err != nil {
 		tb.Fatal(err)
 	}
