@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/opencontainers/go-digest"
@@ -150,7 +151,48 @@ func TestKube(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(meta.FindStatusCondition(mustGet(t, ctx, c, ns, "refused").Status.Conditions, v1alpha1.ConditionResolved)), "credentials") {
 		t.Error("the refused deployment should say the registry refused the credentials")
 	}
+	if good.Status.ResolvedURL != good.Spec.URL {
+		t.Errorf("status.resolvedURL %q: the CRD must keep it", good.Status.ResolvedURL)
+	}
+
+	// The error-rate abort in Kubernetes mode: v2 goes to the canary (the one proxy at 50%), which reports
+	// half its calls failed; the rollout goes back to v1 with ErrorRateExceeded in status and as an event.
+	v2 := registrytest.Module([]byte("kube-v2"))
+	push(t, reg+"/filters/kube:v2", v2, nil)
+	canary := wd("rate", "oci://"+reg+"/filters/kube:v1", "", "")
+	canary.Spec.Rollout = &v1alpha1.Rollout{Strategy: v1alpha1.RolloutCanary,
+		Steps: []v1alpha1.CanaryStep{{Percent: 50, Pause: &v1alpha1.Pause{UntilApproved: true}}},
+		Abort: &v1alpha1.AbortRule{MaxErrorRatePercent: ptr.To[int32](10)}}
+	if err := c.Create(ctx, canary); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "rate on v1", func() bool { return mustGet(t, ctx, c, ns, "rate").Status.LastGoodDigest == manifest.String() })
+	cur := mustGet(t, ctx, c, ns, "rate")
+	cur.Spec.URL = "oci://" + reg + "/filters/kube:v2"
+	if err := c.Update(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the canary on v2", func() bool { return p.digest(ns+"/rate") == digest.FromBytes(v2).String() })
+	p.loadReports(t).send(xdsapi.FilterLoad{Deployment: ns + "/rate", Digest: digest.FromBytes(v2).String(), Calls: 20, Failures: 10})
+	waitFor(t, 30*time.Second, "rate rolled back by its error rate", func() bool {
+		cnd := meta.FindStatusCondition(mustGet(t, ctx, c, ns, "rate").Status.Conditions, v1alpha1.ConditionProgressing)
+		return cnd != nil && cnd.Reason == v1alpha1.ReasonErrorRateExceeded
+	})
+	waitFor(t, 30*time.Second, "the proxy back on v1", func() bool { return p.digest(ns+"/rate") == digest.FromBytes(wasm).String() })
+	waitFor(t, 30*time.Second, "an ErrorRateExceeded event", func() bool {
+		var evs corev1.EventList
+		if c.List(ctx, &evs, client.InNamespace(ns)) != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "rate" && e.Reason == v1alpha1.ReasonErrorRateExceeded {
+				return true
+			}
+		}
+		return false
+	})
 }
+
 
 func mustGet(t *testing.T, ctx context.Context, c client.Client, ns, name string) *v1alpha1.WasmDeployment {
 	t.Helper()
