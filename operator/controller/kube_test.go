@@ -193,7 +193,6 @@ func TestKube(t *testing.T) {
 	})
 }
 
-
 func mustGet(t *testing.T, ctx context.Context, c client.Client, ns, name string) *v1alpha1.WasmDeployment {
 	t.Helper()
 	var wd v1alpha1.WasmDeployment
