@@ -227,7 +227,7 @@ func TestPauseUntilResume(t *testing.T) {
 // nothing is lost when the filter lets go.
 func TestPauseIsBounded(t *testing.T) {
 	up := startUpstream(t, "", false)
-	const max = 64 << 10
+	const limit = 64 << 10
 	var largest atomic.Int64
 	var release atomic.Bool
 	var conn atomic.Pointer[filter.Conn]
@@ -241,7 +241,7 @@ func TestPauseIsBounded(t *testing.T) {
 		}
 		return filter.Pause
 	}}
-	addr := startProxy(t, up.addr, max, holder)
+	addr := startProxy(t, up.addr, limit, holder)
 	c := dial(t, addr)
 	payload := bytes.Repeat([]byte("0123456789abcdef"), (8<<20)/16) // 8 MiB, far beyond socket buffers
 	wrote := make(chan error, 1)
@@ -249,11 +249,11 @@ func TestPauseIsBounded(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case err := <-wrote:
-		t.Fatalf("client wrote 8 MiB while the filter held at most %d bytes: %v", max, err)
+		t.Fatalf("client wrote 8 MiB while the filter held at most %d bytes: %v", limit, err)
 	default:
 	}
-	if l := largest.Load(); l > max+bufSize {
-		t.Fatalf("held %d bytes, bound is %d (+ one read)", l, max)
+	if l := largest.Load(); l > limit+bufSize {
+		t.Fatalf("held %d bytes, bound is %d (+ one read)", l, limit)
 	}
 	// At the bound the filter is not called again (nothing more is read), so it lets go with a resume.
 	release.Store(true)

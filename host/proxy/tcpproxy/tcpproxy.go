@@ -148,14 +148,16 @@ func (h *Handler) serve(ctx context.Context, down net.Conn) {
 	stopUp := context.AfterFunc(ctx, func() { up.Close() })
 	defer stopUp()
 
-	max := cfg.MaxBuffer
-	if max <= 0 {
-		max = DefaultMaxBuffer
+	limit := cfg.MaxBuffer
+	if limit <= 0 {
+		limit = DefaultMaxBuffer
 	}
 	var wg sync.WaitGroup
 	// Client to upstream runs the downstream-data callbacks.
-	wg.Go(func() { (&pump{c: c, dst: up, src: down, handlers: handlers, dir: filter.Downstream, max: max}).run() })
-	(&pump{c: c, dst: down, src: up, handlers: handlers, dir: filter.Upstream, max: max}).run()
+	wg.Go(func() {
+		(&pump{c: c, dst: up, src: down, handlers: handlers, dir: filter.Downstream, limit: limit}).run()
+	})
+	(&pump{c: c, dst: down, src: up, handlers: handlers, dir: filter.Upstream, limit: limit}).run()
 	wg.Wait()
 }
 
@@ -165,14 +167,14 @@ const DefaultMaxBuffer = 1 << 20
 
 // pump copies one direction through the filters. While no filter pauses, it reads and writes on its own
 // goroutine with one buffer. From the first pause on, a reader goroutine feeds it chunks, so it can wait for
-// bytes, a resume and a close at once; held bytes stay bounded by max: beyond it the reader is not drained, so
+// bytes, a resume and a close at once; held bytes stay bounded by limit: beyond it the reader is not drained, so
 // TCP flow control slows the sender (Envoy's read-disable at the buffer limit).
 type pump struct {
 	c        *filter.Conn
 	dst, src net.Conn
 	handlers []filter.ConnFilter
 	dir      filter.Direction
-	max      int
+	limit    int
 
 	held    []byte // bytes read and not yet written while paused
 	stopped int    // index of the filter that paused; -1 when flowing
@@ -289,7 +291,7 @@ func (p *pump) read(buf []byte) {
 func (p *pump) paused(srcErr error) {
 	for {
 		var reads chan chunk
-		if !p.ended && (p.stopped < 0 || len(p.held) < p.max) {
+		if !p.ended && (p.stopped < 0 || len(p.held) < p.limit) {
 			reads = p.reads
 		}
 		select {
