@@ -47,13 +47,7 @@ clusters:
 func BenchmarkProxy(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	v1, v2 := startProvider(b, ctx, "v1"), startProvider(b, ctx, "v2")
-	authWasm := wasmtest.Build(b, "../../../filters/auth")
-	routingWasm := wasmtest.Build(b, "../../../filters/dubbo-routing")
-	routing, err := os.ReadFile("../../../samples/filters/dubbo-routing.json")
-	if err != nil {
-		b.Fatal(err)
-	}
+	bs := newBenchSetup(b, ctx)
 	eng, err := engine.New(engine.Config{CacheDir: wasmtest.CompileCache(b)})
 	if err != nil {
 		b.Fatal(err)
@@ -63,31 +57,19 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Both filters act on request headers only; options.callbacks says so (as bench/run-proxy.sh does for HTTP),
-	// so the proxy neither decodes the Dubbo response for them nor calls them with it.
-	auth := fmt.Sprintf(`{name: auth, kind: wasm, module: {url: "file://%s"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}`, authWasm)
-	route := fmt.Sprintf(`{name: dubbo-routing, kind: wasm, module: {url: "file://%s"}, config: %s, options: {callbacks: [request_headers]}}`, routingWasm, routing)
 	variants := []struct{ name, filters string }{
 		{"direct", ""},
 		{"wasmesh-nofilter", "[]"},
 		{"wasmesh-native-apikey", `[{name: keys, kind: apikey, config: {header: x-api-key, keys: [bench-key-0001]}}]`},
-		{"wasmesh-wasm-auth", "[" + auth + "]"},
-		{"wasmesh-wasm-dubbo-routing", "[" + route + "]"},
-		{"wasmesh-wasm-auth+routing", "[" + auth + ", " + route + "]"},
-	}
-	// The call the brief calls typical: two arguments, five attachments (with the API key and a user id for the
-	// routing hash).
-	req, err := dubbotest.RequestFrame(1, dubbotest.Invocation{Service: dubbotest.ExampleGreetingService, Version: "1.0.0",
-		Method: "greet", Args: []any{"Alice"}, Attachments: map[string]string{"x-api-key": "bench-key-0001",
-			"x-user-id": "u-42", "group": "g1", "traceid": "0af7651916cd43dd8448eb211c80319c"}})
-	if err != nil {
-		b.Fatal(err)
+		{"wasmesh-wasm-auth", "[" + bs.auth + "]"},
+		{"wasmesh-wasm-dubbo-routing", "[" + bs.route + "]"},
+		{"wasmesh-wasm-auth+routing", "[" + bs.auth + ", " + bs.route + "]"},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
-			addr := v1
+			addr := bs.v1
 			if v.filters != "" {
-				addr = startProxy(b, ctx, reg, fmt.Sprintf(proxyBenchConfig, v.filters, v1, v2))
+				addr = startProxy(b, ctx, reg, fmt.Sprintf(proxyBenchConfig, v.filters, bs.v1, bs.v2))
 			}
 			c, err := upstream.New(upstream.Config{Addr: addr, MaxConns: 2})
 			if err != nil {
@@ -96,28 +78,61 @@ func BenchmarkProxy(b *testing.B) {
 			cctx, stop := context.WithCancel(ctx)
 			defer stop()
 			go c.Start(cctx)
-			// Warm up with the benchmark's concurrency, so connections and the VMs of the Wasm filters' pools
-			// exist before the timer starts.
-			var wg sync.WaitGroup
-			for range 16 * runtime.GOMAXPROCS(0) {
-				wg.Go(func() {
-					for range 50 {
-						call(b, c, req)
-					}
-				})
-			}
-			wg.Wait()
+			warmUp(b, c, bs.req)
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			b.ResetTimer()
 			defer cputime.Report(b, cputime.Process())
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					call(b, c, req)
+					call(b, c, bs.req)
 				}
 			})
 		})
 	}
+}
+
+// benchSetup is what both proxy benchmarks share: two providers, the Wasm filters' YAML and the request.
+type benchSetup struct {
+	v1, v2, auth, route string
+	req                 []byte
+}
+
+func newBenchSetup(b *testing.B, ctx context.Context) benchSetup {
+	bs := benchSetup{v1: startProvider(b, ctx, "v1"), v2: startProvider(b, ctx, "v2")}
+	authWasm := wasmtest.Build(b, "../../../filters/auth")
+	routingWasm := wasmtest.Build(b, "../../../filters/dubbo-routing")
+	routing, err := os.ReadFile("../../../samples/filters/dubbo-routing.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Both filters act on request headers only; options.callbacks says so (as bench/run-proxy.sh does for HTTP),
+	// so the proxy neither decodes the Dubbo response for them nor calls them with it.
+	bs.auth = fmt.Sprintf(`{name: auth, kind: wasm, module: {url: "file://%s"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}`, authWasm)
+	bs.route = fmt.Sprintf(`{name: dubbo-routing, kind: wasm, module: {url: "file://%s"}, config: %s, options: {callbacks: [request_headers]}}`, routingWasm, routing)
+	// The call the brief calls typical: two arguments, five attachments (with the API key and a user id for the
+	// routing hash).
+	bs.req, err = dubbotest.RequestFrame(1, dubbotest.Invocation{Service: dubbotest.ExampleGreetingService, Version: "1.0.0",
+		Method: "greet", Args: []any{"Alice"}, Attachments: map[string]string{"x-api-key": "bench-key-0001",
+			"x-user-id": "u-42", "group": "g1", "traceid": "0af7651916cd43dd8448eb211c80319c"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bs
+}
+
+// warmUp calls with the benchmarks' concurrency, so connections and the VMs of the Wasm filters' pools exist
+// before the timer starts.
+func warmUp(b *testing.B, c *upstream.Client, req []byte) {
+	var wg sync.WaitGroup
+	for range 16 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for range 50 {
+				call(b, c, req)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func call(b *testing.B, c *upstream.Client, req []byte) {

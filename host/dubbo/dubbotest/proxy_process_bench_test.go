@@ -9,12 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/wasmesh/wasmesh/host/dubbo/dubbotest"
 	"github.com/wasmesh/wasmesh/host/dubbo/upstream"
 	"github.com/wasmesh/wasmesh/host/proxy/filter/wasm/wasmtest"
 )
@@ -27,31 +25,17 @@ func BenchmarkProxyProcess(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bin := buildWasmesh(b)
-	v1, v2 := startProvider(b, ctx, "v1"), startProvider(b, ctx, "v2")
-	authWasm := wasmtest.Build(b, "../../../filters/auth")
-	routingWasm := wasmtest.Build(b, "../../../filters/dubbo-routing")
-	routing, err := os.ReadFile("../../../samples/filters/dubbo-routing.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	auth := fmt.Sprintf(`{name: auth, kind: wasm, module: {url: "file://%s"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}`, authWasm)
-	route := fmt.Sprintf(`{name: dubbo-routing, kind: wasm, module: {url: "file://%s"}, config: %s, options: {callbacks: [request_headers]}}`, routingWasm, routing)
-	req, err := dubbotest.RequestFrame(1, dubbotest.Invocation{Service: dubbotest.ExampleGreetingService, Version: "1.0.0",
-		Method: "greet", Args: []any{"Alice"}, Attachments: map[string]string{"x-api-key": "bench-key-0001",
-			"x-user-id": "u-42", "group": "g1", "traceid": "0af7651916cd43dd8448eb211c80319c"}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	bs := newBenchSetup(b, ctx)
 	for _, v := range []struct{ name, filters string }{
 		{"direct", ""},
 		{"wasmesh-nofilter", "[]"},
-		{"wasmesh-wasm-auth", "[" + auth + "]"},
-		{"wasmesh-wasm-dubbo-routing", "[" + route + "]"},
+		{"wasmesh-wasm-auth", "[" + bs.auth + "]"},
+		{"wasmesh-wasm-dubbo-routing", "[" + bs.route + "]"},
 	} {
 		b.Run(v.name, func(b *testing.B) {
-			addr, pid := v1, 0
+			addr, pid := bs.v1, 0
 			if v.filters != "" {
-				addr, pid = startProxyProcess(b, bin, fmt.Sprintf(proxyBenchConfig, v.filters, v1, v2))
+				addr, pid = startProxyProcess(b, bin, fmt.Sprintf(proxyBenchConfig, v.filters, bs.v1, bs.v2))
 			}
 			c, err := upstream.New(upstream.Config{Addr: addr, MaxConns: 2})
 			if err != nil {
@@ -60,22 +44,14 @@ func BenchmarkProxyProcess(b *testing.B) {
 			cctx, stop := context.WithCancel(ctx)
 			defer stop()
 			go c.Start(cctx)
-			var wg sync.WaitGroup
-			for range 32 {
-				wg.Go(func() {
-					for range 50 {
-						call(b, c, req)
-					}
-				})
-			}
-			wg.Wait()
+			warmUp(b, c, bs.req)
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			before := processCPU(b, pid)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					call(b, c, req)
+					call(b, c, bs.req)
 				}
 			})
 			b.StopTimer()

@@ -17,7 +17,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/metrics"
 )
 
-// upstream records what it receives and answers with answer (when set) before reading.
+// upstream is what a test upstream received.
 type upstream struct {
 	addr string
 	mu   sync.Mutex
@@ -30,13 +30,13 @@ func (u *upstream) received() string {
 	return u.got.String()
 }
 
-func startUpstream(t *testing.T, greeting string, echo bool) *upstream {
+// serveTCP accepts loopback connections until the test ends, each handled on its own goroutine and closed after.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	u := &upstream{addr: ln.Addr().String()}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -45,25 +45,31 @@ func startUpstream(t *testing.T, greeting string, echo bool) *upstream {
 			}
 			go func() {
 				defer c.Close()
-				if greeting != "" {
-					io.WriteString(c, greeting)
-				}
-				buf := make([]byte, 4096)
-				for {
-					n, err := c.Read(buf)
-					u.mu.Lock()
-					u.got.Write(buf[:n])
-					u.mu.Unlock()
-					if echo && n > 0 {
-						c.Write(buf[:n])
-					}
-					if err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
+	return ln.Addr().String()
+}
+
+// startUpstream records what it receives, and echoes it when echo is set.
+func startUpstream(t *testing.T, echo bool) *upstream {
+	u := &upstream{}
+	u.addr = serveTCP(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			u.mu.Lock()
+			u.got.Write(buf[:n])
+			u.mu.Unlock()
+			if echo && n > 0 {
+				c.Write(buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 	return u
 }
 
@@ -160,7 +166,7 @@ func eventually(t *testing.T, cond func() bool) {
 // A paused direction holds its bytes; the filter sees everything held again with each new chunk, and when it
 // continues the held bytes go on at once, in order, followed by later traffic.
 func TestPauseUntilNextCallbackContinues(t *testing.T) {
-	up := startUpstream(t, "", false)
+	up := startUpstream(t, false)
 	var sizes []int
 	var mu sync.Mutex
 	addr := startProxy(t, up.addr, 0, untilNewline(&sizes, &mu))
@@ -187,7 +193,7 @@ func TestPauseUntilNextCallbackContinues(t *testing.T) {
 // Conn.Resume (proxy_continue_stream) releases what a filter held, going on with the filters after it.
 func TestPauseUntilResume(t *testing.T) {
 	// Hold client bytes until the server has spoken first (a greeting protocol: SMTP, MySQL).
-	up := startUpstream(t, "", true)
+	up := startUpstream(t, true)
 	var greeted atomic.Bool
 	var after atomic.Int32
 	holder := &native{
@@ -226,7 +232,7 @@ func TestPauseUntilResume(t *testing.T) {
 // Held bytes are bounded: past max_buffer_bytes the proxy stops reading the client (TCP flow control), and
 // nothing is lost when the filter lets go.
 func TestPauseIsBounded(t *testing.T) {
-	up := startUpstream(t, "", false)
+	up := startUpstream(t, false)
 	const limit = 64 << 10
 	var largest atomic.Int64
 	var release atomic.Bool
@@ -270,7 +276,7 @@ func TestPauseIsBounded(t *testing.T) {
 
 // A filter that pauses and asks to close gets the connection closed, nothing forwarded.
 func TestPauseThenClose(t *testing.T) {
-	up := startUpstream(t, "", false)
+	up := startUpstream(t, false)
 	closer := &native{down: func(c *filter.Conn, data *[]byte, end bool) filter.Action {
 		if bytes.Contains(*data, []byte("bad")) {
 			c.RequestClose()
@@ -292,7 +298,7 @@ func TestPauseThenClose(t *testing.T) {
 
 // A pause in proxy_on_new_connection holds the connection before the upstream is dialed, until resumed.
 func TestPauseNewConnection(t *testing.T) {
-	up := startUpstream(t, "", true)
+	up := startUpstream(t, true)
 	var resumedAt atomic.Int64
 	f := &native{newConn: func(c *filter.Conn) filter.Action {
 		go func() {

@@ -21,43 +21,29 @@ import (
 // greeter is a server that speaks first after delay, noting whether the client sent anything before, then
 // records the rest.
 func greeter(t *testing.T, delay time.Duration) (addr string, got func() string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var mu sync.Mutex
 	var rec strings.Builder
-	go func() {
+	addr = serveTCP(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		c.SetReadDeadline(time.Now().Add(delay))
+		if n, _ := c.Read(buf); n > 0 {
+			mu.Lock()
+			fmt.Fprintf(&rec, "EARLY %q;", buf[:n])
+			mu.Unlock()
+		}
+		c.SetReadDeadline(time.Time{})
+		io.WriteString(c, "220 ready\n")
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
+			mu.Lock()
+			rec.Write(buf[:n])
+			mu.Unlock()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 1024)
-				c.SetReadDeadline(time.Now().Add(delay))
-				if n, _ := c.Read(buf); n > 0 {
-					mu.Lock()
-					fmt.Fprintf(&rec, "EARLY %q;", buf[:n])
-					mu.Unlock()
-				}
-				c.SetReadDeadline(time.Time{})
-				io.WriteString(c, "220 ready\n")
-				for {
-					n, err := c.Read(buf)
-					mu.Lock()
-					rec.Write(buf[:n])
-					mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String(), func() string { mu.Lock(); defer mu.Unlock(); return rec.String() }
+	})
+	return addr, func() string { mu.Lock(); defer mu.Unlock(); return rec.String() }
 }
 
 // A Wasm L4 filter holds the client's bytes until the server's greeting passed (PAUSE, then
