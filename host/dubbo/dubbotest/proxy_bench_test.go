@@ -71,14 +71,7 @@ func BenchmarkProxy(b *testing.B) {
 			if v.filters != "" {
 				addr = startProxy(b, ctx, reg, fmt.Sprintf(proxyBenchConfig, v.filters, bs.v1, bs.v2))
 			}
-			c, err := upstream.New(upstream.Config{Addr: addr, MaxConns: 2})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cctx, stop := context.WithCancel(ctx)
-			defer stop()
-			go c.Start(cctx)
-			warmUp(b, c, bs.req)
+			c := loadClient(b, ctx, addr, bs.req)
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -121,9 +114,16 @@ func newBenchSetup(b *testing.B, ctx context.Context) benchSetup {
 	return bs
 }
 
-// warmUp calls with the benchmarks' concurrency, so connections and the VMs of the Wasm filters' pools exist
-// before the timer starts.
-func warmUp(b *testing.B, c *upstream.Client, req []byte) {
+// loadClient is the load generator: a multiplexing client with 2 connections to addr, warmed up with the
+// benchmarks' concurrency so connections and the VMs of the Wasm filters' pools exist before the timer starts.
+func loadClient(b *testing.B, ctx context.Context, addr string, req []byte) *upstream.Client {
+	c, err := upstream.New(upstream.Config{Addr: addr, MaxConns: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	b.Cleanup(stop)
+	go c.Start(cctx)
 	var wg sync.WaitGroup
 	for range 16 * runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
@@ -133,6 +133,7 @@ func warmUp(b *testing.B, c *upstream.Client, req []byte) {
 		})
 	}
 	wg.Wait()
+	return c
 }
 
 func call(b *testing.B, c *upstream.Client, req []byte) {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmesh/wasmesh/host/dubbo/upstream"
 	"github.com/wasmesh/wasmesh/host/proxy/filter/wasm/wasmtest"
 )
 
@@ -37,14 +36,7 @@ func BenchmarkProxyProcess(b *testing.B) {
 			if v.filters != "" {
 				addr, pid = startProxyProcess(b, bin, fmt.Sprintf(proxyBenchConfig, v.filters, bs.v1, bs.v2))
 			}
-			c, err := upstream.New(upstream.Config{Addr: addr, MaxConns: 2})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cctx, stop := context.WithCancel(ctx)
-			defer stop()
-			go c.Start(cctx)
-			warmUp(b, c, bs.req)
+			c := loadClient(b, ctx, addr, bs.req)
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			before := processCPU(b, pid)
