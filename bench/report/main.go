@@ -44,7 +44,8 @@ func run() error {
 		outDir  = flag.String("out", "", "directory for <date>.md/.json/.svg (default <root>/bench/results)")
 		date    = flag.String("date", time.Now().UTC().Format("2006-01-02"), "date in the file names and the report")
 		only    = flag.String("only", "", "comma-separated suites to run (default all): "+strings.Join(suiteNames(), ","))
-		wasmesh = flag.String("wasmesh", "", "wasmesh binary for the proxy and reload suites (default <root>/bin/wasmesh, built if missing)")
+		wasmesh = flag.String("wasmesh", "", "wasmesh binary for the proxy and reload suites (default <root>/bin/wasmesh)")
+		commit  = flag.String("commit", "", "commit measured, for the report (default: git rev-parse HEAD in -root)")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -69,7 +70,10 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep := &Report{Date: *date, Mode: mode(*quick), Started: time.Now().UTC(), Commit: gitCommit(absRoot)}
+	rep := &Report{Date: *date, Mode: mode(*quick), Started: time.Now().UTC(), Commit: *commit}
+	if rep.Commit == "" {
+		rep.Commit = gitCommit(absRoot)
+	}
 	rep.Machine = describeMachine(ctx)
 	for _, s := range selected {
 		if ctx.Err() != nil {
