@@ -109,7 +109,7 @@ func TestWatchdogLifecycle(t *testing.T) {
 		t.Error("stopped without marking the call as overrun")
 	}
 	// A VM whose calls keep finishing is never flagged.
-	busy := &vm{timeout: 20 * time.Millisecond, stop: func() {}}
+	busy := &vm{timeout: 500 * time.Millisecond, stop: func() {}}
 	w.register(busy)
 	for i := uint64(1); i < 40; i++ {
 		busy.running.Store(i)
