@@ -20,7 +20,7 @@ import (
 )
 
 // guides are the tested guides; their shell blocks must all carry a doc-test marker.
-var guides = []string{"writing-a-filter.md", "config-reference.md", "architecture.md"}
+var guides = []string{"getting-started.md", "writing-a-filter.md", "config-reference.md", "architecture.md"}
 
 // block is one fenced block of a guide with the marker before it.
 type block struct {
