@@ -267,16 +267,14 @@ func instrumentFunc(out, code, check []byte) ([]byte, error) {
 		r.byte()
 	}
 	from := 0
-	for !r.done() && r.err == nil {
-		op := r.byte()
-		switch {
-		case op == 0x03: // loop
-			r.blockType()
+	for r.pos < len(r.b) && r.err == nil {
+		op := r.b[r.pos]
+		r.pos++
+		r.skipImmediates(op)
+		if op == 0x03 { // loop: the check goes right after its block type
 			out = append(out, code[from:r.pos]...)
 			out = append(out, check...)
 			from = r.pos
-		default:
-			r.skipImmediates(op)
 		}
 	}
 	if r.err != nil {

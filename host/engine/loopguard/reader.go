@@ -47,6 +47,11 @@ func (r *reader) bytes(n uint32) []byte {
 // leb skips a LEB128 number of at most maxBytes bytes and returns its low 32 bits (enough for every count and
 // index; wider immediates are only skipped).
 func (r *reader) leb(maxBytes int) uint32 {
+	if r.pos < len(r.b) && r.b[r.pos] < 0x80 { // one byte: most indexes and offsets
+		c := r.b[r.pos]
+		r.pos++
+		return uint32(c)
+	}
 	var v uint32
 	for i := 0; i < maxBytes; i++ {
 		c := r.byte()
@@ -94,32 +99,84 @@ func (r *reader) memarg() {
 	r.leb(10) // offset (u64 with memory64)
 }
 
+// Immediate shapes of single-byte opcodes, looked up in opImm: a table rather than a switch because this runs once
+// per instruction of multi-megabyte modules on every Compile.
+const (
+	immInvalid uint8 = iota
+	immNone
+	immBlock    // block type
+	immU32      // one index or count
+	immU32x2    // two indexes
+	immBrTable  // vec(label) label
+	immSelectT  // vec(valtype)
+	immTryTable // block type, vec(catch)
+	immMemarg   // align, offset
+	immLEB5     // i32.const, ref.null heap type
+	immLEB10    // i64.const
+	immBytes4   // f32.const
+	immBytes8   // f64.const
+	immFC       // 0xfc prefix
+	immFD       // 0xfd prefix (SIMD)
+	immFE       // 0xfe prefix (threads)
+)
+
+var opImm = func() (t [256]uint8) {
+	set := func(k uint8, ops ...int) {
+		for _, op := range ops {
+			t[op] = k
+		}
+	}
+	set(immNone, 0x00, 0x01, 0x05, 0x0a, 0x0b, 0x0f, 0x19, 0x1a, 0x1b, 0xd1)
+	for op := 0x45; op <= 0xc4; op++ {
+		t[op] = immNone
+	}
+	set(immBlock, 0x02, 0x03, 0x04, 0x06) // block, loop, if, try
+	// catch, throw, rethrow, br, br_if, call, return_call, delegate, ref.func, locals, globals, tables,
+	// memory.size, memory.grow
+	set(immU32, 0x07, 0x08, 0x09, 0x0c, 0x0d, 0x10, 0x12, 0x18, 0xd2, 0x3f, 0x40)
+	for op := 0x20; op <= 0x26; op++ {
+		t[op] = immU32
+	}
+	set(immU32x2, 0x11, 0x13) // call_indirect, return_call_indirect
+	set(immBrTable, 0x0e)
+	set(immSelectT, 0x1c)
+	set(immTryTable, 0x1f)
+	for op := 0x28; op <= 0x3e; op++ {
+		t[op] = immMemarg
+	}
+	set(immLEB5, 0x41, 0xd0)
+	set(immLEB10, 0x42)
+	set(immBytes4, 0x43)
+	set(immBytes8, 0x44)
+	set(immFC, 0xfc)
+	set(immFD, 0xfd)
+	set(immFE, 0xfe)
+	return t
+}()
+
 // skipImmediates skips the immediates of the instruction op, whose opcode byte was just read. It knows the MVP,
 // sign extension, saturating truncation, bulk memory, reference types, multi-value, tail calls, exception
 // handling (legacy and try_table), SIMD (with relaxed SIMD) and threads.
 func (r *reader) skipImmediates(op byte) {
-	switch {
-	case op <= 0x01, op == 0x05, op == 0x0a, op == 0x0b, op == 0x0f, op == 0x19, op == 0x1a, op == 0x1b,
-		op >= 0x45 && op <= 0xc4, op == 0xd1:
-		// no immediates
-	case op == 0x02, op == 0x04, op == 0x06: // block, if, try
+	switch opImm[op] {
+	case immNone:
+	case immBlock:
 		r.blockType()
-	case op == 0x07, op == 0x08, op == 0x09, op == 0x0c, op == 0x0d, op == 0x10, op == 0x12, op == 0x18,
-		op >= 0x20 && op <= 0x26, op == 0xd2:
-		r.u32() // catch, throw, rethrow, br, br_if, call, return_call, delegate, locals/globals/tables, ref.func
-	case op == 0x0e: // br_table
+	case immU32:
+		r.u32()
+	case immU32x2:
+		r.u32()
+		r.u32()
+	case immBrTable:
 		for n := r.u32(); n > 0 && r.err == nil; n-- {
 			r.u32()
 		}
 		r.u32()
-	case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
-		r.u32()
-		r.u32()
-	case op == 0x1c: // select t*
+	case immSelectT:
 		for n := r.u32(); n > 0 && r.err == nil; n-- {
 			r.byte()
 		}
-	case op == 0x1f: // try_table
+	case immTryTable:
 		r.blockType()
 		for n := r.u32(); n > 0 && r.err == nil; n-- {
 			switch kind := r.byte(); kind {
@@ -132,25 +189,21 @@ func (r *reader) skipImmediates(op byte) {
 				r.fail(fmt.Errorf("try_table catch kind %#x", kind))
 			}
 		}
-	case op >= 0x28 && op <= 0x3e:
+	case immMemarg:
 		r.memarg()
-	case op == 0x3f, op == 0x40: // memory.size, memory.grow
-		r.u32()
-	case op == 0x41:
+	case immLEB5:
 		r.leb(5)
-	case op == 0x42:
+	case immLEB10:
 		r.leb(10)
-	case op == 0x43:
+	case immBytes4:
 		r.bytes(4)
-	case op == 0x44:
+	case immBytes8:
 		r.bytes(8)
-	case op == 0xd0: // ref.null heaptype
-		r.leb(5)
-	case op == 0xfc:
+	case immFC:
 		r.skipFC(r.u32())
-	case op == 0xfd:
+	case immFD:
 		r.skipSIMD(r.u32())
-	case op == 0xfe:
+	case immFE:
 		if sub := r.u32(); sub == 0x03 { // atomic.fence
 			r.byte()
 		} else {
