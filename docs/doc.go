@@ -13,6 +13,7 @@
 //
 // A guide's blocks run in order in one bash session (set -euo pipefail) that starts at the repository root with the
 // wasmesh binary under test first on PATH and TMPDIR pointing into the test's temporary directory. A command line
-// ending in `# => TEXT` must print exactly TEXT. Background processes a guide starts are killed when its session
+// ending in `# => TEXT` (or followed by a
+// line `# => TEXT`) must print exactly TEXT. Background processes a guide starts are killed when its session
 // ends. A shell block without a marker fails the test.
 package docs

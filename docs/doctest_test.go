@@ -20,7 +20,7 @@ import (
 )
 
 // guides are the tested guides; their shell blocks must all carry a doc-test marker.
-var guides = []string{"getting-started.md", "writing-a-filter.md", "config-reference.md", "architecture.md"}
+var guides = []string{"getting-started.md", "writing-a-filter.md", "config-reference.md", "operations.md", "architecture.md"}
 
 // block is one fenced block of a guide with the marker before it.
 type block struct {
@@ -111,6 +111,13 @@ func sessionScript(blocks []block, kinds ...string) (string, int) {
 		case slices.Contains(kinds, b.Kind):
 			ran++
 			lines := strings.Split(strings.TrimRight(b.Body, "\n"), "\n")
+			// A `# => TEXT` line of its own states the output of the command line above it.
+			for i := 1; i < len(lines); i++ {
+				if rest, ok := strings.CutPrefix(strings.TrimSpace(lines[i]), "# => "); ok && !strings.HasSuffix(lines[i-1], "\\") {
+					lines[i-1] += "   # => " + rest
+					lines[i] = ""
+				}
+			}
 			for i, l := range lines {
 				at := fmt.Sprintf("%s:%d", b.File, b.Line+1+i)
 				m := expectRE.FindStringSubmatch(l)

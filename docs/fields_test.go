@@ -1,7 +1,9 @@
 package docs
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -93,4 +95,38 @@ func jsonFields(t reflect.Type, prefix string, seen map[reflect.Type]bool) []str
 		out = append(out, jsonFields(f.Type, prefix+name+".", seen)...)
 	}
 	return out
+}
+
+// TestMetricsDocumented wants every Prometheus metric the proxy and the operator register named in operations.md.
+func TestMetricsDocumented(t *testing.T) {
+	page, err := os.ReadFile("operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nameRE := regexp.MustCompile(`"(wasmesh_[a-z_]+)"`)
+	found := 0
+	for _, dir := range []string{"../host", "../operator", "../cli"} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil || !strings.Contains(string(src), "github.com/prometheus/client_golang") {
+				return err
+			}
+			for _, m := range nameRE.FindAllStringSubmatch(string(src), -1) {
+				found++
+				if !strings.Contains(string(page), "`"+m[1]) {
+					t.Errorf("metric %s (%s) is not documented in operations.md", m[1], path)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found < 10 {
+		t.Fatalf("only %d metric names found in the code: the scan is broken", found)
+	}
 }

@@ -58,6 +58,7 @@ func TestSessionScript(t *testing.T) {
 			{File: "g.md", Line: 1, Kind: "file", Arg: "f.txt", Body: "it's here\n"},
 			{File: "g.md", Line: 5, Kind: "run", Body: "cat f.txt   # => it's here\necho two\n"},
 		}, ""},
+		{"expectation on its own line", []block{{File: "g.md", Line: 1, Kind: "run", Body: "echo 'a long line'\n# => a long line\n"}}, ""},
 		{"wrong output", []block{{File: "g.md", Line: 9, Kind: "run", Body: "echo 200   # => 401\n"}}, "doc-test g.md:10: printed '200', the guide says 401"},
 		{"failing command", []block{{File: "g.md", Line: 1, Kind: "run", Body: "false\necho not reached\n"}}, "exit status 1"},
 		{"e2e left out", []block{{File: "g.md", Line: 1, Kind: "e2e", Body: "false\n"}, {Kind: "run", Body: "true\n"}}, ""},
