@@ -218,6 +218,19 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, err
 	}
 	cm, err := rt.r.CompileModule(ctx, m.code(key.term))
+	if err != nil && key.term == termGuard {
+		// The guarded copy does not compile: either the module itself does not (the retry below says so with
+		// the module's own offsets), or the rewrite clashed with it (say, it already exports loopguard's name).
+		// Either way the original under wazero's checks decides.
+		m.guarded, key.term = nil, termContext
+		if rt, err = e.runtime(ctx, key); err != nil {
+			return nil, err
+		}
+		if cm, err = rt.r.CompileModule(ctx, own); err == nil {
+			e.log.Info("loop-guarded module does not compile; its CPU deadline uses wazero's slower termination checks",
+				"digest", digest)
+		}
+	}
 	if err != nil {
 		return nil, &Error{Kind: ErrCompile, Op: "compile", Digest: digest, Err: err}
 	}

@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/abi"
+	"github.com/wasmesh/wasmesh/host/engine/loopguard"
 )
 
 // spinModule is a proxy-wasm module whose proxy_on_request_headers loops forever (`loop br 0 end`), assembled
-// by hand so the test controls every instruction.
-func spinModule() []byte {
+// by hand so the test controls every instruction. extra names more exports of the allocator function.
+func spinModule(extra ...string) []byte {
 	sec := func(id byte, body ...byte) []byte { return append([]byte{id, byte(len(body))}, body...) }
 	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 	cat := func(parts ...[]byte) []byte {
@@ -21,15 +22,19 @@ func spinModule() []byte {
 		}
 		return b
 	}
+	exports := cat([]byte{byte(4 + len(extra))},
+		name("memory"), []byte{2, 0},
+		name("proxy_on_memory_allocate"), []byte{0, 0},
+		name("proxy_on_context_create"), []byte{0, 1},
+		name("proxy_on_request_headers"), []byte{0, 2})
+	for _, x := range extra {
+		exports = cat(exports, name(x), []byte{0, 0})
+	}
 	return cat([]byte("\x00asm\x01\x00\x00\x00"),
 		sec(1, 3, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 0, 0x60, 3, 0x7f, 0x7f, 0x7f, 1, 0x7f),
 		sec(3, 3, 0, 1, 2),
 		sec(5, 1, 0, 1),
-		sec(7, cat([]byte{4},
-			name("memory"), []byte{2, 0},
-			name("proxy_on_memory_allocate"), []byte{0, 0},
-			name("proxy_on_context_create"), []byte{0, 1},
-			name("proxy_on_request_headers"), []byte{0, 2})...),
+		sec(7, exports...),
 		sec(10, 3,
 			4, 0, 0x41, 0x10, 0x0b, // i32.const 16
 			2, 0, 0x0b,
@@ -127,5 +132,37 @@ func TestWatchdogLifecycle(t *testing.T) {
 	case <-w.done:
 	default:
 		t.Fatal("close returned before the goroutine ended")
+	}
+}
+
+// A module that already exports loopguard's name cannot take the guarded copy: it runs under wazero's checks,
+// and its deadline still holds.
+func TestLoopGuardClashFallsBack(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	mod, err := e.Compile(context.Background(), spinModule(loopguard.ExportName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod.guarded != nil || mod.termFor(true) != termContext {
+		t.Fatalf("guarded %v, termination %d: want the fallback", mod.guarded != nil, mod.termFor(true))
+	}
+	p, err := e.NewPlugin(context.Background(), PluginConfig{Module: mod, Name: "clash", CallTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	s, err := p.NewHTTPStream(context.Background(), StreamInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Done()
+	h := abi.Headers{}
+	s.OnRequestHeaders(&h, true)
+	if !errors.Is(s.Err(), ErrDeadline) {
+		t.Fatalf("err = %v, want ErrDeadline", s.Err())
 	}
 }
