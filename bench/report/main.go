@@ -63,6 +63,10 @@ func run() error {
 	if env.Wasmesh == "" {
 		env.Wasmesh = filepath.Join(absRoot, "bin", "wasmesh")
 	}
+	// The suites run commands from the root, so a path relative to here would point elsewhere.
+	if env.Wasmesh, err = filepath.Abs(env.Wasmesh); err != nil {
+		return err
+	}
 	selected, err := selectSuites(*only)
 	if err != nil {
 		return err
