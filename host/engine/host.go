@@ -306,14 +306,14 @@ func (v *vm) GetProperty(path []byte) ([]byte, abi.Status) {
 	} else if val, ok := findProp(v.cur.root.props, key); ok {
 		return val, abi.StatusOK
 	}
-	cfg := &v.cur.plugin.cfg
+	p := v.cur.plugin
 	switch key {
 	case "plugin_name":
-		return []byte(cfg.Name), abi.StatusOK
+		return p.ids.name, abi.StatusOK
 	case "plugin_root_id":
-		return []byte(cfg.RootID), abi.StatusOK
+		return p.ids.rootID, abi.StatusOK
 	case "plugin_vm_id":
-		return []byte(cfg.VMID), abi.StatusOK
+		return p.ids.vmID, abi.StatusOK
 	}
 	if s := v.stream(); s != nil && s.info.Properties != nil {
 		if val, ok := s.info.Properties.GetProperty(key); ok {

@@ -20,7 +20,8 @@ func FuzzHostMethods(f *testing.F) {
 		f.Fatal(err)
 	}
 	g := &vmGroup{eng: e, key: groupKey{vmID: "fuzz"}, shared: e.sharedFor("fuzz"), vmConfig: []byte("vm-config"), mod: &Module{}}
-	p := &Plugin{eng: e, cfg: PluginConfig{Name: "fuzz", RootID: "r", Configuration: []byte("config")}, g: g, log: e.log, wake: make(chan struct{}, 1)}
+	pc := PluginConfig{Name: "fuzz", RootID: "r", Configuration: []byte("config")}
+	p := &Plugin{eng: e, cfg: pc, g: g, log: e.log, wake: make(chan struct{}, 1), ids: newPluginIDs(pc)}
 	f.Fuzz(func(t *testing.T, op uint8, a, b uint32, x, y []byte) {
 		v := &vm{g: g, eng: e, contexts: map[uint32]*ctxState{}, pendingGRPC: map[uint32]context.CancelFunc{}}
 		root := &ctxState{id: 1, plugin: p}
@@ -103,4 +104,44 @@ func FuzzHostMethods(f *testing.F) {
 			v.GRPCClose(b)
 		}
 	})
+}
+
+// The header and property paths a filter uses on every request allocate nothing on the host.
+func TestHostPathsDoNotAllocate(t *testing.T) {
+	e, err := New(Config{Properties: PropertyMap{"node.id": []byte("n1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &vmGroup{eng: e, key: groupKey{vmID: "a"}, shared: e.sharedFor("a"), mod: &Module{}}
+	pc := PluginConfig{Name: "p", RootID: "r", VMID: "a"}
+	p := &Plugin{eng: e, cfg: pc, g: g, log: e.log, ids: newPluginIDs(pc)}
+	v := &vm{g: g, eng: e, contexts: map[uint32]*ctxState{}}
+	root := &ctxState{id: 1, plugin: p}
+	root.root = root
+	s := &HTTPStream{}
+	s.owner.http = s
+	s.p = p
+	s.info = StreamInfo{Properties: PropertyMap{"source.address": []byte("10.0.0.1:1")}}
+	req := abi.Headers{{Key: ":path", Value: "/"}, {Key: "user-agent", Value: "x"}}
+	s.reqHeaders = &req
+	s.cs = ctxState{id: 2, plugin: p, root: root, stream: &s.streamCore}
+	v.cur = &s.cs
+	rootID, srcAddr, nodeID := []byte("plugin_root_id"), []byte("source\x00address"), []byte("node\x00id")
+	ua, path, slash := []byte("user-agent"), []byte(":path"), []byte("/")
+	for _, tc := range []struct {
+		name string
+		fn   func()
+	}{
+		{"plugin_root_id", func() { v.GetProperty(rootID) }},
+		{"source.address", func() { v.GetProperty(srcAddr) }},
+		{"node.id", func() { v.GetProperty(nodeID) }},
+		{"header value", func() { v.GetHeaderMapValue(abi.MapHTTPRequestHeaders, ua) }},
+		{"header size", func() { v.GetHeaderMapSize(abi.MapHTTPRequestHeaders) }},
+		{"replace header", func() { v.ReplaceHeaderMapValue(abi.MapHTTPRequestHeaders, path, slash) }},
+	} {
+		tc.fn() // grow reusable buffers first
+		if n := testing.AllocsPerRun(100, tc.fn); n != 0 {
+			t.Errorf("%s: %.1f allocations per call", tc.name, n)
+		}
+	}
 }

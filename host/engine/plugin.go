@@ -66,6 +66,15 @@ type Plugin struct {
 	g    *vmGroup
 	log  *slog.Logger
 	wake chan struct{}
+	ids  pluginIDs
+}
+
+// pluginIDs are the plugin's own properties as bytes, made once so that reading them allocates nothing (the host
+// copies them into guest memory; they are never handed out to be written).
+type pluginIDs struct{ name, rootID, vmID []byte }
+
+func newPluginIDs(cfg PluginConfig) pluginIDs {
+	return pluginIDs{name: []byte(cfg.Name), rootID: []byte(cfg.RootID), vmID: []byte(cfg.VMID)}
 }
 
 // NewPlugin starts a plugin: it finds or creates the VM group for the configuration and creates the plugin's root
@@ -90,7 +99,7 @@ func (e *Engine) NewPlugin(ctx context.Context, cfg PluginConfig) (*Plugin, erro
 	if cfg.MemoryLimitPages == 0 {
 		cfg.MemoryLimitPages = DefaultMemoryLimitPages
 	}
-	p := &Plugin{eng: e, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	p := &Plugin{eng: e, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), ids: newPluginIDs(cfg)}
 	if p.log == nil {
 		p.log = e.log
 	}
