@@ -11,6 +11,7 @@
 #
 #   bash bench/run-proxy.sh            # ROUNDS=3 DURATION=10s CONNS=50 by default
 #   ONLY="nginx wasmesh-nofilter" ROUNDS=1 DURATION=3s bash bench/run-proxy.sh
+#   WASMESH_BASE_BIN=/tmp/wasmesh-old bash bench/run-proxy.sh   # adds base-* variants: an older build, same run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -27,6 +28,8 @@ trap cleanup EXIT
 echo "building into $work" >&2
 # WASMESH_BIN uses a prebuilt binary (e.g. from a clean checkout while the work tree is mid-change).
 if [ -n "${WASMESH_BIN:-}" ]; then cp "$WASMESH_BIN" "$work/wasmesh"; else go build -o "$work/wasmesh" ./cli/wasmesh; fi
+# WASMESH_BASE_BIN: a second build measured in the same rounds (base-* variants), for before/after ratios.
+[ -n "${WASMESH_BASE_BIN:-}" ] && cp "$WASMESH_BASE_BIN" "$work/wasmesh-base"
 go build -o "$work/loadgen" ./bench/loadgen
 "$work/wasmesh" build host/engine/testdata/headers -o "$work/headers.wasm" >/dev/null
 "$work/wasmesh" build filters/auth -o "$work/auth.wasm" >/dev/null
@@ -85,6 +88,16 @@ variants=(
 	"wasmesh-wasm-header|18006|$work/wasmesh proxy -c $work/wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-auth|18007|$work/wasmesh proxy -c $work/wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 )
+if [ -n "${WASMESH_BASE_BIN:-}" ]; then
+	sed 's/:18003/:18013/' "$work/none.yaml" >"$work/base-none.yaml"
+	sed 's/:18006/:18016/' "$work/wasmheader.yaml" >"$work/base-wasmheader.yaml"
+	sed 's/:18007/:18017/' "$work/wasmauth.yaml" >"$work/base-wasmauth.yaml"
+	variants+=(
+		"base-nofilter|18013|$work/wasmesh-base proxy -c $work/base-none.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+		"base-wasm-header|18016|$work/wasmesh-base proxy -c $work/base-wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+		"base-wasm-auth|18017|$work/wasmesh-base proxy -c $work/base-wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	)
+fi
 
 cat >"$work/pct.lua" <<'LUA'
 done = function(s, latency, requests)

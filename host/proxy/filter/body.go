@@ -43,8 +43,8 @@ func (c *Chain) data(s *Stream, cb callback, chunk []byte, end bool, limit int) 
 	if len(idx) == 0 {
 		return chunk, BodyForward
 	}
-	s.cbMu.Lock()
-	defer s.cbMu.Unlock()
+	s.lock()
+	defer s.unlock()
 	response := cb == cbResponseBody
 	dir := 0
 	if response {
@@ -89,9 +89,9 @@ func (c *Chain) data(s *Stream, cb callback, chunk []byte, end bool, limit int) 
 		}
 		if a == Pause && end {
 			// Wait for Resume without the callback lock, so the other direction's callbacks can run.
-			s.cbMu.Unlock()
+			s.unlock()
 			ok := s.wait()
-			s.cbMu.Lock()
+			s.lock()
 			if !ok {
 				return nil, BodyStopped
 			}

@@ -125,8 +125,8 @@ func (c *Chain) ResponseTrailers(s *Stream) bool { return c.run(s, cbResponseTra
 
 // Done calls every filter's OnDone that wants it.
 func (c *Chain) Done(s *Stream) {
-	s.cbMu.Lock()
-	defer s.cbMu.Unlock()
+	s.lock()
+	defer s.unlock()
 	for _, i := range c.by[cbDone] {
 		s.cur = i
 		c.entries[i].Filter.OnDone(s)
@@ -138,8 +138,8 @@ func (c *Chain) run(s *Stream, cb callback, end, reverse bool) bool {
 	if len(idx) == 0 {
 		return true
 	}
-	s.cbMu.Lock()
-	defer s.cbMu.Unlock()
+	s.lock()
+	defer s.unlock()
 	for n := range idx {
 		i := idx[n]
 		if reverse {
@@ -168,9 +168,9 @@ func (c *Chain) run(s *Stream, cb callback, end, reverse bool) bool {
 		}
 		if a == Pause {
 			// Wait without the callback lock, so the other direction's callbacks can run meanwhile.
-			s.cbMu.Unlock()
+			s.unlock()
 			ok := s.wait()
-			s.cbMu.Lock()
+			s.lock()
 			if !ok {
 				return false
 			}

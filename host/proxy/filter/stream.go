@@ -50,9 +50,11 @@ type Stream struct {
 	cur    int   // index of the filter being called, for State
 	state  []any // per-filter stream state
 	resume chan struct{}
-	// cbMu is held while a callback runs: request-body chunks may be filtered on the transport's goroutine
-	// while the response arrives on the stream's, and a filter must never see two callbacks at once.
-	cbMu sync.Mutex
+	// cbMu is held while a callback runs once the stream is concurrent (SetConcurrent): request-body chunks
+	// may then be filtered on another goroutine while the response arrives on the stream's, and a filter must
+	// never see two callbacks at once. Streams that stay on one goroutine skip the lock.
+	cbMu       sync.Mutex
+	concurrent bool
 	// held are the body bytes each body filter holds (StopIterationAndBuffer), request [0] and response [1],
 	// indexed like the chain's list of body filters.
 	held [2][][]byte
@@ -78,6 +80,7 @@ func (s *Stream) Reset(ctx context.Context, req Headers, info Info) {
 	s.RequestBody, s.RequestTrailers = nil, nil
 	s.ResponseHeaders, s.ResponseBody, s.ResponseTrailers = nil, nil, nil
 	s.ctx = ctx
+	s.concurrent = false
 	s.cur = 0
 	clear(s.state)
 	s.state = s.state[:0]
@@ -103,12 +106,25 @@ func (s *Stream) Reset(ctx context.Context, req Headers, info Info) {
 // Context is the stream's context: it ends when the client goes away or the stream times out.
 func (s *Stream) Context() context.Context { return s.ctx }
 
-// SetContext replaces the stream's context, for the proxy to end the stream's waits itself (a stream whose
-// request body is still being filtered when its response is done). Call it between callbacks.
-func (s *Stream) SetContext(ctx context.Context) {
-	s.cbMu.Lock()
+// SetConcurrent replaces the stream's context with ctx, which the proxy can end itself (a stream whose request
+// body is still being filtered when its response is done), and tells the chain that callbacks may from now on
+// come from two goroutines, so that it runs them one at a time. Call it between callbacks, before the second
+// goroutine starts.
+func (s *Stream) SetConcurrent(ctx context.Context) {
 	s.ctx = ctx
-	s.cbMu.Unlock()
+	s.concurrent = true
+}
+
+func (s *Stream) lock() {
+	if s.concurrent {
+		s.cbMu.Lock()
+	}
+}
+
+func (s *Stream) unlock() {
+	if s.concurrent {
+		s.cbMu.Unlock()
+	}
 }
 
 // State returns the calling filter's per-stream value (nil until SetState).

@@ -146,9 +146,12 @@ var errFilteredBody = errors.New("request body stopped by the filter chain")
 func startPump(p *bodyPipe, first []byte, w http.ResponseWriter) *requestPump {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(p.s.Context())
-	p.s.SetContext(ctx)
+	p.s.SetConcurrent(ctx)
 	rp := &requestPump{pipe: p, pr: pr, pw: pw, done: make(chan struct{}), cancel: cancel,
 		control: http.NewResponseController(w)}
+	// An upstream may answer while it still reads the request (an echo, a long upload with progress): without
+	// this, net/http's HTTP/1 server would stop the request body once the response head is written.
+	_ = rp.control.EnableFullDuplex()
 	go rp.run(first)
 	return rp
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -416,5 +417,67 @@ func TestRetryReplaysBody(t *testing.T) {
 				t.Fatalf("echo of the retried body: %d bytes, want %d", len(got), len(payload))
 			}
 		})
+	}
+}
+
+// overlapFilter wants both bodies and records whether two of its callbacks for one stream ever ran at once.
+type overlapFilter struct {
+	filter.Base
+	in       atomic.Int32
+	overlaps atomic.Int32
+	calls    atomic.Int32
+}
+
+func (f *overlapFilter) Wants() filter.Wants { return filter.WantRequestBody | filter.WantResponseBody }
+func (f *overlapFilter) enter() {
+	if f.in.Add(1) > 1 {
+		f.overlaps.Add(1)
+	}
+	f.calls.Add(1)
+	time.Sleep(50 * time.Microsecond) // widen the window
+	f.in.Add(-1)
+}
+func (f *overlapFilter) OnRequestBody(*filter.Stream, bool) filter.Action  { f.enter(); return filter.Continue }
+func (f *overlapFilter) OnResponseBody(*filter.Stream, bool) filter.Action { f.enter(); return filter.Continue }
+
+// TestFullDuplexBodies: an upstream that answers while it is still reading the request (an echo) has the
+// request body filtered on the pump's goroutine while the response body is filtered on the handler's; the
+// filter must never see two callbacks at once, and every byte must come back.
+func TestFullDuplexBodies(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).EnableFullDuplex()
+		w.WriteHeader(200)
+		buf := make([]byte, 8<<10)
+		for {
+			n, err := r.Body.Read(buf)
+			w.Write(buf[:n])
+			w.(http.Flusher).Flush()
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	f := &overlapFilter{}
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "both", Filter: f})
+	payload := bytes.Repeat([]byte("duplex!!"), 64<<10) // 512 KiB
+	pr, pw := io.Pipe()
+	go func() {
+		for off := 0; off < len(payload); off += 16 << 10 {
+			pw.Write(payload[off : off+16<<10])
+		}
+		pw.Close()
+	}()
+	resp, err := http.Post(px.URL+"/echo", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("echo: %d bytes (err %v), want %d", len(got), err, len(payload))
+	}
+	if f.overlaps.Load() != 0 || f.calls.Load() < 4 {
+		t.Fatalf("%d overlapping callbacks in %d", f.overlaps.Load(), f.calls.Load())
 	}
 }
