@@ -437,8 +437,14 @@ func (f *overlapFilter) enter() {
 	time.Sleep(50 * time.Microsecond) // widen the window
 	f.in.Add(-1)
 }
-func (f *overlapFilter) OnRequestBody(*filter.Stream, bool) filter.Action  { f.enter(); return filter.Continue }
-func (f *overlapFilter) OnResponseBody(*filter.Stream, bool) filter.Action { f.enter(); return filter.Continue }
+func (f *overlapFilter) OnRequestBody(*filter.Stream, bool) filter.Action {
+	f.enter()
+	return filter.Continue
+}
+func (f *overlapFilter) OnResponseBody(*filter.Stream, bool) filter.Action {
+	f.enter()
+	return filter.Continue
+}
 
 // TestFullDuplexBodies: an upstream that answers while it is still reading the request (an echo) has the
 // request body filtered on the pump's goroutine while the response body is filtered on the handler's; the
