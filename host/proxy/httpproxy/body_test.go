@@ -487,3 +487,56 @@ func TestFullDuplexBodies(t *testing.T) {
 		t.Fatalf("%d overlapping callbacks in %d", f.overlaps.Load(), f.calls.Load())
 	}
 }
+
+// TestStreamedUploadH2C is TestStreamedUpload from an HTTP/2 (h2c) client: the body's DATA frames reach the
+// filter and the upstream as they come.
+func TestStreamedUploadH2C(t *testing.T) {
+	up, got, firstByte := sinkUpstream(t)
+	f := &chunkFilter{upper: true}
+	c, err := cluster.New(config.Cluster{Name: "backend", Endpoints: []config.Endpoint{{Address: up.Listener.Addr().String()}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	px := httptest.NewUnstartedServer(newHandlerFor(t, c, 1<<20, filter.Entry{Name: "upper", Filter: f}))
+	px.Config.Protocols = &p
+	px.Start()
+	t.Cleanup(px.Close)
+	var cp http.Protocols
+	cp.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &cp}}
+
+	payload := bytes.Repeat([]byte("h2c body "), 256<<10) // 2.25 MiB
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write(payload[:64<<10])
+		select {
+		case <-firstByte:
+		case <-time.After(10 * time.Second):
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+			return
+		}
+		for off := 64 << 10; off < len(payload); off += 50 << 10 {
+			pw.Write(payload[off:min(off+50<<10, len(payload))])
+		}
+		pw.Close()
+	}()
+	resp, err := client.Post(px.URL+"/up", "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("status %d over %s", resp.StatusCode, resp.Proto)
+	}
+	bi := <-got
+	if bi.length != len(payload) || bi.sum != sha256.Sum256(bytes.ToUpper(payload)) {
+		t.Fatalf("upstream got %d bytes, want %d upper-cased", bi.length, len(payload))
+	}
+	if chunks, ends, _, lastEnd := f.stats(); chunks < 4 || ends != 1 || !lastEnd {
+		t.Fatalf("filter saw %d chunks, %d with end of stream (last %v)", chunks, ends, lastEnd)
+	}
+}
