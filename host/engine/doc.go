@@ -28,7 +28,8 @@
 //     plugin_root_id, plugin_vm_id, and whatever the module set on the stream with proxy_set_property.
 //   - Config.Caller for proxy_http_call, proxy_grpc_call if it also implements GRPCCaller, and
 //     proxy_grpc_stream/send/close/cancel if it implements GRPCStreamer (responses go back through
-//     GRPCStreamEvents, in order, to the VM and root context that opened the stream).
+//     GRPCStreamEvents, in order, to the VM and root context that opened the stream). Package grpcclient
+//     implements both gRPC sides with grpc-go.
 //   - Config.ForeignFunctions for proxy_call_foreign_function; Plugin.ForeignEvent to push an event to the
 //     plugin's proxy_on_foreign_function.
 //

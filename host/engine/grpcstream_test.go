@@ -9,8 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/wasmesh/wasmesh/host/abi"
 	"github.com/wasmesh/wasmesh/host/engine"
+	"github.com/wasmesh/wasmesh/host/engine/grpcclient"
+	"github.com/wasmesh/wasmesh/host/engine/grpcclient/grpcclienttest"
 )
 
 // echoStreamer is a test double of the data plane's gRPC streams that behaves like a transport: each stream
@@ -215,5 +220,43 @@ func TestGRPCStreamEndsWithVM(t *testing.T) {
 	defer s.mu.Unlock()
 	if !s.cancelled {
 		t.Error("the data plane's stream was not cancelled")
+	}
+}
+
+// grpcCaller is what a data plane passes as Config.Caller: grpcclient for the gRPC calls, its own HTTP caller.
+type grpcCaller struct{ *grpcclient.Client }
+
+func (grpcCaller) HTTPCall(context.Context, string, abi.Headers, []byte, abi.Headers, time.Duration) (*engine.CallResponse, error) {
+	return nil, errors.New("no HTTP in this test")
+}
+
+// The C module's streams through the engine, grpcclient and a real gRPC server on loopback.
+func TestGRPCStreamOverLoopback(t *testing.T) {
+	cc, err := grpc.NewClient(grpcclienttest.EchoServer(t), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := grpcclient.New(grpcclient.ConnsFunc(func(cluster string) (grpc.ClientConnInterface, error) {
+		if cluster != "grpc-cluster" {
+			return nil, errors.New("unknown cluster " + cluster)
+		}
+		return cc, nil
+	}))
+	e := newEngine(t, engine.Config{Caller: grpcCaller{Client: client}})
+	p := grpcPlugin(t, e)
+
+	request(t, p, "/stream")
+	want := "I:hello M:echo:one M:echo:two T:bye C:0"
+	waitFor(t, "the stream's callbacks over loopback", func() bool { return guestLog(e) == want })
+
+	request(t, p, "/halfclose")
+	want += " I:hello M:echo:solo T:bye C:0"
+	waitFor(t, "the half-closed stream over loopback", func() bool { return guestLog(e) == want })
+
+	request(t, p, "/cancel")
+	time.Sleep(100 * time.Millisecond)
+	if got := guestLog(e); got != want {
+		t.Fatalf("callbacks after cancel: log %q", got)
 	}
 }
