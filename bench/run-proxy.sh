@@ -6,6 +6,8 @@
 # Go's httputil.ReverseProxy; wasmesh with no filter, a native header filter, a native API-key filter, a Wasm
 # header filter and the Wasm auth filter (API-key mode); and wasmesh with no filter on one core (GOMAXPROCS=1), the
 # like-for-like comparison with nginx's single worker.
+# The *-post variants send 4 KiB POST bodies instead of GETs: wasmesh with no filter, and with a Wasm body filter
+# (host/engine/testdata/body: holds the request body to its end and upper-cases it, appends to the response).
 # Load: wrk, 1 thread, $CONNS connections, $DURATION per variant, $ROUNDS rounds; medians are reported.
 # CPU per request: utime+stime of the proxy process from /proc/<pid>/stat, before and after each run.
 #
@@ -33,6 +35,7 @@ if [ -n "${WASMESH_BIN:-}" ]; then cp "$WASMESH_BIN" "$work/wasmesh"; else go bu
 go build -o "$work/loadgen" ./bench/loadgen
 "$work/wasmesh" build host/engine/testdata/headers -o "$work/headers.wasm" >/dev/null
 "$work/wasmesh" build filters/auth -o "$work/auth.wasm" >/dev/null
+"$work/wasmesh" build host/engine/testdata/body -o "$work/body.wasm" >/dev/null
 
 # Upstream and reference proxy: two nginx masters, one worker each, so their CPU is measured apart.
 nginx_conf() { # name listen body
@@ -75,6 +78,8 @@ proxy_yaml 18004 '[{name: tag, kind: header, config: {request_set: {x-wasmesh: "
 proxy_yaml 18005 '[{name: keys, kind: apikey, config: {keys: [bench-key-0001]}}]' >"$work/apikey.yaml"
 proxy_yaml 18006 "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader.yaml"
 proxy_yaml 18007 "[{name: auth, kind: wasm, module: {url: \"file://$work/auth.wasm\"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}]" >"$work/wasmauth.yaml"
+proxy_yaml 18009 '[]' >"$work/nonepost.yaml"
+proxy_yaml 18010 "[{name: body, kind: wasm, module: {url: \"file://$work/body.wasm\"}, options: {callbacks: [request_body, response_body]}}]" >"$work/wasmbody.yaml"
 
 # variant name | port | start command
 variants=(
@@ -87,6 +92,8 @@ variants=(
 	"wasmesh-native-apikey|18005|$work/wasmesh proxy -c $work/apikey.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-header|18006|$work/wasmesh proxy -c $work/wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-auth|18007|$work/wasmesh proxy -c $work/wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-nofilter-post|18009|$work/wasmesh proxy -c $work/nonepost.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-wasm-body-post|18010|$work/wasmesh proxy -c $work/wasmbody.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 )
 if [ -n "${WASMESH_BASE_BIN:-}" ]; then
 	sed 's/:18003/:18013/' "$work/none.yaml" >"$work/base-none.yaml"
@@ -108,6 +115,9 @@ done = function(s, latency, requests)
 end
 LUA
 
+{ echo 'wrk.method = "POST"'; echo 'wrk.body = string.rep("abcdefgh", 512)'; cat "$work/pct.lua"; } >"$work/post.lua"
+printf 'wrk.method = "POST"\nwrk.body = string.rep("abcdefgh", 512)\n' >"$work/postwarm.lua"
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
 
@@ -127,9 +137,11 @@ for round in $(seq "$ROUNDS"); do
 		[ "$name" = nginx ] && { sleep 0.2; meas=$(pgrep -P "$pid" | head -1); }
 		[ "$name" = direct ] && meas=$(pgrep -P "$(cat "$work/upstream/nginx.pid")" | head -1)
 		hdr=(-H "x-api-key: bench-key-0001" -H "x-user: bench")
-		"$WRK" -t1 -c"$CONNS" -d2s "${hdr[@]}" "http://127.0.0.1:$port/" >/dev/null # warm-up
+		script=pct.lua warm=()
+		[[ $name == *-post ]] && script=post.lua warm=(-s "$work/postwarm.lua")
+		"$WRK" -t1 -c"$CONNS" -d2s "${hdr[@]}" "${warm[@]}" "http://127.0.0.1:$port/" >/dev/null # warm-up
 		c0=$(cpu_ticks "$meas")
-		out=$("$WRK" -t1 -c"$CONNS" -d"$DURATION" "${hdr[@]}" -s "$work/pct.lua" "http://127.0.0.1:$port/")
+		out=$("$WRK" -t1 -c"$CONNS" -d"$DURATION" "${hdr[@]}" -s "$work/$script" "http://127.0.0.1:$port/")
 		c1=$(cpu_ticks "$meas")
 		line=$(grep '^RESULT' <<<"$out")
 		echo "$round $name $line $((c1 - c0))" | tee -a "$results" >&2
