@@ -8,7 +8,6 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/wasmesh/wasmesh/filters/internal/clock"
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
 	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
@@ -43,7 +42,7 @@ func (p *pluginContext) OnPluginStart(size int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	if p.now == nil {
-		p.now = clock.Now // one host call per reading instead of two
+		p.now = time.Now
 	}
 	p.auth = newAuthenticator(pc)
 	p.auth.st.guard = tokenbucket.SharedData{} // cold-check limits hold for the proxy, not per VM

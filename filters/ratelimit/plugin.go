@@ -8,7 +8,6 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/wasmesh/wasmesh/filters/internal/clock"
 	"github.com/wasmesh/wasmesh/filters/internal/pluginconfig"
 	"github.com/wasmesh/wasmesh/filters/internal/request"
 	"github.com/wasmesh/wasmesh/filters/internal/tokenbucket"
@@ -77,7 +76,7 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		src, _ = proxywasm.GetProperty([]string{"source", "address"})
 	}
 	req := request.New(headers, string(src))
-	res, err := p.lim.Decide(&req, clock.Now())
+	res, err := p.lim.Decide(&req, time.Now())
 	if err != nil {
 		// Shared data trouble must not take the service down: the request passes and the operator is told.
 		p.storeErrors.Increment(uint64(res.StoreErrors))
