@@ -60,12 +60,19 @@ func (e Env) command(ctx context.Context, dir string, extraEnv []string, name st
 // display is the command line as a user would type it from the repository root: shell-quoted, with paths under
 // the root made relative.
 func (e Env) display(extraEnv []string, name string, args []string) string {
-	words := append([]string{}, extraEnv...)
-	for _, w := range append([]string{name}, args...) {
-		if rel, ok := strings.CutPrefix(w, e.Root+string(filepath.Separator)); ok {
-			w = rel
+	rel := func(w string) string {
+		if r, ok := strings.CutPrefix(w, e.Root+string(filepath.Separator)); ok {
+			return r
 		}
-		words = append(words, shellQuote(w))
+		return w
+	}
+	var words []string
+	for _, kv := range extraEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		words = append(words, k+"="+shellQuote(rel(v)))
+	}
+	for _, w := range append([]string{name}, args...) {
+		words = append(words, shellQuote(rel(w)))
 	}
 	return strings.Join(words, " ")
 }

@@ -171,8 +171,8 @@ func TestCompareAndAdd(t *testing.T) {
 
 func TestShellQuote(t *testing.T) {
 	e := Env{Root: "/repo"}
-	got := e.display([]string{"ROUNDS=1"}, "go", []string{"test", "-run", "^$", "-bench", "A|B", "/repo/bin/x", "it's"})
-	want := `ROUNDS=1 go test -run '^$' -bench 'A|B' bin/x 'it'\''s'`
+	got := e.display([]string{"ROUNDS=1", "BIN=/repo/bin/w"}, "go", []string{"test", "-run", "^$", "-bench", "A|B", "/repo/bin/x", "it's"})
+	want := `ROUNDS=1 BIN=bin/w go test -run '^$' -bench 'A|B' bin/x 'it'\''s'`
 	if got != want {
 		t.Errorf("display = %s\nwant      %s", got, want)
 	}
