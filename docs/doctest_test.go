@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 )
 
 // guides are the tested guides; their shell blocks must all carry a doc-test marker.
@@ -404,7 +406,8 @@ func checkKubectl(root string, args []string) error {
 	return nil
 }
 
-// checkObjects parses a multi-document YAML stream and wants apiVersion, kind and metadata.name in each.
+// checkObjects parses a multi-document YAML stream and wants apiVersion, kind and metadata.name in each;
+// WasmDeployments must decode strictly into the API types.
 func checkObjects(data []byte) error {
 	n := 0
 	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
@@ -423,6 +426,12 @@ func checkObjects(data []byte) error {
 		}
 		if obj.APIVersion == "" || obj.Kind == "" || obj.Metadata.Name == "" {
 			return fmt.Errorf("object %d lacks apiVersion, kind or metadata.name", n+1)
+		}
+		if obj.Kind == "WasmDeployment" { // ours: every field must be one the API knows
+			var wd v1alpha1.WasmDeployment
+			if err := yaml.UnmarshalStrict([]byte(doc), &wd); err != nil {
+				return fmt.Errorf("WasmDeployment %s: %w", obj.Metadata.Name, err)
+			}
 		}
 		n++
 	}

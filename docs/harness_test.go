@@ -98,3 +98,19 @@ func TestCheckWasmeshCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckObjects(t *testing.T) {
+	tests := []struct{ name, in, wantErr string }{
+		{"two objects", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: b}\n", ""},
+		{"wasmdeployment", "apiVersion: wasmesh.io/v1alpha1\nkind: WasmDeployment\nmetadata: {name: a}\nspec: {url: oci://r/x:v1}\n", ""},
+		{"misspelt field", "apiVersion: wasmesh.io/v1alpha1\nkind: WasmDeployment\nmetadata: {name: a}\nspec: {urll: oci://r/x:v1}\n", "urll"},
+		{"no kind", "apiVersion: v1\nmetadata: {name: a}\n", "lacks"},
+		{"empty", "---\n", "no objects"},
+	}
+	for _, tt := range tests {
+		err := checkObjects([]byte(tt.in))
+		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
