@@ -139,9 +139,11 @@ func (a *authenticator) decide(r *request.Request, now func() time.Time) Decisio
 	if setSrc[0] != "" {
 		d.Set = append(d.Set, setSrc)
 	}
-	var throttled *throttledError
+	// A type assertion, not errors.As: checkBasic returns the error unwrapped, and errors.As's target would escape to
+	// the heap on every request.
+	throttled, isThrottled := err.(*throttledError)
 	switch {
-	case errors.As(err, &throttled):
+	case isThrottled:
 		d.Status = 429
 		d.Reason = method + ": " + err.Error()
 		d.RetryAfter = throttled.retry

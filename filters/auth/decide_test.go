@@ -376,3 +376,23 @@ func TestBasicColdChecksLimited(t *testing.T) {
 		t.Fatalf("unknown user (no bcrypt, no limit): %+v", d)
 	}
 }
+
+// TestWarmPathsDoNotAllocate guards the per-request cost: in the guest every allocation is paid again by Go's
+// garbage collector, which runs inline in the single-threaded VM.
+func TestWarmPathsDoNotAllocate(t *testing.T) {
+	a := newTestAuth(t, "")
+	tok := loadTokens(t)
+	for name, h := range map[string][][2]string{
+		"api key": hdrs("x-api-key", "alice-key-0001"),
+		"basic":   hdrs("authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("bob:s3cret-pass"))),
+		"jwt":     hdrs("authorization", "Bearer "+tok["rs256"]),
+	} {
+		r := request.New(h, "")
+		if d := a.Decide(&r, at(now)); d.Status != 0 {
+			t.Fatalf("%s: %s", name, d.Reason)
+		}
+		if n := testing.AllocsPerRun(20, func() { r := request.New(h, ""); a.Decide(&r, at(now)) }); n != 0 {
+			t.Errorf("%s: %v allocations per warm request, want 0", name, n)
+		}
+	}
+}
