@@ -7,6 +7,7 @@
 //	cd bench/report && go run . -root ../.. -quick     # ~3 minutes
 //	cd bench/report && go run . -root ../..            # the full run, ~15 minutes
 //	cd bench/report && go run . -root ../.. -only proxy,reload
+//	cd bench/report && go run . -root ../.. -at HEAD    # a clean export of a commit, not the work tree
 //
 // The suites call the commands the benchmark write-ups (bench/*.md) name: `go test -bench` in host/engine,
 // test/filters, filters/, host/dubbo and operator/controller, and bench/run-proxy.sh for the data plane; the
@@ -46,6 +47,7 @@ func run() error {
 		only    = flag.String("only", "", "comma-separated suites to run (default all): "+strings.Join(suiteNames(), ","))
 		wasmesh = flag.String("wasmesh", "", "wasmesh binary for the proxy and reload suites (default <root>/bin/wasmesh)")
 		commit  = flag.String("commit", "", "commit measured, for the report (default: git rev-parse HEAD in -root)")
+		at      = flag.String("at", "", "measure this commit (e.g. HEAD) from a clean export instead of the work tree")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -58,6 +60,17 @@ func run() error {
 	}
 	if *outDir == "" {
 		*outDir = filepath.Join(absRoot, "bench", "results")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *at != "" {
+		dir, rev, remove, err := exportTree(ctx, absRoot, *at)
+		if err != nil {
+			return err
+		}
+		defer remove()
+		log.Info("measuring a clean export", "commit", rev, "dir", dir)
+		absRoot, *commit, *wasmesh = dir, rev, filepath.Join(dir, "bin", "wasmesh")
 	}
 	env := Env{Root: absRoot, Quick: *quick, Wasmesh: *wasmesh, Log: log}
 	if env.Wasmesh == "" {
@@ -72,8 +85,6 @@ func run() error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	rep := &Report{Date: *date, Mode: mode(*quick), Started: time.Now().UTC(), Commit: *commit}
 	if rep.Commit == "" {
 		rep.Commit = gitCommit(absRoot)
