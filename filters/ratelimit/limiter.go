@@ -60,8 +60,8 @@ type limiter struct {
 	needsClientIP bool
 	// fetch names the only request headers the rules read, when they are few; nil means "read the whole map".
 	fetch []string
-	// keyBuf, ownerBuf and valBuf are reused by every request: a VM runs one callback at a time.
-	keyBuf, ownerBuf, valBuf []byte
+	// keyBuf, ownerBuf, valBuf and ipBuf are reused by every request: a VM runs one callback at a time.
+	keyBuf, ownerBuf, valBuf, ipBuf []byte
 }
 
 type rule struct {
@@ -481,7 +481,9 @@ func (l *limiter) keyValue(ru *rule, r *request.Request) (string, bool) {
 		if !r.ClientIP.IsValid() {
 			return "", false
 		}
-		return r.ClientIP.String(), true
+		// Formatted into a reused buffer: the value is only used until the bucket is taken.
+		l.ipBuf = r.ClientIP.AppendTo(l.ipBuf[:0])
+		return unsafe.String(unsafe.SliceData(l.ipBuf), len(l.ipBuf)), true
 	case srcPath:
 		return r.Path, r.Path != ""
 	case srcDubboService:

@@ -36,7 +36,12 @@ func (m *MemStore) Set(key string, v []byte, cas uint32) error {
 	if cas != 0 && (!ok || e.cas != cas) {
 		return ErrCASMismatch
 	}
-	m.data[strings.Clone(key)] = memEntry{v: append([]byte{}, v...), cas: e.cas + 1}
+	if ok {
+		// Overwrite in place, so benchmarks count the filter's allocations rather than the map's.
+		m.data[key] = memEntry{v: append(e.v[:0], v...), cas: e.cas + 1}
+		return nil
+	}
+	m.data[strings.Clone(key)] = memEntry{v: append([]byte{}, v...), cas: 1}
 	return nil
 }
 
