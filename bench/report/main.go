@@ -1,5 +1,5 @@
 // Command report runs wasmesh's benchmarks side by side in one run and writes bench/results/<date>.md, .json and
-// .svg: the machine, every benchmark figure, and for each comparison the ratio of two figures measured in that same
+// .svg (<date>-quick.* for a quick run): the machine, every benchmark figure, and for each comparison the ratio of two figures measured in that same
 // run (on a shared machine only ratios from one run mean anything).
 //
 // It is what `make bench` runs; from the repository root:

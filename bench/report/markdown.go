@@ -12,7 +12,7 @@ func (r *Report) Markdown(chart string) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# wasmesh benchmarks, %s (%s run)\n\n", r.Date, r.Mode)
-	w("Written by `make bench` (`bench/report`); the same figures are in [%s.json](%s.json). ", r.Date, r.Date)
+	w("Written by `make bench` (`bench/report`); the same figures are in [%s.json](%s.json). ", r.FileBase(), r.FileBase())
 	w("Every ratio compares two figures measured in this run, one after the other on the same machine: on a shared ")
 	w("machine only such ratios, not absolute figures from different runs, are comparable.\n\n")
 	m := r.Machine

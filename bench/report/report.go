@@ -76,6 +76,15 @@ func compare(what, subject, baseline, unit, better string, subj, base float64) C
 	return c
 }
 
+// FileBase is the results' file name without extension: the date, and "-quick" for a quick run, so that a quick
+// run never replaces the day's full report.
+func (r *Report) FileBase() string {
+	if r.Mode == "quick" {
+		return r.Date + "-quick"
+	}
+	return r.Date
+}
+
 // WriteFiles writes <date>.json, <date>.md and <date>.svg into dir and returns their paths.
 func (r *Report) WriteFiles(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -85,8 +94,8 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Join(dir, r.Date)
-	svgName := r.Date + ".svg"
+	base := filepath.Join(dir, r.FileBase())
+	svgName := r.FileBase() + ".svg"
 	files := []struct {
 		path string
 		data []byte

@@ -181,7 +181,7 @@ func TestShellQuote(t *testing.T) {
 func sampleReport() *Report {
 	rows := []ProxyRow{{Variant: "nginx", RPS: 40000, P99us: 17000}, {Variant: "wasmesh-<nofilter>", RPS: 20000, P99us: 46000}}
 	return &Report{
-		Date: "2026-11-22", Mode: "quick", Started: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
+		Date: "2026-11-22", Mode: "full", Started: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
 		Machine: Machine{CPUModel: "cpu", Cores: 2, MemoryGiB: 24, LoadBefore: [3]float64{3, 2, 1}},
 		Sections: []Section{
 			{Name: "proxy", Title: "Data plane", Proxy: rows, Commands: []string{"bash bench/run-proxy.sh"},
@@ -267,5 +267,16 @@ func TestWriteFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "2026-11-22.svg")); err != nil {
 		t.Error(err)
+	}
+	// A quick run has files of its own.
+	rep.Mode = "quick"
+	files, err = rep.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.Contains(filepath.Base(f), "2026-11-22-quick.") {
+			t.Errorf("quick run wrote %s", f)
+		}
 	}
 }
