@@ -440,3 +440,35 @@ func checkObjects(data []byte) error {
 	}
 	return nil
 }
+
+// TestInlineCommands checks the commands written inline in the guides' prose (`wasmesh status NAME`, `kubectl
+// annotate ...`) the way cluster blocks are checked: they are not run, but their subcommands and flags must exist.
+func TestInlineCommands(t *testing.T) {
+	span := regexp.MustCompile("`((?:bin/)?wasmesh [^`]+|kubectl [^`]+)`")
+	for _, name := range guides {
+		md, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, part := range strings.Split(string(md), "```") {
+			if i%2 == 1 {
+				continue // fenced blocks are checked by TestGuides
+			}
+			for _, m := range span.FindAllStringSubmatch(part, -1) {
+				words := strings.Fields(strings.TrimPrefix(m[1], "bin/"))
+				if len(words) > 1 && words[1] == strings.ToUpper(words[1]) && !strings.HasPrefix(words[1], "-") {
+					continue // `wasmesh COMMAND --help`: a placeholder for any command
+				}
+				var err error
+				if words[0] == "wasmesh" {
+					err = checkWasmeshCommand(wasmeshBin(t), words[1:])
+				} else {
+					err = checkKubectl(repoRoot(t), words[1:])
+				}
+				if err != nil {
+					t.Errorf("%s: `%s`: %v", name, m[1], err)
+				}
+			}
+		}
+	}
+}
