@@ -69,7 +69,16 @@ func (p *bodyPipe) next() ([]byte, bool, pipeResult) {
 	end := err == io.EOF
 	if p.remaining >= 0 {
 		p.remaining -= int64(n)
-		end = end || p.remaining <= 0
+		if !end && p.remaining <= 0 {
+			end = true
+			if p.wantsTrailers() {
+				// The length is reached, but trailers (HTTP/2 allows them with a Content-Length) come after the
+				// last data: read on to the end of the stream, which net/http's length-limited bodies report
+				// at once.
+				var one [1]byte
+				_, _ = p.src.Read(one[:])
+			}
+		}
 	}
 	if n == 0 && !end {
 		return nil, false, pipeOK
@@ -96,22 +105,26 @@ func (p *bodyPipe) next() ([]byte, bool, pipeResult) {
 	return out, end, pipeOK
 }
 
+func (p *bodyPipe) wantsTrailers() bool {
+	if p.response {
+		return p.chain.Wants()&filter.WantResponseTrailers != 0
+	}
+	return p.chain.Wants()&filter.WantRequestTrailers != 0
+}
+
 // runTrailers runs the trailer callbacks when the peer sent trailers and a filter wants them.
 func (p *bodyPipe) runTrailers() bool {
 	t := *p.trailer
 	if len(t) == 0 {
 		return true
 	}
+	if !p.wantsTrailers() {
+		return true
+	}
 	p.trailers.H = t
 	if p.response {
-		if p.chain.Wants()&filter.WantResponseTrailers == 0 {
-			return true
-		}
 		p.s.ResponseTrailers = p.trailers
 		return p.chain.ResponseTrailers(p.s)
-	}
-	if p.chain.Wants()&filter.WantRequestTrailers == 0 {
-		return true
 	}
 	p.s.RequestTrailers = p.trailers
 	return p.chain.RequestTrailers(p.s)

@@ -540,3 +540,62 @@ func TestStreamedUploadH2C(t *testing.T) {
 		t.Fatalf("filter saw %d chunks, %d with end of stream (last %v)", chunks, ends, lastEnd)
 	}
 }
+
+// trailerFilter wants request bodies and trailers: it records the trailer the client sent and adds one.
+type trailerFilter struct {
+	filter.Base
+	mu   sync.Mutex
+	seen string
+}
+
+func (f *trailerFilter) Wants() filter.Wants {
+	return filter.WantRequestBody | filter.WantRequestTrailers
+}
+func (f *trailerFilter) OnRequestTrailers(s *filter.Stream) filter.Action {
+	f.mu.Lock()
+	f.seen = s.RequestTrailers.Get("x-check")
+	f.mu.Unlock()
+	s.RequestTrailers.Set("x-filtered", "yes")
+	return filter.Continue
+}
+
+// TestRequestTrailersWithLength: over HTTP/2 a request may carry trailers and a Content-Length; the trailers
+// come after the last data, and the body filters' chain still sees them and forwards them changed.
+func TestRequestTrailersWithLength(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Got", r.Trailer.Get("X-Check")+","+r.Trailer.Get("X-Filtered"))
+	}))
+	t.Cleanup(up.Close)
+	c, err := cluster.New(config.Cluster{Name: "backend", Endpoints: []config.Endpoint{{Address: up.Listener.Addr().String()}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	f := &trailerFilter{}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	px := httptest.NewUnstartedServer(newHandlerFor(t, c, 1<<20, filter.Entry{Name: "trailers", Filter: f}))
+	px.Config.Protocols = &p
+	px.Start()
+	t.Cleanup(px.Close)
+	var cp http.Protocols
+	cp.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: &cp}}
+
+	body := strings.Repeat("t", 1000)
+	req, _ := http.NewRequest("POST", px.URL+"/t", strings.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.Trailer = http.Header{"X-Check": {"42"}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if resp.StatusCode != 200 || f.seen != "42" || resp.Header.Get("X-Got") != "42,yes" {
+		t.Fatalf("status %d over %s; filter saw trailer %q; upstream got %q", resp.StatusCode, resp.Proto, f.seen, resp.Header.Get("X-Got"))
+	}
+}

@@ -216,7 +216,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 		body = held.view()
 		out.ContentLength = int64(len(held.data))
 		out.TransferEncoding = nil // the client may have sent it chunked; the length is known now
-		if len(held.data) == 0 {
+		if len(out.Trailer) > 0 {
+			out.ContentLength = -1 // HTTP/1.1 sends trailers only after a chunked body
+		} else if len(held.data) == 0 {
 			body = http.NoBody
 		}
 	} else if pump != nil {
