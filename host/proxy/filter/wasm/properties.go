@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
 )
@@ -16,6 +17,12 @@ func (p *properties) GetProperty(path string) ([]byte, bool) {
 	case "request.path":
 		return str(s.RequestHeaders.Get(":path"))
 	case "request.url_path":
+		if h, ok := s.RequestHeaders.(*filter.HTTPRequestHeaders); ok && h.R.URL.Opaque == "" {
+			if p := h.R.URL.EscapedPath(); p != "" { // without building the whole request URI
+				return str(p)
+			}
+			return str("/")
+		}
 		path := s.RequestHeaders.Get(":path")
 		for i := 0; i < len(path); i++ {
 			if path[i] == '?' {
@@ -41,7 +48,9 @@ func (p *connProperties) GetProperty(path string) ([]byte, bool) {
 	return infoProperty(&(*filter.Conn)(p).Info, path)
 }
 
-func str(v string) ([]byte, bool) { return []byte(v), v != "" }
+// str returns v's bytes without copying them: the engine only copies a property's value into guest memory and
+// never changes or keeps it, so a copy here would be an allocation per lookup for nothing.
+func str(v string) ([]byte, bool) { return unsafe.Slice(unsafe.StringData(v), len(v)), v != "" }
 
 // infoProperty answers the properties that come from stream info, for HTTP streams and connections alike.
 func infoProperty(info *filter.Info, path string) ([]byte, bool) {
