@@ -3,8 +3,9 @@
 //
 // A Filter receives proxy-wasm shaped callbacks for one stream (request headers, body, trailers, response
 // headers, body, trailers, done) and answers Continue or Pause; a local reply is sent through
-// Stream.SendLocalResponse. Filters declare what they need with Wants, so the chain reads and buffers a body only
-// when some filter asked for it, and stateless filters allocate nothing per stream.
+// Stream.SendLocalResponse. Filters declare what they need with Wants, so bodies pass through filters (chunk by
+// chunk, with proxy-wasm's buffering: see Chain.RequestData) only when some filter asked for them, and stateless
+// filters allocate nothing per stream.
 //
 // Filter kinds are not global: each filter package offers a Kind (a name and a constructor) and the program that
 // starts the proxy passes them to NewRegistry. Adding a native filter never touches the proxy core.

@@ -13,8 +13,8 @@ const (
 	Pause
 )
 
-// Wants says which callbacks a filter needs. The chain skips the others entirely; a body is read and buffered
-// only when a filter wants it, so header-only filters cost nothing for bodies.
+// Wants says which callbacks a filter needs. The chain skips the others entirely; the proxy reads a body through
+// the chain only when a filter wants it, so header-only filters cost nothing for bodies.
 type Wants uint8
 
 const (
@@ -33,9 +33,11 @@ const (
 // Filter is one configured filter of a chain. Native Go filters and the Wasm adapter implement it. A Filter is
 // shared by every stream of a chain and must be safe for concurrent use; per-stream state goes in Stream.State.
 //
-// Callbacks run on the stream's goroutine. Request callbacks run in chain order, response callbacks in reverse
-// order (as Envoy's encoder filters do). Each gets the stream; headers, bodies and trailers are read and changed
-// through it.
+// Callbacks of one stream never run at once (a streamed request body may be filtered on another goroutine than
+// the response; the chain then serializes them). Request callbacks run in chain order, response callbacks in
+// reverse order (as Envoy's encoder filters do). Each gets the stream; headers, bodies and trailers are read and
+// changed through it. Body callbacks get one chunk at a time, with end of stream on the last; returning Pause
+// before the end makes the chain hold the bytes and offer them again with the next chunk (Chain.RequestData).
 type Filter interface {
 	Wants() Wants
 	OnRequestHeaders(s *Stream, endOfStream bool) Action

@@ -40,10 +40,10 @@ type Stream struct {
 	Info Info
 
 	RequestHeaders   Headers
-	RequestBody      []byte // set only when a filter wants the request body; filters may replace it
+	RequestBody      []byte // during OnRequestBody: what the filter holds plus the new chunk; filters may replace it
 	RequestTrailers  Headers
 	ResponseHeaders  Headers
-	ResponseBody     []byte // set only when a filter wants the response body; filters may replace it
+	ResponseBody     []byte // during OnResponseBody: likewise for the response
 	ResponseTrailers Headers
 
 	ctx    context.Context

@@ -47,8 +47,8 @@ type Options struct {
 	// Env is the guest's WASI environment (Envoy's vm_config.environment_variables, key_values).
 	Env map[string]string `json:"env,omitempty"`
 	// Callbacks narrows the callbacks the proxy makes, e.g. [request_headers, response_headers] for a header
-	// filter built with an SDK that exports every callback: without it, bodies would be buffered for a module
-	// that ignores them. Default: every callback the module exports.
+	// filter built with an SDK that exports every callback: without it, every body chunk would be passed
+	// through a module that ignores them. Default: every callback the module exports.
 	Callbacks []string `json:"callbacks,omitempty"`
 }
 
