@@ -599,3 +599,33 @@ func TestRequestTrailersWithLength(t *testing.T) {
 		t.Fatalf("status %d over %s; filter saw trailer %q; upstream got %q", resp.StatusCode, resp.Proto, f.seen, resp.Header.Get("X-Got"))
 	}
 }
+
+// lateRejecter answers locally on the second response chunk, after the head and the first bytes went out.
+type lateRejecter struct {
+	filter.Base
+	n atomic.Int32
+}
+
+func (*lateRejecter) Wants() filter.Wants { return filter.WantResponseBody }
+func (f *lateRejecter) OnResponseBody(s *filter.Stream, end bool) filter.Action {
+	if f.n.Add(1) == 2 {
+		s.SendLocalResponse(http.StatusForbidden, nil, []byte("too late"), "late_reject")
+	}
+	return filter.Continue
+}
+
+// TestLateResponseStopBreaksStream: a filter that stops a response whose head is already sent cannot change the
+// status any more; the client must see a broken body, not a complete-looking short one.
+func TestLateResponseStopBreaksStream(t *testing.T) {
+	up := sourceUpstream(t, 256<<10, nil)
+	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "late", Filter: &lateRejecter{}})
+	resp, err := http.Get(px.URL + "/down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err == nil || len(got) >= 256<<10 {
+		t.Fatalf("status %d, %d bytes, read error %v: want 200, a short body and an error", resp.StatusCode, len(got), err)
+	}
+}
