@@ -3,6 +3,7 @@ package filters
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -233,4 +235,58 @@ func props(sets ...map[string]string) engine.PropertyMap {
 		}
 	}
 	return m
+}
+
+// TestBasicGuardAcrossVMs checks that the limit on cold bcrypt checks holds for the plugin, not per VM: two VMs
+// draw from one proxy-wide bucket of 2, so of six new wrong passwords two are checked (401) and four refused (429).
+func TestBasicGuardAcrossVMs(t *testing.T) {
+	f := newHostFilter(t, "auth")
+	// bcrypt of "bob-password" at cost 10, the common default, so each check costs what the README says.
+	const hash = "$2a$10$oVFxzNyZ6cf9aYB5PPmiLOOVLuFYHX5/cEDSloj1aArJhmFbx1D5C"
+	cfg := []byte(`{"consumers": [{"name": "bob", "basic": {"username": "bob", "bcrypt": "` + hash + `"}}],
+	  "basic_guard": {"cold_checks": {"requests": 1, "per": "hour", "burst": 2},
+	                  "cold_checks_per_consumer": {"requests": 100, "per": "second"}}}`)
+	p := startPlugin(t, f, "auth-guard", cfg, 2)
+	ctx := context.Background()
+	statuses := map[uint32]int{}
+	guess := 0
+	for round := 0; round < 3; round++ {
+		// Two streams open at once land on two VMs.
+		var open []*engine.HTTPStream
+		for i := 0; i < 2; i++ {
+			s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, s)
+		}
+		for _, s := range open {
+			guess++
+			cred := base64.StdEncoding.EncodeToString([]byte("bob:guess-" + strconv.Itoa(guess)))
+			h := abi.Headers{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: "authorization", Value: "Basic " + cred}}
+			s.OnRequestHeaders(&h, true)
+			lr := s.LocalResponse()
+			if lr == nil {
+				t.Fatalf("guess %d was let through", guess)
+			}
+			statuses[lr.StatusCode]++
+			if lr.StatusCode == 429 {
+				if v, ok := lr.Headers.Get("retry-after"); !ok || v == "" {
+					t.Errorf("429 without retry-after: %v", lr.Headers)
+				}
+			}
+		}
+		for _, s := range open {
+			s.Done()
+		}
+	}
+	if p.VMs() != 2 {
+		t.Fatalf("%d VMs, want 2", p.VMs())
+	}
+	if statuses[401] != 2 || statuses[429] != 4 {
+		t.Fatalf("statuses %v, want 2×401 (checked) and 4×429 (over the proxy-wide limit)", statuses)
+	}
+	if got := f.counter("wasmesh_auth_requests_total.result=throttled"); got != 4 {
+		t.Fatalf("throttled counter = %d, want 4", got)
+	}
 }
