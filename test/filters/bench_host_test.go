@@ -140,6 +140,21 @@ func BenchmarkHost(b *testing.B) {
 	}
 }
 
+// openStreams opens n streams at once; while they stay open each holds its VM, so they land on n VMs up to the
+// pool bound.
+func openStreams(t *testing.T, p *engine.Plugin, n int) []*engine.HTTPStream {
+	t.Helper()
+	var open []*engine.HTTPStream
+	for i := 0; i < n; i++ {
+		s, err := p.NewHTTPStream(context.Background(), engine.StreamInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, s)
+	}
+	return open
+}
+
 // cpuTime is the process's user+system CPU time. On a machine shared with other builds, CPU time per operation
 // varies much less than wall time, which also counts the time the benchmark waited for a core.
 func cpuTime() time.Duration {
@@ -163,16 +178,7 @@ func TestRateLimitAcrossVMs(t *testing.T) {
 	cfg := []byte(`{"rules": [{"name": "shared", "key": {"source": "header", "name": "x-user"},
 	  "limit_keys": [{"value": "*", "requests": 5, "per": "hour"}]}]}`)
 	p := startPlugin(t, f, "rl-shared", cfg, 4)
-	ctx := context.Background()
-	// Streams that stay open keep their VM busy, so each new stream gets a new VM up to the pool bound.
-	var streams []*engine.HTTPStream
-	for i := 0; i < 4; i++ {
-		s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		streams = append(streams, s)
-	}
+	streams := openStreams(t, p, 4)
 	if p.VMs() != 4 {
 		t.Fatalf("%d VMs, want 4", p.VMs())
 	}
@@ -181,13 +187,8 @@ func TestRateLimitAcrossVMs(t *testing.T) {
 	}
 	allowed := 0
 	for round := 0; round < 3; round++ {
-		var open []*engine.HTTPStream
-		for i := 0; i < 4; i++ {
-			s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			open = append(open, s)
+		open := openStreams(t, p, 4)
+		for _, s := range open {
 			h := abi.Headers{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/"}, {Key: "x-user", Value: "u1"}}
 			s.OnRequestHeaders(&h, true)
 			if s.LocalResponse() == nil {

@@ -247,19 +247,10 @@ func TestBasicGuardAcrossVMs(t *testing.T) {
 	  "basic_guard": {"cold_checks": {"requests": 1, "per": "hour", "burst": 2},
 	                  "cold_checks_per_consumer": {"requests": 100, "per": "second"}}}`)
 	p := startPlugin(t, f, "auth-guard", cfg, 2)
-	ctx := context.Background()
 	statuses := map[uint32]int{}
 	guess := 0
 	for round := 0; round < 3; round++ {
-		// Two streams open at once land on two VMs.
-		var open []*engine.HTTPStream
-		for i := 0; i < 2; i++ {
-			s, err := p.NewHTTPStream(ctx, engine.StreamInfo{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			open = append(open, s)
-		}
+		open := openStreams(t, p, 2)
 		for _, s := range open {
 			guess++
 			cred := base64.StdEncoding.EncodeToString([]byte("bob:guess-" + strconv.Itoa(guess)))
