@@ -39,12 +39,16 @@ func cacheDir(t testing.TB) string {
 	return filepath.Join(base, "wasmesh", "test-filters")
 }
 
-// sourceHash covers a whole module (every filter shares filters/internal) and the Go version.
+// bridgeDir is the builder's ABI bridge, compiled into every filter: a module built with another bridge must not
+// be reused.
+const bridgeDir = "../../builder/bridge"
+
+// sourceHash covers a whole module (every filter shares filters/internal), the builder's bridge and the Go version.
 func sourceHash(t testing.TB, root string) string {
 	h := sha256.New()
 	h.Write([]byte(runtime.Version()))
 	var files []string
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+	walk := func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -55,9 +59,11 @@ func sourceHash(t testing.TB, root string) string {
 			files = append(files, p)
 		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	}
+	for _, dir := range []string{root, bridgeDir} {
+		if err := filepath.WalkDir(dir, walk); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sort.Strings(files)
 	for _, f := range files {
