@@ -13,6 +13,25 @@ type balancer interface {
 	pickAny(key string) *Endpoint
 }
 
+// HeaderGetter is what a hash key is read from: a request's header map (filter.Headers for HTTP and Dubbo
+// streams, where Dubbo attachments are headers), or anything else with a case-insensitive Get.
+type HeaderGetter interface {
+	Get(name string) string
+}
+
+// HashKey is the key to pass to Pick for a request: with ring_hash and hash_header, that header's value (a Dubbo
+// attachment on Dubbo streams) when the request has it, else source (the client address). Other balancers ignore
+// keys, and HashKey returns source without reading a header.
+func (c *Cluster) HashKey(h HeaderGetter, source string) string {
+	if c.hashHeader == "" || h == nil {
+		return source
+	}
+	if v := h.Get(c.hashHeader); v != "" {
+		return v
+	}
+	return source
+}
+
 func newBalancer(kind string, eps []*Endpoint) (balancer, error) {
 	switch kind {
 	case "", "round_robin":

@@ -6,7 +6,7 @@
 //	go c.Start(ctx) // health checks
 //	if !c.Admit() { /* 503: circuit open */ }
 //	defer c.Release()
-//	ep, err := c.Pick(hashKey)
+//	ep, err := c.Pick(c.HashKey(stream.RequestHeaders, clientAddr))
 //	resp, err := c.Transport().RoundTrip(req) // req.URL.Host = ep.Address
 //	ep.Report(resp.StatusCode, err)
 package cluster
@@ -43,9 +43,11 @@ type Cluster struct {
 	cfg       config.Cluster
 	endpoints []*Endpoint
 	lb        balancer
-	transport *http.Transport
-	h1        *h1Transport      // bodiless HTTP/1.1 requests, with transport as fallback
-	rt        http.RoundTripper // h1, transport, or the one given to NewWithTransport
+	// hashHeader is the header ring_hash hashes (clusters[].hash_header, canonical); empty for other balancers.
+	hashHeader string
+	transport  *http.Transport
+	h1         *h1Transport      // bodiless HTTP/1.1 requests, with transport as fallback
+	rt         http.RoundTripper // h1, transport, or the one given to NewWithTransport
 
 	maxConns, maxPending, maxRequests int64
 	conns, active                     atomic.Int64
@@ -73,6 +75,11 @@ func New(cfg config.Cluster, log *slog.Logger) (*Cluster, error) {
 	var err error
 	if c.lb, err = newBalancer(cfg.LB, c.endpoints); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Name, err)
+	}
+	if cfg.LB == "ring_hash" {
+		// Canonical form ("X-User"): HTTP header maps look it up without canonicalising it on every request;
+		// Dubbo's pairs compare case-insensitively; pseudo-headers are left as they are.
+		c.hashHeader = http.CanonicalHeaderKey(cfg.HashHeader)
 	}
 	if c.transport, err = c.newTransport(); err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cfg.Name, err)

@@ -260,6 +260,7 @@ func (v *validator) cluster(p string, c *Cluster) {
 	if !slices.Contains([]string{"round_robin", "weighted", "least_request", "ring_hash"}, c.LB) {
 		v.addf(p+".lb", "unknown load balancer %q (expected round_robin, weighted, least_request or ring_hash)", c.LB)
 	}
+	v.hashHeader(p, c)
 	if len(c.Endpoints) == 0 {
 		v.addf(p+".endpoints", "at least one endpoint is required")
 	}
@@ -286,5 +287,28 @@ func (v *validator) cluster(p string, c *Cluster) {
 	}
 	if o := c.Outlier; o != nil && (o.MaxEjectionPercent < 0 || o.MaxEjectionPercent > 100) {
 		v.addf(p+".outlier.max_ejection_percent", "expected 0 to 100")
+	}
+}
+
+// hashHeader checks clusters[].hash_header: only ring_hash reads it, and it must be a header (or Dubbo attachment)
+// name of letters, digits and - _ ., or one of the request pseudo-headers a hash can use.
+func (v *validator) hashHeader(p string, c *Cluster) {
+	h := c.HashHeader
+	if h == "" {
+		return
+	}
+	if c.LB != "ring_hash" {
+		v.addf(p+".hash_header", "only lb: ring_hash hashes a header (the cluster's lb is %q); set lb: ring_hash or remove hash_header", c.LB)
+	}
+	switch h {
+	case ":authority", ":path", ":method":
+		return
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.') {
+			v.addf(p+".hash_header", "%q is not a header name (letters, digits, - _ .) nor :authority, :path or :method", h)
+			return
+		}
 	}
 }

@@ -192,7 +192,7 @@ func (h *Handler) serve(ctx context.Context, cfg *Config, r *route.Bound, st *st
 		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
 		defer cancel()
 	}
-	ep, err := c.Pick(s.Info.Source)
+	ep, err := c.Pick(c.HashKey(s.RequestHeaders, s.Info.Source)) // hash_header: an attachment
 	if err != nil {
 		return dubbo.AppendErrorResponse(nil, hdr.ID, dubbo.StatusServerError, "wasmesh: no healthy upstream"), 503
 	}
