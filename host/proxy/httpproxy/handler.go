@@ -359,7 +359,7 @@ func equalFold(a, b string) bool {
 
 // roundTrip sends the request to an endpoint, retrying per the route's policy when the body can be replayed.
 func (h *Handler) roundTrip(ctx context.Context, out *http.Request, up *Upstream, rt *route.Bound, s *filter.Stream, replayable bool, held *heldBody) (*http.Response, error) {
-	key := s.Info.Source
+	key := up.HashKey(s.RequestHeaders, s.Info.Source) // hash_header (ring_hash), else the client address
 	attempts := 1
 	rp := rt.Retry
 	if rp != nil && replayable {
