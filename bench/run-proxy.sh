@@ -10,6 +10,8 @@
 # (host/engine/testdata/body: holds the request body to its end and upper-cases it, appends to the response).
 # Load: wrk, 1 thread, $CONNS connections, $DURATION per variant, $ROUNDS rounds; medians are reported.
 # CPU per request: utime+stime of the proxy process from /proc/<pid>/stat, before and after each run.
+# Ports: free loopback ports asked of the kernel at start (`loadgen freeports`), so the run does not clash with the
+# operator's xDS port (18000) or another engineer's run; a port found taken before its variant starts stops the run.
 #
 #   bash bench/run-proxy.sh            # ROUNDS=3 DURATION=10s CONNS=50 by default
 #   ONLY="nginx wasmesh-nofilter" ROUNDS=1 DURATION=3s bash bench/run-proxy.sh
@@ -33,6 +35,11 @@ if [ -n "${WASMESH_BIN:-}" ]; then cp "$WASMESH_BIN" "$work/wasmesh"; else go bu
 # WASMESH_BASE_BIN: a second build measured in the same rounds (base-* variants), for before/after ratios.
 [ -n "${WASMESH_BASE_BIN:-}" ] && cp "$WASMESH_BASE_BIN" "$work/wasmesh-base"
 go build -o "$work/loadgen" ./bench/loadgen
+# Ports, in this order: upstream, nginx, reverseproxy, then one per wasmesh variant (nofilter, nofilter-1cpu,
+# native-header, native-apikey, wasm-header, wasm-auth, nofilter-post, wasm-body-post, base-*).
+read -r P_UP P_NGINX P_RP P_NONE P_NONE1 P_HDR P_APIKEY P_WHDR P_WAUTH P_NONEPOST P_WBODY P_BNONE P_BWHDR P_BWAUTH \
+	<<<"$("$work/loadgen" freeports -n 14)"
+[ -n "$P_BWAUTH" ] || { echo "run-proxy.sh: could not get 14 free ports from loadgen freeports" >&2; exit 1; }
 "$work/wasmesh" build host/engine/testdata/headers -o "$work/headers.wasm" >/dev/null
 "$work/wasmesh" build filters/auth -o "$work/auth.wasm" >/dev/null
 "$work/wasmesh" build host/engine/testdata/body -o "$work/body.wasm" >/dev/null
@@ -51,13 +58,20 @@ http {
   client_body_temp_path $work/$1; proxy_temp_path $work/$1; fastcgi_temp_path $work/$1;
   uwsgi_temp_path $work/$1; scgi_temp_path $work/$1;
   keepalive_requests 1000000;
-  upstream up { server 127.0.0.1:18000; keepalive 256; keepalive_requests 1000000; }
+  upstream up { server 127.0.0.1:$P_UP; keepalive 256; keepalive_requests 1000000; }
   server { listen $2; location / { $3 } }
 }
 CONF
 }
-nginx_conf upstream 127.0.0.1:18000 'default_type text/plain; return 200 "hello";'
-nginx_conf nginxproxy 127.0.0.1:18001 'proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";'
+nginx_conf upstream 127.0.0.1:$P_UP 'default_type text/plain; return 200 "hello";'
+nginx_conf nginxproxy 127.0.0.1:$P_NGINX 'proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";'
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+need_free() { # port what
+	port_free "$1" && return 0
+	echo "run-proxy.sh: port 127.0.0.1:$1 for $2 is already taken by another process; nothing measured" >&2
+	exit 1
+}
+need_free "$P_UP" upstream
 "$NGINX" -c "$work/upstream/nginx.conf" -p "$work/upstream" & pids+=($!)
 
 proxy_yaml() { # port filters-yaml
@@ -69,40 +83,40 @@ listeners:
   routes:
   - {name: all, match: {path: {prefix: /}}, cluster: upstream}
 clusters:
-- {name: upstream, endpoints: [{address: 127.0.0.1:18000}], max_idle_per_endpoint: 1024}
+- {name: upstream, endpoints: [{address: 127.0.0.1:$P_UP}], max_idle_per_endpoint: 1024}
 YAML
 }
-proxy_yaml 18003 '[]' >"$work/none.yaml"
-proxy_yaml 18008 '[]' >"$work/none1.yaml"
-proxy_yaml 18004 '[{name: tag, kind: header, config: {request_set: {x-wasmesh: "1"}, response_set: {x-proxy: wasmesh}}}]' >"$work/header.yaml"
-proxy_yaml 18005 '[{name: keys, kind: apikey, config: {keys: [bench-key-0001]}}]' >"$work/apikey.yaml"
-proxy_yaml 18006 "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader.yaml"
-proxy_yaml 18007 "[{name: auth, kind: wasm, module: {url: \"file://$work/auth.wasm\"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}]" >"$work/wasmauth.yaml"
-proxy_yaml 18009 '[]' >"$work/nonepost.yaml"
-proxy_yaml 18010 "[{name: body, kind: wasm, module: {url: \"file://$work/body.wasm\"}, options: {callbacks: [request_body, response_body]}}]" >"$work/wasmbody.yaml"
+proxy_yaml $P_NONE '[]' >"$work/none.yaml"
+proxy_yaml $P_NONE1 '[]' >"$work/none1.yaml"
+proxy_yaml $P_HDR '[{name: tag, kind: header, config: {request_set: {x-wasmesh: "1"}, response_set: {x-proxy: wasmesh}}}]' >"$work/header.yaml"
+proxy_yaml $P_APIKEY '[{name: keys, kind: apikey, config: {keys: [bench-key-0001]}}]' >"$work/apikey.yaml"
+proxy_yaml $P_WHDR "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader.yaml"
+proxy_yaml $P_WAUTH "[{name: auth, kind: wasm, module: {url: \"file://$work/auth.wasm\"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}]" >"$work/wasmauth.yaml"
+proxy_yaml $P_NONEPOST '[]' >"$work/nonepost.yaml"
+proxy_yaml $P_WBODY "[{name: body, kind: wasm, module: {url: \"file://$work/body.wasm\"}, options: {callbacks: [request_body, response_body]}}]" >"$work/wasmbody.yaml"
 
 # variant name | port | start command
 variants=(
-	"direct|18000|"
-	"nginx|18001|$NGINX -c $work/nginxproxy/nginx.conf -p $work/nginxproxy"
-	"reverseproxy|18002|$work/loadgen reverseproxy -listen 127.0.0.1:18002 -target http://127.0.0.1:18000"
-	"wasmesh-nofilter|18003|$work/wasmesh proxy -c $work/none.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-	"wasmesh-nofilter-1cpu|18008|env GOMAXPROCS=1 $work/wasmesh proxy -c $work/none1.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-	"wasmesh-native-header|18004|$work/wasmesh proxy -c $work/header.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-	"wasmesh-native-apikey|18005|$work/wasmesh proxy -c $work/apikey.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-	"wasmesh-wasm-header|18006|$work/wasmesh proxy -c $work/wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-	"wasmesh-wasm-auth|18007|$work/wasmesh proxy -c $work/wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-	"wasmesh-nofilter-post|18009|$work/wasmesh proxy -c $work/nonepost.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-	"wasmesh-wasm-body-post|18010|$work/wasmesh proxy -c $work/wasmbody.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"direct|$P_UP|"
+	"nginx|$P_NGINX|$NGINX -c $work/nginxproxy/nginx.conf -p $work/nginxproxy"
+	"reverseproxy|$P_RP|$work/loadgen reverseproxy -listen 127.0.0.1:$P_RP -target http://127.0.0.1:$P_UP"
+	"wasmesh-nofilter|$P_NONE|$work/wasmesh proxy -c $work/none.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-nofilter-1cpu|$P_NONE1|env GOMAXPROCS=1 $work/wasmesh proxy -c $work/none1.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-native-header|$P_HDR|$work/wasmesh proxy -c $work/header.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-native-apikey|$P_APIKEY|$work/wasmesh proxy -c $work/apikey.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-wasm-header|$P_WHDR|$work/wasmesh proxy -c $work/wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-wasm-auth|$P_WAUTH|$work/wasmesh proxy -c $work/wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-nofilter-post|$P_NONEPOST|$work/wasmesh proxy -c $work/nonepost.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-wasm-body-post|$P_WBODY|$work/wasmesh proxy -c $work/wasmbody.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 )
 if [ -n "${WASMESH_BASE_BIN:-}" ]; then
-	sed 's/:18003/:18013/' "$work/none.yaml" >"$work/base-none.yaml"
-	sed 's/:18006/:18016/' "$work/wasmheader.yaml" >"$work/base-wasmheader.yaml"
-	sed 's/:18007/:18017/' "$work/wasmauth.yaml" >"$work/base-wasmauth.yaml"
+	sed "s/:$P_NONE\$/:$P_BNONE/" "$work/none.yaml" >"$work/base-none.yaml"
+	sed "s/:$P_WHDR\$/:$P_BWHDR/" "$work/wasmheader.yaml" >"$work/base-wasmheader.yaml"
+	sed "s/:$P_WAUTH\$/:$P_BWAUTH/" "$work/wasmauth.yaml" >"$work/base-wasmauth.yaml"
 	variants+=(
-		"base-nofilter|18013|$work/wasmesh-base proxy -c $work/base-none.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-		"base-wasm-header|18016|$work/wasmesh-base proxy -c $work/base-wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
-		"base-wasm-auth|18017|$work/wasmesh-base proxy -c $work/base-wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+		"base-nofilter|$P_BNONE|$work/wasmesh-base proxy -c $work/base-none.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+		"base-wasm-header|$P_BWHDR|$work/wasmesh-base proxy -c $work/base-wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+		"base-wasm-auth|$P_BWAUTH|$work/wasmesh-base proxy -c $work/base-wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	)
 fi
 
@@ -121,7 +135,7 @@ printf 'wrk.method = "POST"\nwrk.body = string.rep("abcdefgh", 512)\n' >"$work/p
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
 
-wait_port 18000
+wait_port "$P_UP"
 results="$work/results.txt"
 for round in $(seq "$ROUNDS"); do
 	for v in "${variants[@]}"; do
@@ -129,8 +143,10 @@ for round in $(seq "$ROUNDS"); do
 		[ -n "$ONLY" ] && [[ ! " $ONLY " == *" $name "* ]] && continue
 		pid=""
 		if [ -n "$cmd" ]; then
+			need_free "$port" "$name"
 			$cmd >"$work/$name.log" 2>&1 & pid=$!
 			wait_port "$port"
+			kill -0 "$pid" 2>/dev/null || { echo "run-proxy.sh: $name exited at start:" >&2; cat "$work/$name.log" >&2; exit 1; }
 		fi
 		# The process whose CPU counts: the proxy (nginx: its worker), or the upstream's worker for "direct".
 		meas=$pid

@@ -3,6 +3,7 @@
 //
 //	loadgen reverseproxy -listen 127.0.0.1:18002 -target http://127.0.0.1:18000
 //	loadgen run -url http://127.0.0.1:18003/ -c 50 -d 10s -H 'x-api-key: k'
+//	loadgen freeports -n 12      # 12 free loopback ports from the kernel, for the scripts
 package main
 
 import (
@@ -24,7 +25,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen reverseproxy|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen reverseproxy|run|freeports [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -33,8 +34,10 @@ func main() {
 		err = reverseProxy(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
+	case "freeports":
+		err = freePorts(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q (expected reverseproxy or run)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (expected reverseproxy, run or freeports)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
