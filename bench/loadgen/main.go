@@ -1,8 +1,11 @@
-// Command loadgen holds the Go pieces of the proxy benchmark (bench/run-proxy.sh): the baseline reverse proxy
-// built on net/http/httputil.ReverseProxy, and a closed-loop HTTP load generator used when wrk is not installed.
+// Command loadgen holds the Go pieces of the proxy benchmarks (bench/run-proxy.sh, bench/run-dubbo.sh): the
+// baseline reverse proxy built on net/http/httputil.ReverseProxy, a closed-loop HTTP load generator used when wrk
+// is not installed, a Dubbo 2 / hessian2 load generator (package host/dubbo's codec; N connections with M requests
+// in flight on each) and a helper that asks the kernel for free ports.
 //
 //	loadgen reverseproxy -listen 127.0.0.1:18002 -target http://127.0.0.1:18000
 //	loadgen run -url http://127.0.0.1:18003/ -c 50 -d 10s -H 'x-api-key: k'
+//	loadgen dubbo -addr 127.0.0.1:20880 -c 2 -m 16 -d 10s -a x-api-key=k -expect 'hello Alice'
 //	loadgen freeports -n 12      # 12 free loopback ports from the kernel, for the scripts
 package main
 
@@ -25,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen reverseproxy|run|freeports [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen reverseproxy|run|dubbo|freeports [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -34,10 +37,12 @@ func main() {
 		err = reverseProxy(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
+	case "dubbo":
+		err = dubboMain(os.Args[2:])
 	case "freeports":
 		err = freePorts(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q (expected reverseproxy, run or freeports)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (expected reverseproxy, run, dubbo or freeports)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -77,6 +82,7 @@ type Result struct {
 	P50Micros  float64 `json:"p50_us"`
 	P99Micros  float64 `json:"p99_us"`
 	P999Micros float64 `json:"p999_us"`
+	FirstError string  `json:"first_error,omitempty"`
 }
 
 // run keeps c requests in flight for d (closed loop) and reports throughput and latency percentiles.
@@ -134,13 +140,19 @@ func run(args []string) error {
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	slices.Sort(all)
+	res := Result{Requests: total.Load(), Errors: errs.Load(), Seconds: secs, RPS: float64(total.Load()) / secs}
+	res.P50Micros, res.P99Micros, res.P999Micros = percentilesMicros(all)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// percentilesMicros sorts lat and returns its 50th, 99th and 99.9th percentiles in microseconds (0 when empty).
+func percentilesMicros(lat []time.Duration) (p50, p99, p999 float64) {
+	slices.Sort(lat)
 	pct := func(p float64) float64 {
-		if len(all) == 0 {
+		if len(lat) == 0 {
 			return 0
 		}
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds())
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds())
 	}
-	return json.NewEncoder(os.Stdout).Encode(Result{Requests: total.Load(), Errors: errs.Load(), Seconds: secs,
-		RPS: float64(total.Load()) / secs, P50Micros: pct(.50), P99Micros: pct(.99), P999Micros: pct(.999)})
+	return pct(.50), pct(.99), pct(.999)
 }

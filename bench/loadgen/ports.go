@@ -15,18 +15,27 @@ func freePorts(args []string) error {
 	fs := flag.NewFlagSet("freeports", flag.ExitOnError)
 	n := fs.Int("n", 1, "how many ports")
 	fs.Parse(args)
-	if *n < 1 || *n > 256 {
-		return fmt.Errorf("freeports: -n %d out of range 1..256", *n)
+	ports, err := freePortList(*n)
+	if err != nil {
+		return err
 	}
-	ports := make([]string, 0, *n)
-	for range *n {
+	_, err = fmt.Fprintln(os.Stdout, strings.Trim(fmt.Sprint(ports), "[]"))
+	return err
+}
+
+// freePortList asks the kernel for n distinct free ports on 127.0.0.1.
+func freePortList(n int) ([]int, error) {
+	if n < 1 || n > 256 {
+		return nil, fmt.Errorf("freeports: -n %d out of range 1..256", n)
+	}
+	ports := make([]int, 0, n)
+	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return fmt.Errorf("freeports: asking the kernel for a free port: %w", err)
+			return nil, fmt.Errorf("freeports: asking the kernel for a free port: %w", err)
 		}
 		defer l.Close()
-		ports = append(ports, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	_, err := fmt.Fprintln(os.Stdout, strings.Join(ports, " "))
-	return err
+	return ports, nil
 }
