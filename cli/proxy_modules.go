@@ -16,7 +16,8 @@ import (
 // moduleOptions say where the proxy's oci:// modules come from. Every pull goes through the module cache
 // (oci/cache): a digest reference, or a tag resolved within the cache's TTL, is read from disk, and a digest is
 // downloaded once however many reloads (or proxies sharing the directory) ask for it. Credentials come from the
-// Docker config file and its helpers, which `wasmesh login` writes.
+// Docker config file and its helpers, which `wasmesh login` writes. http(s) modules pinned by sha256 (what the
+// operator sends over xDS) are kept in the same cache, by digest, and read from it first.
 type moduleOptions struct {
 	CacheDir   string            // "" is oci/cache's default directory
 	PullPolicy string            // IfNotPresent (default) or Always
@@ -28,7 +29,7 @@ type moduleOptions struct {
 
 func addModuleFlags(cmd *cobra.Command, o *moduleOptions) {
 	f := cmd.Flags()
-	f.StringVar(&o.CacheDir, "module-cache-dir", "", "where oci:// modules are kept, shared by reloads and processes (default ${XDG_CACHE_HOME:-~/.cache}/wasmesh/modules)")
+	f.StringVar(&o.CacheDir, "module-cache-dir", "", "where oci:// modules, and http(s) modules pinned by sha256 (the operator's), are kept, shared by reloads, restarts and processes (default ${XDG_CACHE_HOME:-~/.cache}/wasmesh/modules)")
 	f.StringVar(&o.PullPolicy, "module-pull-policy", "IfNotPresent", "oci:// tags: IfNotPresent trusts a tag's cached digest for --module-tag-ttl; Always asks the registry on every load (downloading only a new digest)")
 	f.DurationVar(&o.TagTTL, "module-tag-ttl", 0, "how long IfNotPresent trusts a cached tag (0: 1h)")
 	f.StringSliceVar(&o.PlainHTTP, "registry-plain-http", nil, "registry hosts (host:port) to talk plain HTTP to, e.g. a local registry")
@@ -70,6 +71,11 @@ func (o moduleOptions) sources(log *slog.Logger) (module.Sources, *cache.Cache, 
 		return nil, nil, fmt.Errorf("--module-cache-dir: %w", err)
 	}
 	srcs := module.Default(&http.Client{Timeout: time.Minute})
+	// Pinned http(s) modules (the operator's module server) are kept in the same cache by sha256, so a proxy
+	// restarted while their origin is down loads them from disk.
+	for _, scheme := range []string{"http", "https"} {
+		srcs[scheme] = module.Cached{Source: srcs[scheme], Store: c, Logger: log.With("component", "module-cache")}
+	}
 	srcs["oci"] = cache.URLSource{Cache: c, Policy: policy}
 	return srcs, c, nil
 }

@@ -23,12 +23,14 @@ func addProxyXDSFlags(cmd *cobra.Command, o *proxyxds.Options) {
 	f.StringVar(&o.Node.Namespace, "node-namespace", "default", "namespace WasmDeployment selectors see this proxy in")
 	f.StringVar(&o.Node.Pod, "node-pod", host, "pod or host name reported to the operator")
 	f.StringToStringVar(&o.Node.Labels, "node-labels", nil, "labels WasmDeployment selectors match, k=v,k2=v2")
-	f.StringVar(&o.Out, "xds-state", "", "file keeping --config plus the operator's filters across restarts (default: a temporary file)")
+	f.StringVar(&o.Out, "xds-state", "", "file keeping --config plus the operator's filters across restarts, their modules kept in --module-cache-dir (default: a temporary file)")
 }
 
 // runProxyXDS runs the proxy on a generated configuration: the --config file plus the operator's filters,
 // rewritten and reloaded by the xDS client on every update. The file stays when the operator is unreachable,
-// so the proxy keeps serving what it has. Edits of the --config file apply with the next operator update.
+// so the proxy keeps serving what it has; the modules it names are kept in the module cache by sha256, so a
+// restart from the file loads them without the operator's module server. Edits of the --config file apply with
+// the next operator update.
 func runProxyXDS(ctx context.Context, configPath string, rt proxyRuntime, watch time.Duration, log *slog.Logger, o proxyxds.Options) error {
 	keep := o.Out != ""
 	if !keep {

@@ -10,7 +10,8 @@
 // Layout under Dir (every file is written to a temp file in its directory, fsynced and renamed, so readers see
 // whole files or none, and no lock is needed):
 //
-//	blobs/sha256/<hex>      module bytes, named by their sha256; mtime is the last access (for LRU eviction)
+//	blobs/sha256/<hex>      module bytes, named by their sha256; mtime is the last access (for LRU eviction).
+//	                        Modules the proxy fetched over http(s) with a sha256 pin are kept here too (PutBlob).
 //	manifests/sha256/<hex>  the module digest a manifest (or index) digest resolved to: immutable
 //	tags/<sha256(name:tag)> {ref, manifest, module, resolved}: the tag index, fresh for TTL
 package cache
@@ -235,21 +236,13 @@ func (c *Cache) Get(ctx context.Context, refStr string, req Request) (Entry, err
 func (c *Cache) fetch(ctx context.Context, ref oci.Reference, manifest digest.Digest, progress func(done, total int64)) (Entry, error) {
 	c.fetches.Add(1)
 	byDigest := oci.Reference{Registry: ref.Registry, Repository: ref.Repository, Digest: manifest}
-	m, err := c.src.Pull(ctx, byDigest.String(), oci.PullOptions{Progress: progress, Local: c.localBlob})
+	m, err := c.src.Pull(ctx, byDigest.String(), oci.PullOptions{Progress: progress, Local: c.Blob})
 	if err != nil {
 		return Entry{}, err
 	}
-	if got := digest.FromBytes(m.Bytes); got != m.ModuleDigest {
-		return Entry{}, fmt.Errorf("%s: %w: module hashes to %s, source said %s", byDigest, oci.ErrDigestMismatch, got, m.ModuleDigest)
+	if err := c.putBlob(m.ModuleDigest, m.Bytes); err != nil {
+		return Entry{}, fmt.Errorf("%s: %w", byDigest, err)
 	}
-	path := c.blobPath(m.ModuleDigest)
-	if _, err := os.Stat(path); err != nil {
-		if err := oci.WriteFileAtomic(path, m.Bytes, 0o644); err != nil {
-			return Entry{}, fmt.Errorf("module cache: store %s: %w", m.ModuleDigest, err)
-		}
-	}
-	now := c.now()
-	_ = os.Chtimes(path, now, now) // the access clock for eviction is c.now, not the write time
 	if err := oci.WriteFileAtomic(c.manifestPath(manifest), []byte(m.ModuleDigest.String()), 0o644); err != nil {
 		return Entry{}, fmt.Errorf("module cache: store %s: %w", manifest, err)
 	}
@@ -257,16 +250,63 @@ func (c *Cache) fetch(ctx context.Context, ref oci.Reference, manifest digest.Di
 	if err := c.Evict(); err != nil {
 		c.log.Warn("module cache: eviction failed", "err", err)
 	}
-	return Entry{Path: path, ModuleDigest: m.ModuleDigest, ManifestDigest: manifest, Size: int64(len(m.Bytes)), Fetched: true}, nil
+	return Entry{Path: c.blobPath(m.ModuleDigest), ModuleDigest: m.ModuleDigest, ManifestDigest: manifest, Size: int64(len(m.Bytes)), Fetched: true}, nil
 }
 
-// localBlob lets a pull reuse a module already on disk (a re-push under a new manifest digest).
-func (c *Cache) localBlob(d digest.Digest) ([]byte, bool) {
+// Blob returns the module bytes stored under digest d, for a pull that finds a module it already has (a re-push
+// under a new manifest digest) and for modules fetched by sha256 from elsewhere (the proxy's http(s) modules,
+// see PutBlob). The bytes are verified: a file that no longer hashes to d is removed and reported missing, so the
+// caller fetches it again. A hit marks the blob used, for eviction.
+func (c *Cache) Blob(d digest.Digest) ([]byte, bool) {
 	if d.Validate() != nil {
 		return nil, false
 	}
-	b, err := os.ReadFile(c.blobPath(d))
-	return b, err == nil
+	path := c.blobPath(d)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	if got := d.Algorithm().FromBytes(b); got != d {
+		c.log.Warn("module cache: removing a blob that does not hash to its name", "path", path, "got", got)
+		_ = os.Remove(path)
+		return nil, false
+	}
+	now := c.now()
+	_ = os.Chtimes(path, now, now)
+	return b, true
+}
+
+// PutBlob keeps module bytes fetched by their sha256 from another source than a registry (the operator's
+// module server, any pinned http(s) URL) beside the pulled ones, so they count against MaxBytes and are evicted
+// the same way. Bytes that do not hash to d are refused with oci.ErrDigestMismatch.
+func (c *Cache) PutBlob(d digest.Digest, b []byte) error {
+	if err := c.putBlob(d, b); err != nil {
+		return err
+	}
+	if err := c.Evict(); err != nil {
+		c.log.Warn("module cache: eviction failed", "err", err)
+	}
+	return nil
+}
+
+// putBlob verifies b against d and writes it atomically (temp file and rename) unless it is there already,
+// marking it used.
+func (c *Cache) putBlob(d digest.Digest, b []byte) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("module cache: digest %q: %w", d, err)
+	}
+	if got := d.Algorithm().FromBytes(b); got != d {
+		return fmt.Errorf("module cache: %w: module hashes to %s, expected %s", oci.ErrDigestMismatch, got, d)
+	}
+	path := c.blobPath(d)
+	if _, err := os.Stat(path); err != nil {
+		if err := oci.WriteFileAtomic(path, b, 0o644); err != nil {
+			return fmt.Errorf("module cache: store %s: %w", d, err)
+		}
+	}
+	now := c.now()
+	_ = os.Chtimes(path, now, now) // the access clock for eviction is c.now, not the write time
+	return nil
 }
 
 // lookupManifest finds the module a manifest digest maps to, marking it used.

@@ -356,3 +356,46 @@ func TestURLSource(t *testing.T) {
 		t.Error("non-oci URL accepted")
 	}
 }
+
+// TestPutBlob: modules stored by digest (the proxy's pinned http(s) modules) are verified on the way in and
+// out, and share the blobs' size bound: the least recently used one goes first.
+func TestPutBlob(t *testing.T) {
+	c, err := Open(Options{Dir: t.TempDir(), MaxBytes: 2500, Grace: time.Nanosecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(-time.Hour)
+	c.now = func() time.Time { now = now.Add(time.Second); return now }
+	mod := func(i byte) []byte { return registrytest.Module(bytes.Repeat([]byte{i}, 1000)) }
+
+	for _, tc := range []struct {
+		name    string
+		d       digest.Digest
+		b       []byte
+		wantErr error // nil: stored
+	}{
+		{"bytes of another digest", digest.FromBytes(mod(9)), mod(8), oci.ErrDigestMismatch},
+		{"invalid digest", "sha256:xyz", mod(8), digest.ErrDigestInvalidLength},
+		{"module 0", digest.FromBytes(mod(0)), mod(0), nil},
+		{"module 1", digest.FromBytes(mod(1)), mod(1), nil},
+	} {
+		err := c.PutBlob(tc.d, tc.b)
+		if !errors.Is(err, tc.wantErr) {
+			t.Fatalf("%s: PutBlob = %v, want %v", tc.name, err, tc.wantErr)
+		}
+		if _, ok := c.Blob(tc.d); ok != (tc.wantErr == nil) {
+			t.Errorf("%s: Blob found=%v after PutBlob %v", tc.name, ok, err)
+		}
+	}
+	if _, ok := c.Blob(digest.FromBytes(mod(0))); !ok { // 0 used again: 1 is now the least recently used
+		t.Fatal("module 0 gone")
+	}
+	if err := c.PutBlob(digest.FromBytes(mod(2)), mod(2)); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, true} {
+		if _, ok := c.Blob(digest.FromBytes(mod(byte(i)))); ok != want {
+			t.Errorf("module %d present=%v, want %v (2500 bytes hold two)", i, ok, want)
+		}
+	}
+}

@@ -88,35 +88,55 @@ func realProxy(t *testing.T, base string) (*opxds.Server, *proxy.Server) {
 	if err := os.WriteFile(basePath, []byte(base), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{CacheDir: wasmtest.CompileCache(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := filter.NewRegistry(wasm.Kind(eng, module.Default(nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := Options{Server: addr, Node: xdsapi.Node{ID: "web-1", Namespace: "shop"}, Base: basePath, Out: out}
 	if err := New(opts).Merge(); err != nil {
 		t.Fatal(err)
 	}
-	ps, err := proxy.New(ctx, proxy.Options{ConfigPath: out, Registry: reg, WatchInterval: -1})
+	ps, stop, err := startProxy(ctx, t, opts, module.Default(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- ps.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; eng.Close(context.Background()) })
-	opts.Reload = func(ctx context.Context) error { return ps.Reload(ctx, "xds") }
-	opts.Stats = StatsOf(ps)
-	go func() { _ = New(opts).Start(ctx) }()
+	t.Cleanup(func() { cancel(); stop() })
 	waitUntil(t, func() bool { return len(srv.Nodes()) == 1 })
 	return srv, ps
+}
+
+// startProxy runs a proxy on opts.Out, with the Wasm filter kind fetching modules through srcs, and its xDS
+// client on opts, as `wasmesh proxy --xds` does, until ctx ends; stop waits until both are stopped.
+func startProxy(ctx context.Context, t *testing.T, opts Options, srcs module.Sources) (ps *proxy.Server, stop func(), err error) {
+	t.Helper()
+	eng, err := engine.New(engine.Config{CacheDir: wasmtest.CompileCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := filter.NewRegistry(wasm.Kind(eng, srcs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err = proxy.New(ctx, proxy.Options{ConfigPath: opts.Out, Registry: reg, WatchInterval: -1})
+	if err != nil {
+		eng.Close(context.Background())
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	go func() { done <- ps.Start(ctx) }()
+	opts.Reload = func(ctx context.Context) error { return ps.Reload(ctx, "xds") }
+	opts.Stats = StatsOf(ps)
+	go func() { done <- New(opts).Start(ctx) }()
+	return ps, func() { cancel(); <-done; <-done; eng.Close(context.Background()) }, nil
 }
 
 // serveModule serves a module built from a test fixture over HTTP, as the operator's module server does, and
 // returns its digest and URL.
 func serveModule(t *testing.T, fixture string) (digest, url string) {
+	t.Helper()
+	digest, modules := moduleServer(t, fixture)
+	return digest, modules.URL + "/modules/" + digest
+}
+
+// moduleServer is serveModule's server, for a test that stops it before its end.
+func moduleServer(t *testing.T, fixture string) (digest string, modules *httptest.Server) {
 	t.Helper()
 	wasmBytes, err := os.ReadFile(wasmtest.Build(t, fixture))
 	if err != nil {
@@ -124,9 +144,9 @@ func serveModule(t *testing.T, fixture string) (digest, url string) {
 	}
 	sum := sha256.Sum256(wasmBytes)
 	digest = "sha256:" + hex.EncodeToString(sum[:])
-	modules := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(wasmBytes) }))
+	modules = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(wasmBytes) }))
 	t.Cleanup(modules.Close)
-	return digest, modules.URL + "/modules/" + digest
+	return digest, modules
 }
 
 // TestNetworkFilterFromOperator: a NETWORK filter from the operator runs on the proxy's tcp listener (the
