@@ -126,6 +126,9 @@ Creates it, or replaces the spec of an existing one. Follow it with wasmesh stat
 				if _, err := store.ParseFile("deploy", out); err != nil { // what the operator will read
 					return err
 				}
+				if err := os.MkdirAll(p.dir, 0o755); err != nil {
+					return fmt.Errorf("--dir: %w", err)
+				}
 				path := fileName(p.dir, p.namespace, name)
 				if err := oci.WriteFileAtomic(path, out, 0o644); err != nil {
 					return err
@@ -209,17 +212,18 @@ type statusRow struct {
 	events               []store.FileEvent
 }
 
-// rows reads the WasmDeployments (with status) of a namespace, or all with allNS.
-func (p *placeFlags) rows(ctx context.Context, allNS bool) ([]statusRow, error) {
+// rows reads the WasmDeployments (with status) of a namespace, or all with allNS. In a directory, files that do
+// not parse are reported on warn and skipped, as the operator skips them.
+func (p *placeFlags) rows(ctx context.Context, allNS bool, warn io.Writer) ([]statusRow, error) {
 	var out []statusRow
 	if p.dir != "" {
-		files, err := store.ReadStatusFiles(p.dir)
+		rows, err := dirRows(p.dir, warn)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			if allNS || f.Metadata.Namespace == p.namespace {
-				out = append(out, statusRow{namespace: f.Metadata.Namespace, name: f.Metadata.Name, generation: f.Metadata.Generation, status: f.Status, events: f.Events})
+		for _, r := range rows {
+			if allNS || r.namespace == p.namespace {
+				out = append(out, r)
 			}
 		}
 		return out, nil
@@ -243,6 +247,61 @@ func (p *placeFlags) rows(ctx context.Context, allNS bool) ([]statusRow, error) 
 	return out, nil
 }
 
+// dirRows reads a directory of `wasmesh operator --dir`: each WasmDeployment of its YAML files, with the status
+// the operator wrote beside it; one it has not reconciled yet has an empty status (state Pending). A status whose
+// WasmDeployment file is gone is listed too until the operator removes it.
+func dirRows(dir string, warn io.Writer) ([]statusRow, error) {
+	files, err := store.ReadStatusFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]*statusRow{}
+	var keys []string
+	add := func(ns, name string) *statusRow {
+		k := ns + "/" + name
+		if r, ok := byKey[k]; ok {
+			return r
+		}
+		byKey[k] = &statusRow{namespace: ns, name: name}
+		keys = append(keys, k)
+		return byKey[k]
+	}
+	for _, f := range files {
+		r := add(f.Metadata.Namespace, f.Metadata.Name)
+		r.generation, r.status, r.events = f.Metadata.Generation, f.Status, f.Events
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") || strings.HasSuffix(n, store.StatusSuffix) ||
+			!(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			continue // what the operator's directory store skips
+		}
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			fmt.Fprintf(warn, "warning: %v\n", err)
+			continue
+		}
+		objs, err := store.ParseFile(filepath.Join(dir, n), data)
+		if err != nil {
+			fmt.Fprintf(warn, "warning: skipped, as the operator does: %v\n", err)
+			continue
+		}
+		for _, wd := range objs.Deployments {
+			add(wd.Namespace, wd.Name).url = wd.Spec.URL // ParseFile defaults the namespace
+		}
+	}
+	sort.Strings(keys)
+	out := make([]statusRow, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *byKey[k])
+	}
+	return out, nil
+}
+
 func newListCommand(s Streams) *cobra.Command {
 	var p placeFlags
 	var all bool
@@ -251,7 +310,7 @@ func newListCommand(s Streams) *cobra.Command {
 		Short: "List WasmDeployments with their digest and readiness",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rows, err := p.rows(cmd.Context(), all)
+			rows, err := p.rows(cmd.Context(), all, s.Err)
 			if err != nil {
 				return err
 			}
@@ -276,7 +335,7 @@ func newStatusCommand(s Streams) *cobra.Command {
 		Short: "Show rollout progress: per WasmDeployment, or conditions, proxies and events of one",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rows, err := p.rows(cmd.Context(), all)
+			rows, err := p.rows(cmd.Context(), all, s.Err)
 			if err != nil {
 				return err
 			}

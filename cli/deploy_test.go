@@ -94,3 +94,56 @@ func regexpFields(out string, want ...string) bool {
 	}
 	return true
 }
+
+// TestDeployDirBeforeTheOperator: deploy creates a --dir that does not exist yet, and list and status show what
+// it wrote before the operator has reconciled it (no status file): Pending, next to a reconciled one. A file the
+// operator would skip is reported, not fatal.
+func TestDeployDirBeforeTheOperator(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "deploy", "new")
+	for _, name := range []string{"auth", "ratelimit"} {
+		if _, err := runDeployCLI(t, "deploy", "registry.local:5000/filters/"+name+":v1", "--name", name, "--dir", dir); err != nil {
+			t.Fatalf("deploy %s into a new directory: %v", name, err)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("directory %v %v, want it created 0755", fi, err)
+	}
+	sf := store.StatusFile{APIVersion: "wasmesh.io/v1alpha1", Kind: store.StatusKind, Metadata: store.StatusMeta{Name: "auth", Namespace: "default", Generation: 1},
+		Status: v1alpha1.WasmDeploymentStatus{ResolvedDigest: "sha256:" + strings.Repeat("cd", 32), Ready: "2/2",
+			Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: "True", Reason: v1alpha1.ReasonAllAcknowledged}}}}
+	b, _ := yaml.Marshal(sf)
+	if err := os.WriteFile(filepath.Join(dir, "default.auth"+store.StatusSuffix), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errOut bytes.Buffer
+	root := NewRootCommand(Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	root.SetArgs([]string{"list", "--dir", dir})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := [][]string{
+		{"NAMESPACE", "NAME", "DIGEST", "READY", "STATE"},
+		{"default", "auth", "sha256:cdcdcdcdcdcd", "2/2", "Ready"},
+		{"default", "ratelimit", "-", "-", "Pending"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("list:\n%s", out.String())
+	}
+	for i, w := range want {
+		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(w, " ") {
+			t.Errorf("list line %d: %q, want %q", i, got, w)
+		}
+	}
+	if !strings.Contains(errOut.String(), "broken.yaml") {
+		t.Errorf("the file the operator skips is not reported: %q", errOut.String())
+	}
+	detail, err := runDeployCLI(t, "status", "ratelimit", "--dir", dir)
+	if err != nil || !strings.Contains(detail, "WasmDeployment default/ratelimit") {
+		t.Errorf("status of a pending deployment: %v\n%s", err, detail)
+	}
+}
