@@ -67,7 +67,8 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.close()
 		// A pooled connection the server closed while idle fails on first use; try once more on a new one when
 		// nothing can have been processed: the request was not fully written, or it is idempotent.
-		if !reused || attempt > 0 || ctx.Err() != nil || (wrote && !idempotent(req.Method)) {
+		// A deadline that fired on the connection a moment before ctx's own timer is not a stale connection.
+		if !reused || attempt > 0 || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (wrote && !idempotent(req.Method)) {
 			return nil, err
 		}
 	}

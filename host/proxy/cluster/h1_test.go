@@ -180,3 +180,31 @@ func TestH1CancelWithoutDeadline(t *testing.T) {
 		t.Fatalf("err %v after %v", err, time.Since(start))
 	}
 }
+
+// A request that times out on a reused connection reports the deadline; it is not retried on a new connection
+// (which, dialed with the expired deadline, turned the error into "dial tcp: i/o timeout"). The connection's
+// deadline fires a moment before the context's timer; lateTimer makes that moment last.
+func TestH1TimeoutOnReusedConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	c := h1Cluster(t, srv.Listener.Addr().String())
+	do(t, c, "GET", srv.URL+"/", nil) // leaves an idle connection
+	ctx := lateTimer{context.Background(), time.Now().Add(50 * time.Millisecond)}
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/slow", nil)
+	_, err := c.Transport().RoundTrip(req)
+	if !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "dial") {
+		t.Fatalf("timed-out request: %v, want %v without a new dial", err, context.DeadlineExceeded)
+	}
+}
+
+// lateTimer has a deadline but is never done: its timer has not fired yet.
+type lateTimer struct {
+	context.Context
+	dl time.Time
+}
+
+func (c lateTimer) Deadline() (time.Time, bool) { return c.dl, true }
