@@ -43,13 +43,16 @@ E2E_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' '^//go:build e2e'
 test-e2e: deps build filters
 	$(GO) test -tags e2e -timeout $(TEST_TIMEOUT) -count=1 $(E2E_PKGS)
 
+# bench/report is a module of its own, linted like filters/ (bench/loadgen is in the root module: ./... covers it).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	scripts/gen-crds.sh --check
 	$(GO) vet ./...
 	cd filters && $(GO) vet ./...
+	cd bench/report && $(GO) vet ./...
 	@if $(GO) run $(STATICCHECK) -version >/dev/null 2>&1; then \
-		echo "staticcheck ./..."; $(GO) run $(STATICCHECK) ./... && (cd filters && $(GO) run $(STATICCHECK) ./...); \
+		echo "staticcheck ./..."; $(GO) run $(STATICCHECK) ./... && (cd filters && $(GO) run $(STATICCHECK) ./...) && \
+		(cd bench/report && $(GO) run $(STATICCHECK) ./...); \
 	else echo "staticcheck unavailable from the module proxy; skipped"; fi
 
 # What is derived from the operator's Go types: deepcopy, the CRD and the ClusterRole (controller-gen).
