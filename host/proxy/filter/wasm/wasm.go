@@ -306,9 +306,9 @@ func (f *wasmFilter) OnRequestHeaders(s *filter.Stream, end bool) filter.Action 
 	}
 	st.reqH = toPairs(st.reqH[:0], s.RequestHeaders)
 	st.orig = append(st.orig[:0], st.reqH...)
-	a := st.es.OnRequestHeaders(&st.reqH, end)
-	applyPairs(s.RequestHeaders, st.orig, st.reqH)
-	return f.after(st, a)
+	act := f.after(st, st.es.OnRequestHeaders(&st.reqH, end))
+	applyPairs(s.RequestHeaders, st.orig, st.reqH) // after a pause too: the module may change them before it resumes
+	return act
 }
 
 func (f *wasmFilter) OnRequestBody(s *filter.Stream, end bool) filter.Action {
@@ -326,9 +326,9 @@ func (f *wasmFilter) OnRequestTrailers(s *filter.Stream) filter.Action {
 	}
 	st.reqT = toPairs(st.reqT[:0], s.RequestTrailers)
 	st.orig = append(st.orig[:0], st.reqT...)
-	a := st.es.OnRequestTrailers(&st.reqT)
+	act := f.after(st, st.es.OnRequestTrailers(&st.reqT))
 	applyPairs(s.RequestTrailers, st.orig, st.reqT)
-	return f.after(st, a)
+	return act
 }
 
 func (f *wasmFilter) OnResponseHeaders(s *filter.Stream, end bool) filter.Action {
@@ -338,9 +338,9 @@ func (f *wasmFilter) OnResponseHeaders(s *filter.Stream, end bool) filter.Action
 	}
 	st.respH = toPairs(st.respH[:0], s.ResponseHeaders)
 	st.orig = append(st.orig[:0], st.respH...)
-	a := st.es.OnResponseHeaders(&st.respH, end)
+	act := f.after(st, st.es.OnResponseHeaders(&st.respH, end))
 	applyPairs(s.ResponseHeaders, st.orig, st.respH)
-	return f.after(st, a)
+	return act
 }
 
 func (f *wasmFilter) OnResponseBody(s *filter.Stream, end bool) filter.Action {
@@ -373,9 +373,9 @@ func (f *wasmFilter) OnResponseTrailers(s *filter.Stream) filter.Action {
 	}
 	st.respT = toPairs(st.respT[:0], s.ResponseTrailers)
 	st.orig = append(st.orig[:0], st.respT...)
-	a := st.es.OnResponseTrailers(&st.respT)
+	act := f.after(st, st.es.OnResponseTrailers(&st.respT))
 	applyPairs(s.ResponseTrailers, st.orig, st.respT)
-	return f.after(st, a)
+	return act
 }
 
 // OnDone ends the engine stream (on_log, on_done, on_delete) and recycles the state.
