@@ -252,7 +252,7 @@ func (s *Server) syncListeners(g *generation) error {
 
 // sameSocket reports whether a running listener can keep its socket and just switch configuration.
 func sameSocket(a, b config.Listener) bool {
-	return a.Address == b.Address && a.Protocol == b.Protocol && sameTLS(a.TLS, b.TLS)
+	return a.Address == b.Address && a.Protocol == b.Protocol && sameTLS(a.TLS, b.TLS) && a.HTTPServer == b.HTTPServer
 }
 
 func sameTLS(a, b *config.TLS) bool {
@@ -281,6 +281,7 @@ func (s *Server) serve(lc config.Listener, ln net.Listener, tlsCfg *tls.Config, 
 	default:
 		l := httpproxy.NewListener(lc.Name, lc.Address, tlsCfg, httpproxy.NewHandler(g.listeners[lc.Name]), s.log)
 		l.DrainTimeout.Set(drain)
+		l.Server = lc.HTTPServer
 		rl.http, ready = l, l.Ready()
 		serve = func() error { return l.Serve(ctx, ln) }
 	}

@@ -36,6 +36,9 @@ type Listener struct {
 	Routes    []Route  `json:"routes,omitempty"`
 	// MaxRequestBody bounds how much of a body the chain buffers when a filter wants bodies. Default 1 MiB.
 	MaxBufferBytes int `json:"max_buffer_bytes,omitempty"`
+	// HTTPServer picks the HTTP/1.1 server of a cleartext http listener: wasmesh (default: the data plane's own,
+	// host/proxy/h1server) or net/http (Go's). TLS listeners always use net/http.
+	HTTPServer string `json:"http_server,omitempty"`
 }
 
 // TLS turns on TLS with ALPN (h2, http/1.1) on a listener.

@@ -87,6 +87,12 @@ func validate(name string, f *File, kinds []string) error {
 		if l.TLS != nil && (l.TLS.CertFile == "" || l.TLS.KeyFile == "") {
 			v.addf(p+".tls", "cert_file and key_file are both required")
 		}
+		switch {
+		case l.HTTPServer != "" && l.HTTPServer != "wasmesh" && l.HTTPServer != "net/http":
+			v.addf(p+".http_server", "unknown HTTP server %q (expected wasmesh or net/http)", l.HTTPServer)
+		case l.HTTPServer != "" && l.Protocol != "http":
+			v.addf(p+".http_server", "only http listeners have an HTTP server (this one is %s)", l.Protocol)
+		}
 		if l.MaxBufferBytes == 0 {
 			l.MaxBufferBytes = DefaultMaxBufferBytes
 		}

@@ -2,9 +2,11 @@ package httpproxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,18 +72,50 @@ func (f *chunkFilter) stats() (chunks, ends, largest int, lastEnd bool) {
 	return f.chunks, f.ends, f.largestSeen, f.lastEnd
 }
 
-// proxyTo starts the handler on loopback in front of upstream, with a real cluster (net/http's transport for
-// bodies) and the given filters.
-func proxyTo(t *testing.T, upstream *httptest.Server, maxBuffer int, filters ...filter.Entry) *httptest.Server {
+// proxyTo starts the handler on a loopback Listener with the given HTTP server in front of upstream, with a
+// real cluster (net/http's transport for bodies) and the given filters.
+func proxyTo(t *testing.T, server string, upstream *httptest.Server, maxBuffer int, filters ...filter.Entry) *testProxy {
 	t.Helper()
 	c, err := cluster.New(config.Cluster{Name: "backend", Endpoints: []config.Endpoint{{Address: upstream.Listener.Addr().String()}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	srv := httptest.NewServer(newHandlerFor(t, c, maxBuffer, filters...))
-	t.Cleanup(srv.Close)
-	return srv
+	return serveListener(t, server, newHandlerFor(t, c, maxBuffer, filters...))
+}
+
+// testProxy is a Listener serving on loopback.
+type testProxy struct{ URL string }
+
+// serveListener runs h on a cleartext Listener with the given HTTP/1.1 server (h2c included) until the test ends.
+func serveListener(t *testing.T, server string, h *Handler) *testProxy {
+	t.Helper()
+	l := NewListener("test", "127.0.0.1:0", nil, h, nil)
+	l.Server = server
+	l.DrainTimeout.Set(5 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Start(ctx) }()
+	var addr net.Addr
+	select {
+	case addr = <-l.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("listener: %v", err)
+		}
+	})
+	return &testProxy{URL: "http://" + addr.String()}
+}
+
+// eachServer runs a test against both HTTP/1.1 servers a cleartext listener can use.
+func eachServer(t *testing.T, test func(t *testing.T, server string)) {
+	for _, s := range []string{ServerWasmesh, ServerNetHTTP} {
+		t.Run(strings.ReplaceAll(s, "/", "-"), func(t *testing.T) { test(t, s) })
+	}
 }
 
 // bodyInfo is what the upstream saw of a request body.
@@ -124,10 +158,12 @@ func sinkUpstream(t *testing.T) (*httptest.Server, <-chan bodyInfo, <-chan struc
 // TestStreamedUpload sends a 4 MiB chunked upload through a body filter that lets bytes pass: the upstream must
 // see the first bytes while the client is still holding back the rest (no whole-body buffering), the filter
 // many chunks with end of stream only on the last, and the upstream the body unchanged.
-func TestStreamedUpload(t *testing.T) {
+func TestStreamedUpload(t *testing.T) { eachServer(t, testStreamedUpload) }
+
+func testStreamedUpload(t *testing.T, server string) {
 	up, got, firstByte := sinkUpstream(t)
 	f := &chunkFilter{}
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "chunks", Filter: f})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "chunks", Filter: f})
 
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 4<<16) // 4 MiB
 	pr, pw := io.Pipe()
@@ -164,10 +200,12 @@ func TestStreamedUpload(t *testing.T) {
 
 // TestBufferedUpload: a filter that holds the body until its end sees it whole; the upstream then gets it with
 // an exact Content-Length. Beyond max_buffer_bytes the client gets 413 and nothing goes upstream.
-func TestBufferedUpload(t *testing.T) {
+func TestBufferedUpload(t *testing.T) { eachServer(t, testBufferedUpload) }
+
+func testBufferedUpload(t *testing.T, server string) {
 	up, got, _ := sinkUpstream(t)
 	f := &chunkFilter{hold: true, upper: true}
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "hold", Filter: f})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "hold", Filter: f})
 
 	small := bytes.Repeat([]byte("abcd"), 128<<10)                                             // 512 KiB
 	resp, err := http.Post(px.URL+"/up", "text/plain", io.MultiReader(bytes.NewReader(small))) // chunked
@@ -223,12 +261,14 @@ func sourceUpstream(t *testing.T, size int, clientRead <-chan struct{}) *httptes
 
 // TestStreamedDownload: a 4 MiB chunked response passes a transforming body filter chunk by chunk: the client
 // reads the first bytes before the upstream sends the rest, and gets every byte transformed.
-func TestStreamedDownload(t *testing.T) {
+func TestStreamedDownload(t *testing.T) { eachServer(t, testStreamedDownload) }
+
+func testStreamedDownload(t *testing.T, server string) {
 	clientRead := make(chan struct{})
 	const size = 4 << 20
 	up := sourceUpstream(t, size, clientRead)
 	f := &chunkFilter{upper: true, response: true}
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "upper", Filter: f})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "upper", Filter: f})
 	resp, err := http.Get(px.URL + "/down")
 	if err != nil {
 		t.Fatal(err)
@@ -254,9 +294,11 @@ func TestStreamedDownload(t *testing.T) {
 
 // TestResponseOverflow: a filter holding a response beyond max_buffer_bytes turns it into a 500 (nothing of it
 // was sent yet).
-func TestResponseOverflow(t *testing.T) {
+func TestResponseOverflow(t *testing.T) { eachServer(t, testResponseOverflow) }
+
+func testResponseOverflow(t *testing.T, server string) {
 	up := sourceUpstream(t, 3<<20, nil)
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "hold", Filter: &chunkFilter{hold: true, response: true}})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "hold", Filter: &chunkFilter{hold: true, response: true}})
 	resp, err := http.Get(px.URL + "/down")
 	if err != nil {
 		t.Fatal(err)
@@ -281,9 +323,11 @@ func (rejecter) OnRequestBody(s *filter.Stream, end bool) filter.Action {
 
 // TestLocalReplyMidUpload: a filter that answers locally after some chunks already went upstream still gets its
 // answer to the client, and the upstream exchange is abandoned.
-func TestLocalReplyMidUpload(t *testing.T) {
+func TestLocalReplyMidUpload(t *testing.T) { eachServer(t, testLocalReplyMidUpload) }
+
+func testLocalReplyMidUpload(t *testing.T, server string) {
 	up, _, firstByte := sinkUpstream(t)
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "reject", Filter: rejecter{}})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "reject", Filter: rejecter{}})
 	pr, pw := io.Pipe()
 	go func() {
 		pw.Write(bytes.Repeat([]byte("a"), 64<<10))
@@ -309,13 +353,15 @@ func TestLocalReplyMidUpload(t *testing.T) {
 
 // TestHeadKeepsLength: with a response body filter in the chain, a HEAD response keeps the upstream's
 // Content-Length (it describes the GET's body) and no filter is given a body.
-func TestHeadKeepsLength(t *testing.T) {
+func TestHeadKeepsLength(t *testing.T) { eachServer(t, testHeadKeepsLength) }
+
+func testHeadKeepsLength(t *testing.T, server string) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1234")
 	}))
 	t.Cleanup(up.Close)
 	f := &chunkFilter{upper: true, response: true}
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "upper", Filter: f})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "upper", Filter: f})
 	resp, err := http.Head(px.URL + "/x")
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +401,9 @@ func BenchmarkHandlerBodyFilter(b *testing.B) {
 
 // TestRetryReplaysBody: with retries on 5xx, a request body within retries.max_body (known length or chunked) is
 // sent again, whole, on the retry; a longer one goes upstream once, as it comes, and its 503 is final.
-func TestRetryReplaysBody(t *testing.T) {
+func TestRetryReplaysBody(t *testing.T) { eachServer(t, testRetryReplaysBody) }
+
+func testRetryReplaysBody(t *testing.T, server string) {
 	var mu sync.Mutex
 	var seen []int // body lengths per attempt
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -378,8 +426,7 @@ func TestRetryReplaysBody(t *testing.T) {
 	t.Cleanup(c.Close)
 	rc := config.Route{Name: "all", Cluster: "backend", Retries: &config.Retries{Attempts: 1, On: []string{"5xx"}, MaxBytes: 64 << 10,
 		Backoff: config.Duration(time.Millisecond)}}
-	px := httptest.NewServer(newHandlerRoute(t, c, rc, 1<<20))
-	t.Cleanup(px.Close)
+	px := serveListener(t, server, newHandlerRoute(t, c, rc, 1<<20))
 
 	tests := []struct {
 		name       string
@@ -449,7 +496,9 @@ func (f *overlapFilter) OnResponseBody(*filter.Stream, bool) filter.Action {
 // TestFullDuplexBodies: an upstream that answers while it is still reading the request (an echo) has the
 // request body filtered on the pump's goroutine while the response body is filtered on the handler's; the
 // filter must never see two callbacks at once, and every byte must come back.
-func TestFullDuplexBodies(t *testing.T) {
+func TestFullDuplexBodies(t *testing.T) { eachServer(t, testFullDuplexBodies) }
+
+func testFullDuplexBodies(t *testing.T, server string) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 		w.WriteHeader(200)
@@ -465,7 +514,7 @@ func TestFullDuplexBodies(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	f := &overlapFilter{}
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "both", Filter: f})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "both", Filter: f})
 	payload := bytes.Repeat([]byte("duplex!!"), 64<<10) // 512 KiB
 	pr, pw := io.Pipe()
 	go func() {
@@ -490,7 +539,9 @@ func TestFullDuplexBodies(t *testing.T) {
 
 // TestStreamedUploadH2C is TestStreamedUpload from an HTTP/2 (h2c) client: the body's DATA frames reach the
 // filter and the upstream as they come.
-func TestStreamedUploadH2C(t *testing.T) {
+func TestStreamedUploadH2C(t *testing.T) { eachServer(t, testStreamedUploadH2C) }
+
+func testStreamedUploadH2C(t *testing.T, server string) {
 	up, got, firstByte := sinkUpstream(t)
 	f := &chunkFilter{upper: true}
 	c, err := cluster.New(config.Cluster{Name: "backend", Endpoints: []config.Endpoint{{Address: up.Listener.Addr().String()}}}, nil)
@@ -498,13 +549,7 @@ func TestStreamedUploadH2C(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	px := httptest.NewUnstartedServer(newHandlerFor(t, c, 1<<20, filter.Entry{Name: "upper", Filter: f}))
-	px.Config.Protocols = &p
-	px.Start()
-	t.Cleanup(px.Close)
+	px := serveListener(t, server, newHandlerFor(t, c, 1<<20, filter.Entry{Name: "upper", Filter: f}))
 	var cp http.Protocols
 	cp.SetUnencryptedHTTP2(true)
 	client := &http.Client{Transport: &http.Transport{Protocols: &cp}}
@@ -561,7 +606,9 @@ func (f *trailerFilter) OnRequestTrailers(s *filter.Stream) filter.Action {
 
 // TestRequestTrailersWithLength: over HTTP/2 a request may carry trailers and a Content-Length; the trailers
 // come after the last data, and the body filters' chain still sees them and forwards them changed.
-func TestRequestTrailersWithLength(t *testing.T) {
+func TestRequestTrailersWithLength(t *testing.T) { eachServer(t, testRequestTrailersWithLength) }
+
+func testRequestTrailersWithLength(t *testing.T, server string) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("X-Got", r.Trailer.Get("X-Check")+","+r.Trailer.Get("X-Filtered"))
@@ -573,13 +620,7 @@ func TestRequestTrailersWithLength(t *testing.T) {
 	}
 	t.Cleanup(c.Close)
 	f := &trailerFilter{}
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	px := httptest.NewUnstartedServer(newHandlerFor(t, c, 1<<20, filter.Entry{Name: "trailers", Filter: f}))
-	px.Config.Protocols = &p
-	px.Start()
-	t.Cleanup(px.Close)
+	px := serveListener(t, server, newHandlerFor(t, c, 1<<20, filter.Entry{Name: "trailers", Filter: f}))
 	var cp http.Protocols
 	cp.SetUnencryptedHTTP2(true)
 	client := &http.Client{Transport: &http.Transport{Protocols: &cp}}
@@ -616,9 +657,11 @@ func (f *lateRejecter) OnResponseBody(s *filter.Stream, end bool) filter.Action 
 
 // TestLateResponseStopBreaksStream: a filter that stops a response whose head is already sent cannot change the
 // status any more; the client must see a broken body, not a complete-looking short one.
-func TestLateResponseStopBreaksStream(t *testing.T) {
+func TestLateResponseStopBreaksStream(t *testing.T) { eachServer(t, testLateResponseStopBreaksStream) }
+
+func testLateResponseStopBreaksStream(t *testing.T, server string) {
 	up := sourceUpstream(t, 256<<10, nil)
-	px := proxyTo(t, up, 1<<20, filter.Entry{Name: "late", Filter: &lateRejecter{}})
+	px := proxyTo(t, server, up, 1<<20, filter.Entry{Name: "late", Filter: &lateRejecter{}})
 	resp, err := http.Get(px.URL + "/down")
 	if err != nil {
 		t.Fatal(err)

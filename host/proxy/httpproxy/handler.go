@@ -17,6 +17,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
 	"github.com/wasmesh/wasmesh/host/proxy/drain"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
+	"github.com/wasmesh/wasmesh/host/proxy/h1server"
 	"github.com/wasmesh/wasmesh/host/proxy/route"
 )
 
@@ -283,38 +284,8 @@ var upgradeValue = []string{"Upgrade"}[:1:1]
 
 func removeConnectionHeaders(h http.Header, conn []string) {
 	for _, v := range conn {
-		for len(v) > 0 {
-			var f string
-			if i := indexByte(v, ','); i >= 0 {
-				f, v = v[:i], v[i+1:]
-			} else {
-				f, v = v, ""
-			}
-			f = trimSpace(f)
-			if f != "" {
-				h.Del(f)
-			}
-		}
+		h1server.EachToken(v, func(f string) { h.Del(f) })
 	}
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 func isUpgrade(h http.Header) bool {
@@ -322,39 +293,11 @@ func isUpgrade(h http.Header) bool {
 		return false
 	}
 	for _, v := range h["Connection"] {
-		if containsToken(v, "upgrade") {
+		if h1server.HasToken(v, "upgrade") {
 			return true
 		}
 	}
 	return false
-}
-
-func containsToken(v, token string) bool {
-	for len(v) > 0 {
-		var f string
-		if i := indexByte(v, ','); i >= 0 {
-			f, v = v[:i], v[i+1:]
-		} else {
-			f, v = v, ""
-		}
-		if equalFold(trimSpace(f), token) {
-			return true
-		}
-	}
-	return false
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // roundTrip sends the request to an endpoint, retrying per the route's policy when the body can be replayed.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/proxy/drain"
+	"github.com/wasmesh/wasmesh/host/proxy/h1server"
 )
 
 // Listener accepts HTTP/1.1 and HTTP/2 (h2c with prior knowledge on cleartext, ALPN h2 on TLS) and hands every
@@ -23,6 +24,9 @@ type Listener struct {
 	log     *slog.Logger
 	// DrainTimeout bounds graceful shutdown: in-flight requests get this long to finish when Start's context ends.
 	DrainTimeout drain.Timeout
+	// Server picks the HTTP/1.1 server of a cleartext listener: ServerWasmesh (the default, h1server) or
+	// ServerNetHTTP. TLS listeners always use net/http. Set before Serve.
+	Server string
 
 	ready chan net.Addr
 }
@@ -37,6 +41,12 @@ func NewListener(name, address string, tlsCfg *tls.Config, h *Handler, log *slog
 	l.DrainTimeout.Set(30 * time.Second)
 	return l
 }
+
+// The HTTP/1.1 servers a cleartext listener can use (config: listeners[].http_server).
+const (
+	ServerWasmesh = "wasmesh"
+	ServerNetHTTP = "net/http"
+)
 
 // Handler returns the listener's handler (for swapping configurations).
 func (l *Listener) Handler() *Handler { return l.handler }
@@ -54,6 +64,18 @@ func (l *Listener) Start(ctx context.Context) error {
 	return l.Serve(ctx, ln)
 }
 
+const (
+	readHeaderTimeout = 30 * time.Second
+	idleTimeout       = 5 * time.Minute
+)
+
+// server is what Serve needs of net/http's server and h1server's.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
 // Serve serves on an already bound socket (used to keep a socket across reloads).
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	var p http.Protocols
@@ -63,20 +85,29 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		p.SetUnencryptedHTTP2(true)
 	}
-	srv := &http.Server{
+	base := context.WithoutCancel(ctx)
+	std := &http.Server{
 		Handler:           l.handler,
 		Protocols:         &p,
 		TLSConfig:         l.tls,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	var srv server = std
+	kind := ServerNetHTTP
+	if l.tls == nil && l.Server != ServerNetHTTP {
+		// HTTP/1.x on h1server; h2c with prior knowledge reaches net/http's HTTP/2 server through it.
+		srv = &h1server.Server{Handler: l.handler, H2C: std, ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout: idleTimeout, BaseContext: base, Log: l.log}
+		kind = ServerWasmesh
 	}
 	if l.tls != nil {
 		ln = tls.NewListener(ln, l.tls)
 	}
 	l.ready <- ln.Addr()
-	l.log.Info("listening", "address", ln.Addr().String(), "tls", l.tls != nil)
+	l.log.Info("listening", "address", ln.Addr().String(), "tls", l.tls != nil, "http_server", kind)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -13,7 +13,9 @@ import (
 // upper-cases the whole body; lets response chunks pass and appends " [wasm]" to the last) on a 2 MiB chunked
 // upload that an upstream echoes back chunked: the module's buffering holds the request until its end, and the
 // echo streams back through it. With a 1 MiB buffer the same upload is refused with 413.
-func TestWasmBodyFilter(t *testing.T) {
+func TestWasmBodyFilter(t *testing.T) { eachServer(t, testWasmBodyFilter) }
+
+func testWasmBodyFilter(t *testing.T, server string) {
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Upstream-Content-Length", strconv.FormatInt(r.ContentLength, 10))
 		io.Copy(w, r.Body)
@@ -22,7 +24,7 @@ func TestWasmBodyFilter(t *testing.T) {
 	filters := wasmFilter(t, "../../engine/testdata/body", `{"callbacks":["request_body","response_body"],"pool_size":1}`)
 	payload := bytes.Repeat([]byte("stream me "), 200<<10) // 2 MiB
 
-	px := proxyTo(t, echo, 4<<20, filters...)
+	px := proxyTo(t, server, echo, 4<<20, filters...)
 	resp, err := http.Post(px.URL+"/echo", "text/plain", io.MultiReader(bytes.NewReader(payload)))
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +42,7 @@ func TestWasmBodyFilter(t *testing.T) {
 		t.Fatalf("upstream saw Content-Length %s, want the whole body's %d (the module held it to the end)", cl, len(payload))
 	}
 
-	small := proxyTo(t, echo, 1<<20, wasmFilter(t, "../../engine/testdata/body", `{"callbacks":["request_body"],"pool_size":1}`)...)
+	small := proxyTo(t, server, echo, 1<<20, wasmFilter(t, "../../engine/testdata/body", `{"callbacks":["request_body"],"pool_size":1}`)...)
 	resp, err = http.Post(small.URL+"/echo", "text/plain", io.MultiReader(bytes.NewReader(payload)))
 	if err != nil {
 		t.Fatal(err)
