@@ -88,3 +88,23 @@ func TestHashKeyAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per pick", n)
 	}
 }
+
+// BenchmarkRingHashKey compares placing a request by its client address with placing it by hash_header.
+func BenchmarkRingHashKey(b *testing.B) {
+	for _, bc := range []struct{ name, header string }{{"client-address", ""}, {"hash-header", "x-user"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c, err := New(config.Cluster{Name: "c", LB: "ring_hash", HashHeader: bc.header,
+				Endpoints: endpoints("a:1", "b:2", "c:3")}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var h HeaderGetter = http.Header{"X-User": {"alice"}, "Accept": {"*/*"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Pick(c.HashKey(h, "10.0.0.1:41234")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
