@@ -159,7 +159,8 @@ func (s *Stack) Proxy(ctx context.Context, o ProxyOptions) (*Proxy, error) {
 	if err := os.WriteFile(cfg, o.Config, 0o644); err != nil {
 		return nil, err
 	}
-	args := []string{"proxy", "--config", cfg, "--watch-interval", "0"}
+	// Each proxy has its own module cache, so what it loads after a restart is what it kept itself.
+	args := []string{"proxy", "--config", cfg, "--watch-interval", "0", "--module-cache-dir", filepath.Join(s.dir, o.Name+".modules")}
 	if o.XDS != "" {
 		args = append(args, "--xds", o.XDS, "--node-id", o.Name, "--node-pod", o.Name, "--node-namespace", "default",
 			"--xds-state", filepath.Join(s.dir, o.Name+".xds.yaml"))

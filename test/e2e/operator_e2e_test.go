@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,11 +178,13 @@ func (f *fleet) install(good stack.Pushed) {
 	f.t.Logf("v1 acknowledged by 3 proxies %s after the file was written", time.Since(applied).Round(time.Millisecond))
 }
 
-// load keeps two clients with alice's key busy on each proxy.
-func (f *fleet) load() (*stack.Load, []stack.Target) {
+// load keeps two clients with alice's key busy on each proxy, or on the proxies of the given indexes.
+func (f *fleet) load(only ...int) (*stack.Load, []stack.Target) {
 	var targets []stack.Target
 	for i, u := range f.urls {
-		targets = append(targets, stack.Target{Name: f.proxies[i].Name, URL: u, Header: http.Header{"X-Api-Key": {aliceKey}}, Want: http.StatusOK})
+		if len(only) == 0 || slices.Contains(only, i) {
+			targets = append(targets, stack.Target{Name: f.proxies[i].Name, URL: u, Header: http.Header{"X-Api-Key": {aliceKey}}, Want: http.StatusOK})
+		}
 	}
 	l := stack.StartLoad(f.ctx, targets, 2)
 	f.t.Cleanup(func() { l.Stop() })
