@@ -28,6 +28,7 @@ work=$(mktemp -d /tmp/wasmesh-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
 trap cleanup EXIT
+source bench/lib-run.sh
 
 echo "building into $work" >&2
 # WASMESH_BIN uses a prebuilt binary (e.g. from a clean checkout while the work tree is mid-change).
@@ -65,12 +66,6 @@ CONF
 }
 nginx_conf upstream 127.0.0.1:$P_UP 'default_type text/plain; return 200 "hello";'
 nginx_conf nginxproxy 127.0.0.1:$P_NGINX 'proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection "";'
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-need_free() { # port what
-	port_free "$1" && return 0
-	echo "run-proxy.sh: port 127.0.0.1:$1 for $2 is already taken by another process; nothing measured" >&2
-	exit 1
-}
 need_free "$P_UP" upstream
 "$NGINX" -c "$work/upstream/nginx.conf" -p "$work/upstream" & pids+=($!)
 
@@ -132,25 +127,16 @@ LUA
 { echo 'wrk.method = "POST"'; echo 'wrk.body = string.rep("abcdefgh", 512)'; cat "$work/pct.lua"; } >"$work/post.lua"
 printf 'wrk.method = "POST"\nwrk.body = string.rep("abcdefgh", 512)\n' >"$work/postwarm.lua"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
-
 wait_port "$P_UP"
 results="$work/results.txt"
 for round in $(seq "$ROUNDS"); do
 	for v in "${variants[@]}"; do
 		IFS='|' read -r name port cmd <<<"$v"
-		[ -n "$ONLY" ] && [[ ! " $ONLY " == *" $name "* ]] && continue
-		pid=""
-		if [ -n "$cmd" ]; then
-			need_free "$port" "$name"
-			$cmd >"$work/$name.log" 2>&1 & pid=$!
-			wait_port "$port"
-			kill -0 "$pid" 2>/dev/null || { echo "run-proxy.sh: $name exited at start:" >&2; cat "$work/$name.log" >&2; exit 1; }
-		fi
+		skipped "$name" && continue
+		start_variant "$name" "$port" "$cmd"
 		# The process whose CPU counts: the proxy (nginx: its worker), or the upstream's worker for "direct".
-		meas=$pid
-		[ "$name" = nginx ] && { sleep 0.2; meas=$(pgrep -P "$pid" | head -1); }
+		meas=$VPID
+		[ "$name" = nginx ] && { sleep 0.2; meas=$(pgrep -P "$VPID" | head -1); }
 		[ "$name" = direct ] && meas=$(pgrep -P "$(cat "$work/upstream/nginx.pid")" | head -1)
 		hdr=(-H "x-api-key: bench-key-0001" -H "x-user: bench")
 		script=pct.lua warm=()
@@ -161,7 +147,7 @@ for round in $(seq "$ROUNDS"); do
 		c1=$(cpu_ticks "$meas")
 		line=$(grep '^RESULT' <<<"$out")
 		echo "$round $name $line $((c1 - c0))" | tee -a "$results" >&2
-		if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+		stop_variant
 	done
 done
 
