@@ -10,8 +10,8 @@
 //	cd bench/report && go run . -root ../.. -at HEAD    # a clean export of a commit, not the work tree
 //
 // The suites call the commands the benchmark write-ups (bench/*.md) name: `go test -bench` in host/engine,
-// test/filters, filters/, host/dubbo and operator/controller, and bench/run-proxy.sh for the data plane; the
-// hot-reload time is measured here, against bin/wasmesh. `go test -bench` output is read with
+// test/filters, filters/, host/dubbo and operator/controller, and bench/run-proxy.sh (HTTP) and bench/run-dubbo.sh
+// (Dubbo) for the data plane; the hot-reload time is measured here, against bin/wasmesh. `go test -bench` output is read with
 // golang.org/x/perf/benchfmt. A suite that fails is recorded in the report with its error; the others still run.
 //
 // This is a module of its own so that its one dependency (x/perf) does not move the versions the proxy and the

@@ -45,13 +45,22 @@ func (r *Report) Markdown(chart string) string {
 			w("Commands (from the repository root), %.0f s:\n\n```sh\n%s\n```\n\n", s.Seconds, strings.Join(s.Commands, "\n"))
 		}
 		if len(s.Proxy) > 0 {
-			w("| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
+			rss := slices.ContainsFunc(s.Proxy, func(p ProxyRow) bool { return p.RSSMiB > 0 })
+			w("| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req |")
+			if rss {
+				w(" RSS MiB |")
+			}
+			w(" errors |\n|---|---:|---:|---:|---:|---:|%s---:|\n", map[bool]string{true: "---:|"}[rss])
 			for _, p := range s.Proxy {
 				cpu := num(p.CPUusReq)
 				if p.Upstream {
 					cpu += " (upstream)"
 				}
-				w("| %s | %s | %s | %s | %s | %s | %s |\n", p.Variant, num(p.RPS), num(p.P50us), num(p.P99us), num(p.P999us), cpu, num(p.Errors))
+				w("| %s | %s | %s | %s | %s | %s |", p.Variant, num(p.RPS), num(p.P50us), num(p.P99us), num(p.P999us), cpu)
+				if rss {
+					w(" %s |", num(p.RSSMiB))
+				}
+				w(" %s |\n", num(p.Errors))
 			}
 			w("\n")
 		}

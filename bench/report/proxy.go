@@ -12,20 +12,10 @@ import (
 
 func proxySuite(ctx context.Context, e Env) (*Section, error) {
 	sec := &Section{}
-	env := []string{"ROUNDS=" + e.pick("1", "3"), "DURATION=" + e.pick("3s", "10s")}
-	if _, err := os.Stat(e.Wasmesh); err == nil {
-		env = append(env, "WASMESH_BIN="+e.Wasmesh) // skip the script's own build
-	}
-	out, line, err := e.command(ctx, "", env, "bash", "bench/run-proxy.sh")
-	sec.Commands = append(sec.Commands, line)
+	rows, err := e.runTableScript(ctx, sec, "bench/run-proxy.sh", "ROUNDS="+e.pick("1", "3"), "DURATION="+e.pick("3s", "10s"))
 	if err != nil {
 		return sec, err
 	}
-	rows, err := parseProxyTable(out)
-	if err != nil {
-		return sec, fmt.Errorf("bench/run-proxy.sh output: %w", err)
-	}
-	sec.Proxy = rows
 	proxyComparisons(sec, rows)
 	sec.Notes = append(sec.Notes, "Upstream: nginx (1 worker, `return 200`); load: wrk, 1 thread, 50 connections, one variant "+
 		"at a time; CPU µs/req is the proxy process's user+system time per request (nginx: its one worker).",
@@ -33,15 +23,37 @@ func proxySuite(ctx context.Context, e Env) (*Section, error) {
 	return sec, nil
 }
 
-func proxyComparisons(sec *Section, rows []ProxyRow) {
-	get := func(name string) ProxyRow {
-		for _, r := range rows {
-			if r.Variant == name {
-				return r
-			}
-		}
-		return ProxyRow{}
+// runTableScript runs a side-by-side script (bench/run-proxy.sh, bench/run-dubbo.sh) with env, on e.Wasmesh when it
+// exists rather than the script's own build, and reads its result table into sec.Proxy.
+func (e Env) runTableScript(ctx context.Context, sec *Section, script string, env ...string) ([]ProxyRow, error) {
+	if _, err := os.Stat(e.Wasmesh); err == nil {
+		env = append(env, "WASMESH_BIN="+e.Wasmesh)
 	}
+	out, line, err := e.command(ctx, "", env, "bash", script)
+	sec.Commands = append(sec.Commands, line)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := parseProxyTable(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s output: %w", script, err)
+	}
+	sec.Proxy = rows
+	return rows, nil
+}
+
+// variant returns the row of the named variant, or a zero row (which compare and add report as missing).
+func variant(rows []ProxyRow, name string) ProxyRow {
+	for _, r := range rows {
+		if r.Variant == name {
+			return r
+		}
+	}
+	return ProxyRow{}
+}
+
+func proxyComparisons(sec *Section, rows []ProxyRow) {
+	get := func(name string) ProxyRow { return variant(rows, name) }
 	pair := func(what, subj, base string) {
 		s, b := get(subj), get(base)
 		add(sec, compare(what+" (throughput)", subj, base, "req/s", "higher", s.RPS, b.RPS))
@@ -58,7 +70,7 @@ func proxyComparisons(sec *Section, rows []ProxyRow) {
 	add(sec, compare("Wasm header filter vs no filter (p99 latency)", s.Variant, b.Variant, "p99 µs", "lower", s.P99us, b.P99us))
 }
 
-// parseProxyTable reads the Markdown table bench/run-proxy.sh prints on standard output:
+// parseProxyTable reads the Markdown table bench/run-proxy.sh (and bench/run-dubbo.sh) prints on standard output:
 //
 //	| variant | req/s | × nginx | × ReverseProxy | × wasmesh no filter | p50 µs | p99 µs | p99.9 µs | CPU µs/req (proxy) | errors |
 //
@@ -115,7 +127,7 @@ func parseProxyTable(out []byte) ([]ProxyRow, error) {
 			col string
 			dst *float64
 		}{{"req/s", &r.RPS}, {"p50 µs", &r.P50us}, {"p99 µs", &r.P99us}, {"p99.9 µs", &r.P999us},
-			{"CPU µs/req (proxy)", &r.CPUusReq}, {"errors", &r.Errors}} {
+			{"CPU µs/req (proxy)", &r.CPUusReq}, {"errors", &r.Errors}, {"RSS MiB (proxy)", &r.RSSMiB}} {
 			if *f.dst, err = num(f.col); err != nil {
 				return nil, err
 			}

@@ -55,7 +55,7 @@ type Comparison struct {
 	Better string `json:"better"`
 }
 
-// ProxyRow is one variant of bench/run-proxy.sh: medians over its rounds.
+// ProxyRow is one variant of bench/run-proxy.sh or bench/run-dubbo.sh: medians over its rounds.
 type ProxyRow struct {
 	Variant  string  `json:"variant"`
 	RPS      float64 `json:"rps"`
@@ -65,6 +65,7 @@ type ProxyRow struct {
 	CPUusReq float64 `json:"cpu_us_per_request"`
 	Errors   float64 `json:"errors"`
 	Upstream bool    `json:"cpu_is_upstream,omitempty"` // for "direct", the CPU column is the upstream's
+	RSSMiB   float64 `json:"rss_mib,omitempty"`         // the proxy's resident memory after the run (bench/run-dubbo.sh)
 }
 
 // compare returns the comparison of subject to baseline; its Ratio is 0 when either figure is missing or zero.
@@ -114,10 +115,10 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 	return out, nil
 }
 
-// proxyRows are the data plane variants, for the chart.
+// proxyRows are the HTTP data plane variants (the proxy suite's), for the chart.
 func (r *Report) proxyRows() []ProxyRow {
 	for _, s := range r.Sections {
-		if len(s.Proxy) > 0 {
+		if s.Name == "proxy" {
 			return s.Proxy
 		}
 	}

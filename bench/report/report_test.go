@@ -280,3 +280,80 @@ func TestWriteFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDubboTable(t *testing.T) {
+	out, err := os.ReadFile("testdata/run-dubbo.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parseProxyTable(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 8 {
+		t.Fatalf("%d rows, want 8", len(rows))
+	}
+	direct, auth16 := rows[0], rows[7]
+	if direct.Variant != "direct" || direct.RPS != 11817 || direct.CPUusReq != 35.5 || !direct.Upstream || direct.RSSMiB != 11 {
+		t.Errorf("direct = %+v", direct)
+	}
+	if auth16.Variant != "wasmesh-wasm-auth-pool16" || auth16.P99us != 59487 || auth16.CPUusReq != 165.9 || auth16.RSSMiB != 513 {
+		t.Errorf("auth pool16 = %+v", auth16)
+	}
+	sec := &Section{}
+	dubboComparisons(sec, rows)
+	if len(sec.Notes) != 0 {
+		t.Errorf("every comparison should have its figures: %v", sec.Notes)
+	}
+	want := map[string]float64{ // subject|baseline|unit -> ratio
+		"wasmesh-nofilter|direct|req/s":                                        10936.0 / 11817,
+		"wasmesh-wasm-auth|wasmesh-nofilter|CPU µs/req":                        113.8 / 37.5,
+		"wasmesh-wasm-ratelimit-pool16|wasmesh-wasm-ratelimit|req/s":           3926.0 / 4099,
+		"wasmesh-wasm-dubbo-routing-pool16|wasmesh-wasm-dubbo-routing|RSS MiB": 507.0 / 302,
+	}
+	for _, c := range sec.Comparisons {
+		key := c.Subject + "|" + c.Baseline + "|" + c.Unit
+		if r, ok := want[key]; ok {
+			if c.Ratio < r-1e-9 || c.Ratio > r+1e-9 {
+				t.Errorf("%s: ratio %v, want %v", key, c.Ratio, r)
+			}
+			delete(want, key)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("comparisons missing: %v", want)
+	}
+	// A figure the run did not produce is named in a note, not compared as 0.
+	sec = &Section{}
+	dubboComparisons(sec, rows[:2])
+	if len(sec.Notes) == 0 || !strings.Contains(strings.Join(sec.Notes, "\n"), "wasmesh-wasm-auth") {
+		t.Errorf("notes = %v", sec.Notes)
+	}
+}
+
+// The Dubbo section's table shows the RSS column; the HTTP one (no RSS figures) does not, and the chart stays the
+// HTTP proxy suite's.
+func TestMarkdownDubboSection(t *testing.T) {
+	rep := sampleReport()
+	rep.Sections = append(rep.Sections, Section{Name: "dubbo", Title: "Dubbo", Proxy: []ProxyRow{
+		{Variant: "direct", RPS: 11817, CPUusReq: 35.5, Upstream: true, RSSMiB: 11},
+		{Variant: "wasmesh-wasm-auth-pool16", RPS: 2953, P99us: 59487, CPUusReq: 165.9, RSSMiB: 513}}})
+	md := rep.Markdown("c.svg")
+	for _, want := range []string{
+		"| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req | errors |\n|---|---:|---:|---:|---:|---:|---:|\n| nginx |",
+		"| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req | RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+		"| direct | 11817 | 0 | 0 | 0 | 35.5 (upstream) | 11.0 | 0 |",
+		"| wasmesh-wasm-auth-pool16 | 2953 | 0 | 59487 | 0 | 165.9 | 513.0 | 0 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if rows := rep.proxyRows(); len(rows) != 2 || rows[0].Variant != "nginx" {
+		t.Errorf("chart rows = %+v, want the proxy suite's", rows)
+	}
+	rep.Sections = rep.Sections[2:] // only the Dubbo section: no chart rows
+	if rows := rep.proxyRows(); rows != nil {
+		t.Errorf("chart rows without the proxy suite = %+v", rows)
+	}
+}

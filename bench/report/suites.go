@@ -22,7 +22,7 @@ func suites() []Suite {
 		{"host", "Host: proxy-wasm engine (host/engine)", hostSuite},
 		{"proxy", "Data plane: wasmesh vs nginx vs httputil.ReverseProxy; no filter vs native vs Wasm (bench/run-proxy.sh)", proxySuite},
 		{"filters", "Filters: the same filter as Wasm in the host vs its native Go core", filtersSuite},
-		{"dubbo", "Dubbo: one proxy hop vs direct (host/dubbo)", dubboSuite},
+		{"dubbo", "Dubbo: wasmesh proxy vs direct; no filter vs Wasm filters; VM pool 4 vs 16 (bench/run-dubbo.sh)", dubboSuite},
 		{"reload", "Hot reload of a running wasmesh proxy under load", reloadSuite},
 		{"operator", "Operator: spec change fan-out to a fleet over xDS (operator/controller)", operatorSuite},
 	}
@@ -129,25 +129,6 @@ func parseCoreBench(out []byte) []coreRow {
 		}
 	}
 	return rows
-}
-
-func dubboSuite(ctx context.Context, e Env) (*Section, error) {
-	sec := &Section{}
-	bs, err := e.goBench(ctx, sec, "", nil, "./host/dubbo/...", "-bench", ".", "-benchtime", e.pick("300ms", "2s"))
-	if err != nil {
-		return sec, err
-	}
-	for _, unit := range []string{"ns/op", "cpu-ns/op", "allocs/op"} {
-		add(sec, compare("one Dubbo call through one proxy hop (decode, headers, re-encode, multiplexed upstream) vs direct",
-			"dubbotest RoundTripThroughMiniProxy", "upstream RoundTripDirect", unit, "lower",
-			find(bs, "host/dubbo/dubbotest", "RoundTripThroughMiniProxy", unit), find(bs, "host/dubbo/upstream", "RoundTripDirect", unit)))
-	}
-	add(sec, compare("decode of a typical request: wasmesh's decoder vs dubbo-go-hessian2", "DecodeRequest",
-		"DecodeRequestLibrary", "ns/op", "lower", find(bs, "host/dubbo", "DecodeRequest", "ns/op"),
-		find(bs, "host/dubbo", "DecodeRequestLibrary", "ns/op")))
-	sec.Notes = append(sec.Notes, "The hop is the in-process mini proxy of host/dubbo/dubbotest (the data plane's Dubbo path "+
-		"without the filter chain) to a provider in the same process, on loopback; the provider's own work is in both figures.")
-	return sec, nil
 }
 
 func operatorSuite(ctx context.Context, e Env) (*Section, error) {
