@@ -48,8 +48,9 @@ type builtFilter struct {
 	f        filter.Filter
 }
 
-// build turns a validated file into a generation. On error everything built so far is closed.
-func build(ctx context.Context, id int64, f *config.File, hash string, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger) (_ *generation, err error) {
+// build turns a validated file into a generation. On error everything built so far is closed. clustersBuilt is
+// called with the generation once its clusters exist, before its filters start (their calls need clusters).
+func build(ctx context.Context, id int64, f *config.File, hash string, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger, clustersBuilt func(*generation)) (_ *generation, err error) {
 	g := &generation{id: id, file: f, hash: hash, loadedAt: time.Now(), ref: drain.New(),
 		listeners: map[string]*httpproxy.Config{}, clusters: map[string]*httpproxy.Upstream{},
 		dubbo: map[string]*dubboproxy.Config{}, tcp: map[string]*tcpproxy.Config{}, dubboCls: map[string]*dubboproxy.Cluster{}, routes: map[string][]*filter.Chain{},
@@ -73,6 +74,9 @@ func build(ctx context.Context, id int64, f *config.File, hash string, reg *filt
 			}
 			g.dubboCls[cc.Name] = dc
 		}
+	}
+	if clustersBuilt != nil {
+		clustersBuilt(g)
 	}
 	for i, lc := range f.Listeners {
 		if err := g.buildListener(ctx, lc, reg, m, log, f.AccessLog); err != nil {

@@ -143,6 +143,8 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	watch  time.Duration // config file polling; 0: off
+	// callouts, when set, serves the modules' calls (Options.Callouts); its engine is the registry's.
+	callouts *Callouts
 }
 
 func startProxy(t testing.TB, reg *filter.Registry, cfg string) *harness {
@@ -160,12 +162,12 @@ func startProxy(t testing.TB, reg *filter.Registry, cfg string) *harness {
 // startProxyAt starts a proxy on h's config file and upstreams.
 func startProxyAt(t testing.TB, reg *filter.Registry, prev *harness) *harness {
 	t.Helper()
-	h := &harness{t: t, path: prev.path, a: prev.a, b: prev.b}
+	h := &harness{t: t, path: prev.path, a: prev.a, b: prev.b, callouts: prev.callouts}
 	watch := time.Duration(-1)
 	if prev.watch > 0 {
 		watch = prev.watch
 	}
-	srv, err := New(context.Background(), Options{ConfigPath: h.path, Registry: reg, WatchInterval: watch})
+	srv, err := New(context.Background(), Options{ConfigPath: h.path, Registry: reg, WatchInterval: watch, Callouts: h.callouts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	// disables watching (reload with SIGHUP or the admin API instead).
 	WatchInterval time.Duration
 	Logger        *slog.Logger
+	// Callouts, when set, sends the calls Wasm modules make (proxy_http_call, gRPC) to this server's clusters:
+	// create it first, give it to engine.New as the Caller, then to New here.
+	Callouts *Callouts
 }
 
 // Server runs the data plane.
@@ -45,6 +48,9 @@ type Server struct {
 
 	reloadMu sync.Mutex // one reload at a time
 	gen      atomic.Pointer[generation]
+	// building is the generation being built once its clusters exist, until it is swapped in or dropped: calls
+	// modules make while they start (on_vm_start, on_configure) find their own configuration's clusters.
+	building atomic.Pointer[generation]
 	nextID   atomic.Int64
 
 	mu         sync.Mutex
@@ -88,11 +94,17 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = metrics.New()
 	}
+	if opts.Callouts != nil {
+		if err := opts.Callouts.bind(s); err != nil {
+			return nil, err
+		}
+	}
 	g, err := s.load(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	s.gen.Store(g)
+	s.building.Store(nil)
 	if err := s.metrics.Register(newFilterCollector(s)); err != nil {
 		g.close(ctx)
 		return nil, fmt.Errorf("proxy: register filter metrics: %w", err)
@@ -121,7 +133,7 @@ func (s *Server) load(ctx context.Context, unchanged *generation) (*generation, 
 	if err != nil {
 		return nil, err
 	}
-	g, err := build(ctx, s.nextID.Add(1), f, hash, s.opts.Registry, s.metrics, s.log)
+	g, err := build(ctx, s.nextID.Add(1), f, hash, s.opts.Registry, s.metrics, s.log, s.building.Store)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.opts.ConfigPath, err)
 	}
@@ -329,6 +341,7 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 func (s *Server) Reload(ctx context.Context, trigger string) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	defer s.building.Store(nil) // after the swap, or when the new generation failed
 	old := s.gen.Load()
 	var skipSame *generation
 	if trigger == "file" {

@@ -194,6 +194,15 @@ func (cc *countedConn) Close() error {
 // Transport is the cluster's connection pool.
 func (c *Cluster) Transport() http.RoundTripper { return c.rt }
 
+// TLSConfig is a copy of the TLS settings the cluster's connections use (protocol h2 or tls set), or nil when
+// they are cleartext; for clients other than the cluster's pool, such as gRPC calls from modules.
+func (c *Cluster) TLSConfig() *tls.Config {
+	if c.transport.TLSClientConfig == nil {
+		return nil
+	}
+	return c.transport.TLSClientConfig.Clone()
+}
+
 // Endpoints returns the endpoints, for the admin API.
 func (c *Cluster) Endpoints() []*Endpoint { return c.endpoints }
 
