@@ -87,7 +87,11 @@ func runProxy(ctx context.Context, configPath string, rt proxyRuntime, watch tim
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
 	}
-	eng, err := engine.New(engine.Config{CacheDir: rt.WasmCacheDir, Logger: log.With("component", "engine")})
+	// Modules' proxy_http_call and gRPC calls go to the clusters of the configuration: the engine needs its
+	// Caller before the server exists, and the server binds it when it loads the configuration.
+	callouts := proxy.NewCallouts(log.With("component", "callouts"))
+	defer callouts.Close()
+	eng, err := engine.New(engine.Config{CacheDir: rt.WasmCacheDir, Logger: log.With("component", "engine"), Caller: callouts})
 	if err != nil {
 		return err
 	}
@@ -100,7 +104,7 @@ func runProxy(ctx context.Context, configPath string, rt proxyRuntime, watch tim
 	if watch == 0 {
 		watch = -1
 	}
-	srv, err := proxy.New(ctx, proxy.Options{ConfigPath: configPath, Registry: reg, WatchInterval: watch, Logger: log})
+	srv, err := proxy.New(ctx, proxy.Options{ConfigPath: configPath, Registry: reg, WatchInterval: watch, Logger: log, Callouts: callouts})
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
 	}
