@@ -159,7 +159,7 @@ func (c *Callouts) HTTPCall(ctx context.Context, name string, headers abi.Header
 	if err != nil {
 		ep.Report(0, err)
 		up.Metrics.Observe(0, true, 0)
-		if ctx.Err() != nil { // the transport's error may only say "i/o timeout"
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) { // the transport's error may only say "i/o timeout"
 			err = fmt.Errorf("%w: %v", ctx.Err(), err)
 		}
 		return nil, fmt.Errorf("proxy: http call to cluster %q endpoint %s: %w", name, ep.Address, err)
