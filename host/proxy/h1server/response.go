@@ -172,8 +172,7 @@ func (w *response) writeHead(final bool) {
 		switch {
 		case w.noBody:
 		case final:
-			w.length = int64(len(w.pending))
-			h["Content-Length"] = []string{strconv.Itoa(len(w.pending))}
+			w.length = int64(len(w.pending)) // written below, without a map entry to allocate
 		case w.req.ProtoMinor >= 1:
 			w.chunked = true
 		default:
@@ -198,6 +197,10 @@ func (w *response) writeHead(final bool) {
 	}
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	} else if _, ok := h["Content-Length"]; !ok && w.length >= 0 {
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(w.c.scratch[:0], w.length, 10))
+		bw.WriteString("\r\n")
 	}
 	if _, ok := h["Connection"]; !ok {
 		if w.closeAfter {

@@ -88,7 +88,7 @@ func proxyTo(t *testing.T, server string, upstream *httptest.Server, maxBuffer i
 type testProxy struct{ URL string }
 
 // serveListener runs h on a cleartext Listener with the given HTTP/1.1 server (h2c included) until the test ends.
-func serveListener(t *testing.T, server string, h *Handler) *testProxy {
+func serveListener(t testing.TB, server string, h *Handler) *testProxy {
 	t.Helper()
 	l := NewListener("test", "127.0.0.1:0", nil, h, nil)
 	l.Server = server

@@ -43,6 +43,7 @@ func (h *Handler) Current() *Config { return h.cur.Load() }
 type state struct {
 	s     *filter.Stream
 	reqH  filter.HTTPRequestHeaders
+	out   http.Request // the upstream request, when it keeps the client request's context
 	respH filter.HTTPResponseHeaders
 	reqT  filter.MapHeaders
 	respT filter.MapHeaders
@@ -128,6 +129,7 @@ var noRouteBody = []byte("no route\n")
 // release drops the request's references before pooling the state, so a pooled state keeps no request alive.
 func release(st *state) {
 	st.reqH.R, st.respH.H, st.respH.Status, st.reqT.H, st.respT.H = nil, nil, nil, nil, nil
+	st.out = http.Request{}
 	st.s.Reset(context.Background(), nil, filter.Info{})
 	if st.reqBody.Cap() > 1<<20 {
 		st.reqBody = bytes.Buffer{}
@@ -211,7 +213,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cfg *Config, rt 
 		defer cancel()
 	}
 	upgrade := isUpgrade(r.Header)
-	out := r.WithContext(ctx)
+	var out *http.Request
+	if ctx == r.Context() && noBody && !upgrade {
+		// A shallow copy in the pooled state, as WithContext would make, without allocating. Only for requests
+		// without a body: a transport may still be writing a body (and reading the request) after the exchange
+		// ended, when the state is already reused.
+		st.out = *r
+		out = &st.out
+	} else {
+		out = r.WithContext(ctx)
+	}
 	prepareOutbound(out, r, &st.url, up.Cluster, upgrade)
 	if held != nil {
 		body = held.view()
