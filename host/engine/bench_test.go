@@ -11,20 +11,33 @@ import (
 	"github.com/wasmesh/wasmesh/host/engine"
 )
 
-// The stream benchmarks run two filters that do the same thing (five header reads and one add per request): the
-// Go SDK fixture, and a hand-assembled wasm module whose guest side costs next to nothing, so the gap between them
-// is the Go guest's own cost. Each runs with and without the per-callback CPU deadline, whose termination checks
+// The stream benchmarks run three filters that do the same thing (five header reads and one add per request): the
+// successor Go SDK fixture (gosdk), the same filter on the tetratelabs SDK v0.24.0 built by the wasmesh builder
+// (tetrate), and a hand-assembled wasm module whose guest side costs next to nothing (raw), so the gap between
+// them is the Go guest's own cost. Each runs with and without the per-callback CPU deadline, whose termination checks
 // cost wazero a goroutine per guest call (allocator calls included).
 var deadlines = []struct {
 	name    string
 	timeout time.Duration
 }{{"deadline", 0}, {"nodeadline", -1}}
 
-var benchFilters = []string{"gosdk", "raw"}
+var benchFilters = []string{"gosdk", "tetrate", "raw"}
 
 func benchPlugin(b *testing.B, e *engine.Engine, filter string, timeout time.Duration) *engine.Plugin {
-	if filter == "raw" {
+	switch filter {
+	case "raw":
 		return rawPlugin(b, e, engine.PluginConfig{CallTimeout: timeout})
+	case "tetrate":
+		mod, err := e.Compile(context.Background(), builtFixture(b, "tetrate-minimal"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := e.NewPlugin(context.Background(), engine.PluginConfig{Module: mod, Name: "tetrate", CallTimeout: timeout})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = p.Close(context.Background()) })
+		return p
 	}
 	return newPlugin(b, e, "headers", engine.PluginConfig{CallTimeout: timeout})
 }

@@ -1,0 +1,47 @@
+// Command tetrate-minimal is the minimal header filter of the host benchmarks written against
+// github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0 and built by the wasmesh builder: like testdata/headers it reads
+// five request headers, adds one, answers 403 locally when x-deny is present, and adds one response header. It
+// implements only the two header callbacks; everything else is the SDK's DefaultHttpContext.
+package main
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+func main() {
+	proxywasm.SetVMContext(&vmContext{})
+}
+
+type vmContext struct{ types.DefaultVMContext }
+
+func (*vmContext) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
+
+type plugin struct{ types.DefaultPluginContext }
+
+func (*plugin) NewHttpContext(uint32) types.HttpContext { return &filter{} }
+
+type filter struct{ types.DefaultHttpContext }
+
+var names = [...]string{":path", ":method", ":authority", "user-agent", "x-deny"}
+
+func (*filter) OnHttpRequestHeaders(int, bool) types.Action {
+	var deny bool
+	for _, n := range names {
+		v, err := proxywasm.GetHttpRequestHeader(n)
+		if n == "x-deny" && err == nil && v != "" {
+			deny = true
+		}
+	}
+	if deny {
+		_ = proxywasm.SendHttpResponse(403, [][2]string{{"x-denied-by", "wasm"}}, []byte("denied"), -1)
+		return types.ActionPause
+	}
+	_ = proxywasm.AddHttpRequestHeader("x-wasm", "seen")
+	return types.ActionContinue
+}
+
+func (*filter) OnHttpResponseHeaders(int, bool) types.Action {
+	_ = proxywasm.AddHttpResponseHeader("x-wasm-response", "1")
+	return types.ActionContinue
+}
