@@ -61,6 +61,7 @@ type streamCore struct {
 	info StreamInfo
 	mode streamMode
 	err  error
+	skip uint32 // 1<<cb for each callback the guest declared a no-op for this context (ExportSkipCallbacks)
 
 	// Written by the guest (also from HTTP-call responses on other goroutines), read by the data plane: mu guards
 	// them, since a response can arrive while the data plane looks.
@@ -78,7 +79,7 @@ type streamCore struct {
 
 func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error {
 	s.p, s.ctx, s.info = p, ctx, info
-	s.mode, s.err = modeNormal, nil
+	s.mode, s.err, s.skip = modeNormal, nil, 0
 	s.mu.Lock()
 	s.local, s.reset, s.props = nil, false, s.props[:0]
 	s.mu.Unlock()
@@ -124,6 +125,8 @@ func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error
 	v.contexts[s.cs.id] = &s.cs
 	if _, err := v.call(&s.cs, cbContextCreate, uint64(s.cs.id), uint64(root.id), 0, 0, 0); err != nil && err != errMissingCallback {
 		s.fail(err)
+	} else {
+		s.skip = v.skips()
 	}
 	return nil
 }
@@ -173,6 +176,9 @@ func (s *streamCore) invoke(cb int, a1, a2 uint64) abi.Action {
 		return s.failedAction()
 	}
 	v := s.v
+	if s.skip&(1<<cb) != 0 && !v.dead.Load() {
+		return abi.ActionContinue // a no-op in the guest: what a missing callback gives
+	}
 	if err := v.acquire(s.ctx); err != nil {
 		return s.fail(err)
 	}
@@ -216,8 +222,10 @@ func (s *streamCore) finish(closeCallbacks func(v *vm)) {
 		if closeCallbacks != nil {
 			closeCallbacks(v)
 		}
-		done := v.onDone(&s.cs)
-		_, _ = v.call(&s.cs, cbLog, id, 0, 0, 0, 0)
+		done := s.skip&(1<<cbDone) != 0 || v.onDone(&s.cs)
+		if s.skip&(1<<cbLog) == 0 {
+			_, _ = v.call(&s.cs, cbLog, id, 0, 0, 0, 0)
+		}
 		if !done && !v.dead.Load() {
 			// The stream (and s.cs in it) is recycled: the context lives on detached from it.
 			v.contexts[s.cs.id] = &ctxState{id: s.cs.id, plugin: s.cs.plugin, root: s.cs.root, pendingDone: true}

@@ -100,6 +100,8 @@ type vm struct {
 	// that the arena holds at most one result per call (arenaCall is the call that used it last).
 	arenaPtr, arenaSize  uint32
 	hostCalls, arenaCall uint64
+	// skipCell is the address of the guest's skip cell (ExportSkipCallbacks), 0 if it has none.
+	skipCell uint32
 
 	// Guarded by sem.
 	nextID      uint32
@@ -209,6 +211,10 @@ func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
 	if err := v.findArena(); err != nil {
 		v.kill(err)
 		return nil, &Error{Kind: ErrInstantiate, Op: ExportScratchArena, Digest: g.mod.digest, Err: err}
+	}
+	if err := v.findSkipCell(); err != nil {
+		v.kill(err)
+		return nil, &Error{Kind: ErrInstantiate, Op: ExportSkipCallbacks, Digest: g.mod.digest, Err: err}
 	}
 	for _, p := range g.pluginsSnapshot() {
 		if err := v.startRoot(p); err != nil {
@@ -440,28 +446,85 @@ func (v *vm) interrupt() {
 // out before its SDK sees it. Other hosts ignore the export and the module works with them unchanged.
 const ExportScratchArena = "wasmesh_scratch_arena"
 
-// findArena asks the guest for its scratch arena, if it exports one, and checks it lies in linear memory.
-func (v *vm) findArena() error {
-	f := v.mod.ExportedFunction(ExportScratchArena)
+// askGuest calls an optional wasmesh export of signature func() <result>; ok is false if the guest lacks it.
+func (v *vm) askGuest(name string, result api.ValueType) (r uint64, ok bool, err error) {
+	f := v.mod.ExportedFunction(name)
 	if f == nil {
-		return nil
+		return 0, false, nil
 	}
 	d := f.Definition()
-	if len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 1 || d.ResultTypes()[0] != api.ValueTypeI64 {
-		return errors.New("export has the wrong signature: want func() i64")
+	if len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 1 || d.ResultTypes()[0] != result {
+		return 0, false, fmt.Errorf("export has the wrong signature: want func() %s", api.ValueTypeName(result))
 	}
 	v.arm()
-	r, err := f.Call(v.ctx)
+	res, err := f.Call(v.ctx)
 	v.disarm()
 	if err != nil {
+		return 0, false, err
+	}
+	return res[0], true, nil
+}
+
+// findArena asks the guest for its scratch arena, if it exports one, and checks it lies in linear memory.
+func (v *vm) findArena() error {
+	r, ok, err := v.askGuest(ExportScratchArena, api.ValueTypeI64)
+	if !ok {
 		return err
 	}
-	ptr, size := uint32(r[0]>>32), uint32(r[0])
+	ptr, size := uint32(r>>32), uint32(r)
 	if ptr == 0 || size == 0 || uint64(ptr)+uint64(size) > uint64(v.mem.Size()) {
 		return fmt.Errorf("arena [%#x, +%d) is outside linear memory of %d bytes", ptr, size, v.mem.Size())
 	}
 	v.arenaPtr, v.arenaSize = ptr, size
 	return nil
+}
+
+// ExportSkipCallbacks is an optional export of wasmesh-built Go guests (builder/bridge): func() i32 returning the
+// address of a 32-bit cell that, whenever proxy_on_context_create of a stream context returns, holds the callbacks
+// of that context the guest declares no-ops (they would return Continue, or true for proxy_on_done, and do
+// nothing else), one bit each in the order of skipBits. The host does not call those for that context: for a Go
+// guest each callback is a full entry into its runtime and SDK, and a filter that implements only
+// OnHttpRequestHeaders would otherwise pay for on_response_headers, on_log and on_done on every stream. Other hosts
+// ignore the export and call everything, which is equally correct.
+const ExportSkipCallbacks = "wasmesh_skip_callbacks"
+
+// skipBits are the callbacks of the skip cell, bit 0 first. The bridge (builder/bridge/tetratesdk) numbers them
+// the same way.
+var skipBits = [...]int{
+	cbRequestHeaders, cbRequestBody, cbRequestTrailers, cbResponseHeaders, cbResponseBody, cbResponseTrailers,
+	cbLog, cbDone, cbNewConnection, cbDownstreamData, cbDownstreamClose, cbUpstreamData, cbUpstreamClose,
+}
+
+// findSkipCell asks the guest where its skip cell is, if it exports one, and checks it lies in linear memory.
+func (v *vm) findSkipCell() error {
+	r, ok, err := v.askGuest(ExportSkipCallbacks, api.ValueTypeI32)
+	if !ok {
+		return err
+	}
+	ptr := uint32(r)
+	if ptr == 0 || uint64(ptr)+4 > uint64(v.mem.Size()) {
+		return fmt.Errorf("skip cell at %#x is outside linear memory of %d bytes", ptr, v.mem.Size())
+	}
+	v.skipCell = ptr
+	return nil
+}
+
+// skips reads the skip cell after a stream context was created, as a set of 1<<cb bits.
+func (v *vm) skips() uint32 {
+	if v.skipCell == 0 {
+		return 0
+	}
+	bits, ok := v.mem.ReadUint32Le(v.skipCell)
+	if !ok {
+		return 0
+	}
+	var set uint32
+	for i, cb := range skipBits {
+		if bits&(1<<i) != 0 {
+			set |= 1 << cb
+		}
+	}
+	return set
 }
 
 // Allocate implements abi.Host with the guest's scratch arena when it has one and it is free in this host call,

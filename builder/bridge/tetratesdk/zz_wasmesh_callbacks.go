@@ -56,7 +56,7 @@ func wasmeshScratchArena() uint64 {
 //go:wasmexport proxy_on_context_create
 func wasmeshOnContextCreate(contextID, parentContextID uint32) {
 	wasmeshEnter()
-	proxyOnContextCreate(contextID, parentContextID)
+	wasmeshCreate(contextID, parentContextID)
 }
 
 //go:wasmexport proxy_on_vm_start
@@ -110,31 +110,55 @@ func wasmeshOnUpstreamConnectionClose(contextID, peerType uint32) {
 
 //go:wasmexport proxy_on_request_headers
 func wasmeshOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	if ctx := wasmeshHTTPContext(contextID); ctx != nil {
+		currentState.setActiveContextID(contextID)
+		return uint32(ctx.OnHttpRequestHeaders(int(numHeaders), endOfStream != 0))
+	}
 	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), endOfStream != 0))
 }
 
 //go:wasmexport proxy_on_request_body
 func wasmeshOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	if ctx := wasmeshHTTPContext(contextID); ctx != nil {
+		currentState.setActiveContextID(contextID)
+		return uint32(ctx.OnHttpRequestBody(int(bodySize), endOfStream != 0))
+	}
 	return uint32(proxyOnRequestBody(contextID, int(bodySize), endOfStream != 0))
 }
 
 //go:wasmexport proxy_on_request_trailers
 func wasmeshOnRequestTrailers(contextID, numTrailers uint32) uint32 {
+	if ctx := wasmeshHTTPContext(contextID); ctx != nil {
+		currentState.setActiveContextID(contextID)
+		return uint32(ctx.OnHttpRequestTrailers(int(numTrailers)))
+	}
 	return uint32(proxyOnRequestTrailers(contextID, int(numTrailers)))
 }
 
 //go:wasmexport proxy_on_response_headers
 func wasmeshOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	if ctx := wasmeshHTTPContext(contextID); ctx != nil {
+		currentState.setActiveContextID(contextID)
+		return uint32(ctx.OnHttpResponseHeaders(int(numHeaders), endOfStream != 0))
+	}
 	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), endOfStream != 0))
 }
 
 //go:wasmexport proxy_on_response_body
 func wasmeshOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
+	if ctx := wasmeshHTTPContext(contextID); ctx != nil {
+		currentState.setActiveContextID(contextID)
+		return uint32(ctx.OnHttpResponseBody(int(bodySize), endOfStream != 0))
+	}
 	return uint32(proxyOnResponseBody(contextID, int(bodySize), endOfStream != 0))
 }
 
 //go:wasmexport proxy_on_response_trailers
 func wasmeshOnResponseTrailers(contextID, numTrailers uint32) uint32 {
+	if ctx := wasmeshHTTPContext(contextID); ctx != nil {
+		currentState.setActiveContextID(contextID)
+		return uint32(ctx.OnHttpResponseTrailers(int(numTrailers)))
+	}
 	return uint32(proxyOnResponseTrailers(contextID, int(numTrailers)))
 }
 
@@ -145,15 +169,28 @@ func wasmeshOnHttpCallResponse(rootContextID, calloutID, numHeaders, bodySize, n
 
 //go:wasmexport proxy_on_log
 func wasmeshOnLog(contextID uint32) {
+	if ctx := wasmeshHTTPContext(contextID); ctx != nil {
+		currentState.setActiveContextID(contextID)
+		ctx.OnHttpStreamDone()
+		return
+	}
 	proxyOnLog(contextID)
 }
 
+// proxy_on_done of a stream context is true without calling user code, as in the
+// SDK (only plugin contexts have OnPluginDone).
+//
 //go:wasmexport proxy_on_done
 func wasmeshOnDone(contextID uint32) uint32 {
+	if wasmeshHTTPContext(contextID) != nil {
+		return 1
+	}
 	return wasmeshBool(proxyOnDone(contextID))
 }
 
 //go:wasmexport proxy_on_delete
 func wasmeshOnDelete(contextID uint32) {
-	proxyOnDelete(contextID)
+	if !wasmeshDelete(contextID) {
+		proxyOnDelete(contextID)
+	}
 }

@@ -48,12 +48,40 @@ var wasmeshArena [16 << 10]byte
 
 func wasmeshArenaAddr() uint32 { return uint32(uintptr(unsafe.Pointer(&wasmeshArena[0]))) }
 
+// Results copied out of the arena are carved from a chunk of wasmeshChunkSize
+// bytes instead of each getting its own allocation: in a Go guest the allocator is
+// most of what a small host-call result costs. A chunk is ordinary Go memory, kept
+// alive by any result still referring to it and never written again once handed
+// out. The price is retention: a small result a filter keeps for long keeps its
+// whole chunk (as a header kept from GetHttpRequestHeaders always kept the whole
+// serialized map), so chunks are small and a result larger than wasmeshCarveMax
+// gets its own allocation.
+const (
+	wasmeshChunkSize = 2 << 10
+	wasmeshCarveMax  = 256
+)
+
+var wasmeshChunk []byte
+
+func wasmeshCarve(size uint32) []byte {
+	n := int(size)
+	if n > wasmeshCarveMax {
+		return make([]byte, n)
+	}
+	if len(wasmeshChunk) < n {
+		wasmeshChunk = make([]byte, wasmeshChunkSize)
+	}
+	buf := wasmeshChunk[:n:n]
+	wasmeshChunk = wasmeshChunk[n:]
+	return buf
+}
+
 // wasmeshTake returns the buffer the host filled at addr and forgets every other
 // pending allocation of the finished host call.
 func wasmeshTake(addr, size uint32) (*byte, int) {
 	var found *byte
 	if size > 0 && addr == wasmeshArenaAddr() && size <= uint32(len(wasmeshArena)) {
-		buf := make([]byte, size)
+		buf := wasmeshCarve(size)
 		copy(buf, wasmeshArena[:size])
 		found = &buf[0]
 	}
@@ -244,6 +272,7 @@ func wasmeshProxyHttpCall(upstream *byte, upstreamSize uint32, headers *byte, he
 func ProxyHttpCall(upstreamData *byte, upstreamSize int, headerData *byte, headerSize int,
 	bodyData *byte, bodySize int, trailersData *byte, trailersSize int, timeout uint32, calloutIDPtr *uint32,
 ) Status {
+	wasmeshRoot() // DispatchHttpCall registers the callout under the caller's root next
 	st := wasmeshProxyHttpCall(upstreamData, uint32(upstreamSize), headerData, uint32(headerSize),
 		bodyData, uint32(bodySize), trailersData, uint32(trailersSize), timeout, &wasmeshRetID)
 	*calloutIDPtr = wasmeshRetID
