@@ -53,6 +53,7 @@ type conn struct {
 	started      bool // the response head was begun
 	continueSent bool
 
+	watch    watchState
 	hijacked bool
 	served   int
 	remote   string
@@ -147,7 +148,11 @@ func (c *conn) serveOne() bool {
 		r.Body = http.NoBody
 	}
 	c.resp.reset(r)
-	if !c.callHandler() {
+	_, upgrade := r.Header["Upgrade"]
+	c.beginWatch(c.body == nil && !upgrade)
+	ok := c.callHandler()
+	c.endWatch()
+	if !ok {
 		c.bw.Flush() // what was written goes out; the client sees the stream break
 		return false
 	}

@@ -9,9 +9,8 @@
 // (http.TrailerPrefix), Expect: 100-continue, Connection: close, HTTP/1.0, limits on the head (431 or 400 with a
 // log line), read-header and idle timeouts, graceful shutdown, and Hijack for upgrades.
 //
-// What it does not do, unlike net/http: it does not watch the connection while the handler runs, so a client
-// that goes away is noticed when the response is written (or by the request's timeout), not at once; it does
-// not sniff a missing Content-Type (a proxy passes the upstream's headers as they are); the request handed to
+// What it does differently from net/http: it watches the connection for a client that goes away only once a
+// bodyless request has run for a second or two (watch.go), not with a goroutine per request; it does not sniff a missing Content-Type (a proxy passes the upstream's headers as they are); the request handed to
 // the handler, its Header map and the ResponseWriter are reused for the connection's next request, so a handler
 // must not keep them after it returns (the proxy's handler joins its goroutines before returning).
 //

@@ -321,6 +321,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
+	w.c.endWatch() // the handler reads the connection from now on
 	w.hijacked = true
 	w.c.hijacked = true
 	w.c.srv.forget(w.c) // as with net/http, a graceful shutdown does not wait for hijacked connections

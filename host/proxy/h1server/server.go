@@ -37,7 +37,7 @@ type Server struct {
 	listeners  map[net.Listener]struct{}
 	inShutdown atomic.Bool
 	h2l        *connListener
-	h2done     chan struct{}
+	stopWatch  context.CancelFunc
 	dates      dateCache
 }
 
@@ -73,9 +73,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.listeners, s.conns = map[net.Listener]struct{}{}, map[*conn]struct{}{}
 	}
 	s.listeners[ln] = struct{}{}
+	if s.stopWatch == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatch = cancel
+		go s.watchConns(ctx)
+	}
 	if s.H2C != nil && s.h2l == nil {
-		s.h2l, s.h2done = newConnListener(ln.Addr()), make(chan struct{})
-		go func() { defer close(s.h2done); s.H2C.Serve(s.h2l) }()
+		s.h2l = newConnListener(ln.Addr())
+		go s.H2C.Serve(s.h2l)
 	}
 	s.mu.Unlock()
 	defer func() {
@@ -170,6 +175,9 @@ func (s *Server) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inShutdown.Store(true)
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	for ln := range s.listeners {
 		ln.Close()
 	}

@@ -591,3 +591,61 @@ func TestConcurrentClients(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestClientGone: a client that closes its connection while a bodyless request runs cancels the request's
+// context (within the watch's second or two); one that stays, even sending its next request early, does not.
+func TestClientGone(t *testing.T) {
+	canceled := make(chan string, 4)
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			canceled <- r.URL.Path
+			return
+		case <-time.After(2500 * time.Millisecond):
+		}
+		w.Write([]byte(r.URL.Path))
+	})})
+
+	gone, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(gone, "GET /gone HTTP/1.1\r\nHost: svc\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	gone.Close()
+	select {
+	case p := <-canceled:
+		if p != "/gone" {
+			t.Fatalf("canceled %s", p)
+		}
+	case <-time.After(2400 * time.Millisecond):
+		t.Fatal("the request of a closed connection was not canceled")
+	}
+
+	// Staying: the second request arrives while the first runs (pipelined); both are answered in order.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: svc\r\n\r\n")
+	time.Sleep(1500 * time.Millisecond)
+	io.WriteString(c, "GET /two HTTP/1.1\r\nHost: svc\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for _, want := range []string{"/one", "/two"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != want {
+			t.Fatalf("got %q, want %q", b, want)
+		}
+	}
+	select {
+	case p := <-canceled:
+		t.Fatalf("%s canceled while its client stayed", p)
+	default:
+	}
+}
