@@ -8,11 +8,13 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/proxy/config"
+	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 	"github.com/wasmesh/wasmesh/operator/store"
 )
 
@@ -30,7 +32,7 @@ func TestSamplesAdapt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			notes := adaptSample(wd, "127.0.0.1:41000")
+			notes := adaptSample(wd, "127.0.0.1:41000", []int32{41001, 41002})
 			b, err := deploymentYAML(wd)
 			if err != nil {
 				t.Fatal(err)
@@ -46,8 +48,14 @@ func TestSamplesAdapt(t *testing.T) {
 			if want := "oci://127.0.0.1:41000/wasmesh/" + name + ":v1"; got.Spec.URL != want {
 				t.Errorf("url %q, want %q (notes %v)", got.Spec.URL, want, notes)
 			}
-			if len(got.Spec.Match) != 0 {
-				t.Errorf("match kept: %+v", got.Spec.Match)
+			// dubbo-routing goes to the proxies' Dubbo listeners (outbound, on free ports); the rest to every
+			// HTTP listener.
+			var wantMatch []v1alpha1.TrafficSelector
+			if name == "dubbo-routing" {
+				wantMatch = []v1alpha1.TrafficSelector{{Mode: v1alpha1.ModeClient, Ports: []v1alpha1.PortSelector{{Number: 41001}, {Number: 41002}}}}
+			}
+			if !reflect.DeepEqual(got.Spec.Match, wantMatch) {
+				t.Errorf("match %+v, want %+v (notes %v)", got.Spec.Match, wantMatch, notes)
 			}
 			if got.Spec.Selector == nil || got.Spec.Selector.MatchLabels["app"] != "greeter" {
 				t.Errorf("selector %+v: the demo's proxies are labelled app=greeter", got.Spec.Selector)
@@ -111,6 +119,29 @@ func TestMintJWT(t *testing.T) {
 	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	if !strings.Contains(string(claims), `"sub":"carol"`) || !strings.Contains(string(claims), jwtIssuer) {
 		t.Fatalf("claims %s", claims)
+	}
+}
+
+// The dubbo-routing WasmDeployment the demo applies must configure the routing samples/filters/dubbo-routing.json
+// documents (and samples/proxy/dubbo.yaml uses, below).
+func TestDubboRoutingSampleConfig(t *testing.T) {
+	wd, err := testRun(t).readSample("dubbo-routing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("..", "samples", "filters", "dubbo-routing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, wantV any
+	if err := json.Unmarshal(wd.Spec.PluginConfig.Raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(want, &wantV); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, wantV) {
+		t.Errorf("samples/wasmdeployments/dubbo-routing.yaml's pluginConfig differs from samples/filters/dubbo-routing.json")
 	}
 }
 

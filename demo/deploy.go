@@ -3,8 +3,12 @@ package demo
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,9 +20,16 @@ import (
 	"github.com/wasmesh/wasmesh/operator/store"
 )
 
-// deployedSamples are the samples/wasmdeployments the story applies. dubbo-routing.yaml is not among them: the
-// operator delivers filters to HTTP listeners only so far, so the proxies configure it on their Dubbo listener.
-var deployedSamples = []string{"auth", "ratelimit"}
+// deployedSamples are the samples/wasmdeployments the story applies: one per filter. dubbo-routing reaches the
+// proxies' Dubbo listeners because its match names their port.
+var deployedSamples = []string{"auth", "ratelimit", "dubbo-routing"}
+
+// sampleDubboPort is the Dubbo listener's port in the samples (samples/proxy/dubbo.yaml, the match of
+// samples/wasmdeployments/dubbo-routing.yaml).
+const sampleDubboPort = 20880
+
+// demoLabels are the demo's proxies' labels, which every sample's selector is made to match.
+var demoLabels = map[string]string{"app": "greeter"}
 
 // loadRoute is the proxies' route the load steps use; rate limiting is switched off there by a route override,
 // so the load measures the rollout, not the limiter.
@@ -42,8 +53,10 @@ func (d *run) readSample(name string) (*v1alpha1.WasmDeployment, error) {
 }
 
 // adaptSample makes a sample fit this machine and says what it changed: the module comes from the demo's
-// registry, and the sample's listener ports (8080) are dropped since the demo's proxies listen on free ports.
-func adaptSample(wd *v1alpha1.WasmDeployment, registry string) []string {
+// registry, and the selector is the demo's proxies' labels. The demo's proxies listen on free ports: a match
+// naming the samples' Dubbo port (20880) names the proxies' Dubbo ports instead, keeping its direction; other
+// matches (the HTTP port 8080) are dropped, so the filter goes to every HTTP listener.
+func adaptSample(wd *v1alpha1.WasmDeployment, registry string, dubboPorts []int32) []string {
 	var notes []string
 	if rest, ok := strings.CutPrefix(wd.Spec.URL, "oci://"); ok {
 		if _, repo, ok := strings.Cut(rest, "/"); ok {
@@ -51,10 +64,28 @@ func adaptSample(wd *v1alpha1.WasmDeployment, registry string) []string {
 			notes = append(notes, "url "+wd.Spec.URL)
 		}
 	}
-	if len(wd.Spec.Match) > 0 {
-		wd.Spec.Match = nil
-		notes = append(notes, "match (ports) dropped")
+	if wd.Spec.Selector == nil || !maps.Equal(wd.Spec.Selector.MatchLabels, demoLabels) {
+		wd.Spec.Selector = &v1alpha1.WorkloadSelector{MatchLabels: maps.Clone(demoLabels)}
+		notes = append(notes, "selector app=greeter")
 	}
+	var match []v1alpha1.TrafficSelector
+	for _, m := range wd.Spec.Match {
+		if !slices.Contains(m.Ports, v1alpha1.PortSelector{Number: sampleDubboPort}) {
+			continue
+		}
+		m.Ports = nil
+		var ports []string
+		for _, p := range dubboPorts {
+			m.Ports = append(m.Ports, v1alpha1.PortSelector{Number: p})
+			ports = append(ports, strconv.Itoa(int(p)))
+		}
+		match = append(match, m)
+		notes = append(notes, fmt.Sprintf("match %s ports %s (the proxies' Dubbo listeners)", m.Mode, strings.Join(ports, ",")))
+	}
+	if len(wd.Spec.Match) > len(match) {
+		notes = append(notes, "match (HTTP ports) dropped")
+	}
+	wd.Spec.Match = match
 	if wd.Name == "ratelimit" {
 		wd.Spec.Routes = append(wd.Spec.Routes, v1alpha1.RouteOverride{Name: "load-unlimited",
 			Match: v1alpha1.RouteMatch{RouteName: loadRoute}, Disabled: true})
@@ -87,13 +118,22 @@ func (d *run) apply(wd *v1alpha1.WasmDeployment) error {
 // deploy applies the samples and waits until every proxy acknowledged them.
 func (d *run) deploy(ctx context.Context) error {
 	d.deployments = map[string]*v1alpha1.WasmDeployment{}
+	var dubboPorts []int32
+	for _, p := range d.proxies {
+		_, port, _ := net.SplitHostPort(p.dubbo)
+		n, err := strconv.ParseInt(port, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%s: Dubbo listener %q: %w", p.Name, p.dubbo, err)
+		}
+		dubboPorts = append(dubboPorts, int32(n))
+	}
 	applied := time.Now()
 	for _, name := range deployedSamples {
 		wd, err := d.readSample(name)
 		if err != nil {
 			return err
 		}
-		notes := adaptSample(wd, d.registryAddr)
+		notes := adaptSample(wd, d.registryAddr, dubboPorts)
 		if err := d.apply(wd); err != nil {
 			return err
 		}
@@ -147,17 +187,18 @@ func (d *run) printChain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var chain []string
+	chains := map[string][]string{}
 	for _, f := range filters {
-		if f.Route != "" || f.Listener != "http" {
-			continue // a route's override instance, or the Dubbo listener's chain
+		if f.Route != "" {
+			continue // a route's override instance
 		}
 		phase := f.Phase
 		if phase == "" || strings.HasPrefix(phase, "UNSPECIFIED") {
 			phase = "no phase"
 		}
-		chain = append(chain, fmt.Sprintf("%s [%s, %s, %d VMs, %.0f MiB]", f.Name, phase, f.State, f.VMs, float64(f.MemoryBytes)/(1<<20)))
+		chains[f.Listener] = append(chains[f.Listener], fmt.Sprintf("%s [%s, %s, %d VMs, %.0f MiB]", f.Name, phase, f.State, f.VMs, float64(f.MemoryBytes)/(1<<20)))
 	}
-	fmt.Fprintf(d.out, "      %s HTTP chain: %s -> router -> echo\n", d.proxies[0].Name, strings.Join(chain, " -> "))
+	fmt.Fprintf(d.out, "      %s HTTP chain:  %s -> router -> echo\n", d.proxies[0].Name, strings.Join(chains["http"], " -> "))
+	fmt.Fprintf(d.out, "      %s Dubbo chain: %s -> router -> greeter v1 | v2\n", d.proxies[0].Name, strings.Join(chains["dubbo"], " -> "))
 	return nil
 }

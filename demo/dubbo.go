@@ -12,7 +12,8 @@ import (
 const dubboUsers = 20
 
 // dubbo calls org.example.GreetingService through the first proxy's Dubbo listener, where the dubbo-routing
-// filter (samples/filters/dubbo-routing.json) picks the v1 or v2 provider; every answer names its provider.
+// filter the operator delivered (samples/wasmdeployments/dubbo-routing.yaml) picks the v1 or v2 provider; every
+// answer names its provider.
 func (d *run) dubbo(ctx context.Context) error {
 	c, err := dubbotest.Dial(ctx, d.proxies[0].dubbo)
 	if err != nil {

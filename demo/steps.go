@@ -122,8 +122,8 @@ func (d *run) upstreams(ctx context.Context) error {
 }
 
 // mesh starts `wasmesh operator --dir` and the proxies connected to it over xDS. Each proxy's own file has an
-// HTTP listener (its filters come from the operator) and a Dubbo listener whose dubbo-routing filter is
-// configured locally: the operator delivers filters to HTTP listeners only so far.
+// HTTP listener and an outbound Dubbo listener, both without filters: the operator delivers them (the
+// dubbo-routing filter to the Dubbo listener, whose port its match names).
 func (d *run) mesh(ctx context.Context) error {
 	op, err := d.stack.Operator(ctx, d.registryAddr)
 	if err != nil {
@@ -131,10 +131,6 @@ func (d *run) mesh(ctx context.Context) error {
 	}
 	d.operator = op
 	fmt.Fprintf(d.out, "      wasmesh operator --dir %s  (xDS %s, modules http://%s)\n", op.Dir, op.XDSAddr, op.ModulesAddr)
-	routing, err := os.ReadFile(filepath.Join(d.opts.Samples, "filters", "dubbo-routing.json"))
-	if err != nil {
-		return err
-	}
 	for _, name := range proxyNames {
 		var addrs [3]string
 		for i := range addrs {
@@ -143,7 +139,7 @@ func (d *run) mesh(ctx context.Context) error {
 			}
 		}
 		cfg, err := stack.ProxyConfig{Admin: addrs[0], HTTP: addrs[1], Echo: d.echoAddr, Dubbo: addrs[2],
-			DubboV1: d.dubboV1, DubboV2: d.dubboV2, RoutingModule: d.modules["dubbo-routing"].pulled, RoutingConfig: routing}.YAML()
+			DubboV1: d.dubboV1, DubboV2: d.dubboV2}.YAML()
 		if err != nil {
 			return err
 		}

@@ -12,15 +12,18 @@ func TestProxyConfigParses(t *testing.T) {
 	base := ProxyConfig{Admin: "127.0.0.1:19901", HTTP: "127.0.0.1:18080", Echo: "127.0.0.1:19000"}
 	dubbo := base
 	dubbo.Dubbo, dubbo.DubboV1, dubbo.DubboV2 = "127.0.0.1:20880", "127.0.0.1:20881", "127.0.0.1:20882"
-	dubbo.RoutingModule, dubbo.RoutingConfig = "/tmp/dubbo-routing.wasm", json.RawMessage(`{"routes":[]}`)
+	local := dubbo
+	local.RoutingModule, local.RoutingConfig = "/tmp/dubbo-routing.wasm", json.RawMessage(`{"routes":[]}`)
 	for _, tc := range []struct {
-		name      string
-		cfg       ProxyConfig
-		listeners int
-		clusters  []string
+		name         string
+		cfg          ProxyConfig
+		listeners    int
+		clusters     []string
+		dubboFilters int
 	}{
-		{"http only", base, 1, []string{"echo"}},
-		{"http and dubbo", dubbo, 2, []string{"echo", "dubbo-greeter-v1", "dubbo-greeter-v2"}},
+		{"http only", base, 1, []string{"echo"}, 0},
+		{"http and dubbo, filters from the operator", dubbo, 2, []string{"echo", "dubbo-greeter-v1", "dubbo-greeter-v2"}, 0},
+		{"http and dubbo, routing configured locally", local, 2, []string{"echo", "dubbo-greeter-v1", "dubbo-greeter-v2"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := tc.cfg.YAML()
@@ -36,6 +39,11 @@ func TestProxyConfigParses(t *testing.T) {
 			}
 			if got := f.Listeners[0].Routes[0].Name; got != "load" {
 				t.Errorf("first route %q, want load (route overrides name it)", got)
+			}
+			if tc.listeners == 2 {
+				if l := f.Listeners[1]; len(l.Filters) != tc.dubboFilters || l.Direction != "outbound" {
+					t.Errorf("dubbo listener: %d filters, direction %q; want %d, outbound (the sample's match is CLIENT)", len(l.Filters), l.Direction, tc.dubboFilters)
+				}
 			}
 			for i, c := range f.Clusters {
 				if c.Name != tc.clusters[i] {
