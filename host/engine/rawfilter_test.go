@@ -8,7 +8,28 @@ package engine_test
 // and imports only 0.1.0 hosts had (proxy_continue_request, proxy_get_configuration).
 func rawHeadersFilter() []byte { return rawFilter(false) }
 
-func rawFilter(abi010 bool) []byte {
+// i32Const appends i32.const v (signed LEB128) to b.
+func i32Const(b []byte, v int32) []byte {
+	b = append(b, 0x41)
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// rawExport is an extra function of a raw filter: its type is an index into rawFilter's type list, its code the
+// body's instructions without the final end.
+type rawExport struct {
+	name string
+	typ  int
+	code []byte
+}
+
+func rawFilter(abi010 bool, extra ...rawExport) []byte {
 	const (
 		i32  = 0x7f
 		fn   = 0x60
@@ -26,17 +47,7 @@ func rawFilter(abi010 bool) []byte {
 			return append(b, c)
 		}
 	}
-	i32c := func(b []byte, v int32) []byte { // i32.const with signed LEB128
-		b = append(b, 0x41)
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-				return append(b, c)
-			}
-			b = append(b, c|0x80)
-		}
-	}
+	i32c := i32Const
 	section := func(out []byte, id byte, payload []byte) []byte {
 		out = append(out, id)
 		out = uleb(out, uint32(len(payload)))
@@ -136,6 +147,13 @@ func rawFilter(abi010 bool) []byte {
 		{"proxy_on_log", 4, nil},
 		{"proxy_on_delete", 4, nil},
 		{marker, 6, nil},
+	}
+	for _, x := range extra {
+		funcs = append(funcs, struct {
+			export string
+			typ    int
+			code   []byte
+		}{x.name, x.typ, x.code})
 	}
 
 	out := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
