@@ -421,3 +421,58 @@ func TestCalloutAuthRemoteJWKS(t *testing.T) {
 		t.Fatalf("known key with the JWKS server down: %d, want 200 (the previous keys stay)", resp.StatusCode)
 	}
 }
+
+// streamEvents records what a stream reports, as the engine's queue would receive it.
+type streamEvents struct {
+	mu     sync.Mutex
+	got    []string
+	closed chan struct{}
+}
+
+func (e *streamEvents) add(s string) {
+	e.mu.Lock()
+	e.got = append(e.got, s)
+	e.mu.Unlock()
+}
+func (e *streamEvents) InitialMetadata(md abi.Headers)  { e.add("I:" + value(md, "x-md")) }
+func (e *streamEvents) Message(msg []byte)              { e.add("M:" + string(msg)) }
+func (e *streamEvents) TrailingMetadata(md abi.Headers) { e.add("T:" + value(md, "x-md")) }
+func (e *streamEvents) Close(status uint32, _ string) {
+	e.add(fmt.Sprint("C:", status))
+	close(e.closed)
+}
+
+// TestCalloutGRPCStream opens a proxy_grpc_stream through a cluster of the proxy to a real gRPC server.
+func TestCalloutGRPCStream(t *testing.T) {
+	h := calloutProxy(t, fmt.Sprintf(`
+listeners:
+- name: http
+  address: 127.0.0.1:0
+  routes: [{name: all, cluster: echo}]
+clusters:
+- {name: echo, protocol: h2c, endpoints: [{address: "%s"}]}
+`, grpcclienttest.EchoServer(t)))
+	ev := &streamEvents{closed: make(chan struct{})}
+	st, err := h.callouts.GRPCStream(context.Background(), "echo", "echo.Echo", "Chat", nil, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send([]byte("one"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send([]byte("two"), true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ev.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not close")
+	}
+	if got := strings.Join(ev.got, " "); got != "I:hello M:echo:one M:echo:two T:bye C:0" {
+		t.Fatalf("stream events %q", got)
+	}
+	if _, err := h.callouts.GRPCStream(context.Background(), "nope", "echo.Echo", "Chat", nil, ev); err == nil ||
+		!strings.Contains(err.Error(), `cluster "nope"`) {
+		t.Fatalf("stream to an unknown cluster: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wasmesh/wasmesh/host/proxy/config"
+	"github.com/wasmesh/wasmesh/host/proxy/filter"
 )
 
 // TestHashHeader: with ring_hash and hash_header, requests carrying the same header value stick to one endpoint
@@ -40,6 +41,11 @@ func TestHashHeader(t *testing.T) {
 				if got := c.HashKey(h, clients[0]); got != want {
 					t.Fatalf("HashKey(x-user: %s) = %q, want %q", u, got, want)
 				}
+			}
+			// Dubbo streams show attachments as header pairs in the case the client sent.
+			attachments := &filter.Pairs{P: [][2]string{{"X-USER", "alice"}}}
+			if want := map[bool]string{true: "alice", false: clients[3]}[tt.headerKeys]; c.HashKey(attachments, clients[3]) != want {
+				t.Fatalf("HashKey(attachment X-USER: alice) = %q, want %q", c.HashKey(attachments, clients[3]), want)
 			}
 			if got := c.HashKey(http.Header{}, clients[1]); got != clients[1] {
 				t.Fatalf("without the header: key %q, want the client address %q", got, clients[1])
