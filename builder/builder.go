@@ -4,7 +4,10 @@
 // Filters written against github.com/tetratelabs/proxy-wasm-go-sdk (a TinyGo-only SDK) build unchanged: the
 // builder makes a build-time copy of the SDK outside the module cache in which the SDK's mock host is replaced by
 // an ABI bridge (go:wasmimport host calls, go:wasmexport callbacks), and points the build at it through an
-// alternate go.mod (-modfile), so neither the filter's go.mod nor the module cache is touched. Filters written
+// alternate go.mod (-modfile), so neither the filter's go.mod nor the module cache is touched. The bridge also
+// keeps the SDK's work per stream down for gc's slow wasm code (HTTP stream contexts in a table of its own, small
+// host-call results carved from shared chunks) and tells the wasmesh host which callbacks are the SDK's no-ops
+// (host/engine/RATIONALE.md); the SDK's API and behaviour are unchanged. Filters written
 // against the successor SDK github.com/proxy-wasm/proxy-wasm-go-sdk are native Go reactors and build as they are.
 // Every module is validated before it is written: an output file is either a loadable proxy-wasm module or absent.
 //
