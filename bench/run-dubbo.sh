@@ -12,7 +12,8 @@
 # on each, closed loop, `greet("Alice")` with 3 attachments, $DURATION per variant after a $WARMUP warm-up, $ROUNDS
 # rounds; medians are reported. Every answer is checked (OK status, "hello Alice from v..."); failures are errors.
 # CPU per request: utime+stime of the proxy process from /proc/<pid>/stat before and after each run (for
-# "direct", the provider's); RSS: the proxy's VmRSS after the run (the VMs' memory shows in the -pool16 rows).
+# "direct", the provider's); RSS: the proxy's VmRSS after the run; Wasm VMs and MiB: the VMs the filter's pool holds
+# after the run and their linear memory (wasmesh_wasm_vms, wasmesh_wasm_memory_bytes from the admin server).
 # Ports: free loopback ports asked of the kernel at start; a port found taken stops the run.
 #
 #   bash bench/run-dubbo.sh            # ROUNDS=3 DURATION=10s WARMUP=2s CONNS=2 INFLIGHT=16 by default
@@ -38,8 +39,8 @@ if [ -n "${DUBBO_PROVIDER_BIN:-}" ]; then cp "$DUBBO_PROVIDER_BIN" "$work/dubbo-
 go build -o "$work/loadgen" ./bench/loadgen
 for f in auth ratelimit dubbo-routing; do "$work/wasmesh" build "filters/$f" -o "$work/$f.wasm" >/dev/null; done
 
-read -r P_V1 P_V2 P_NONE P_ROUTE P_RL P_AUTH P_ROUTE16 P_RL16 P_AUTH16 <<<"$("$work/loadgen" freeports -n 9)"
-[ -n "$P_AUTH16" ] || { echo "run-dubbo.sh: could not get 9 free ports from loadgen freeports" >&2; exit 1; }
+read -r P_V1 P_V2 P_NONE P_ROUTE P_RL P_AUTH P_ROUTE16 P_RL16 P_AUTH16 P_ADMIN <<<"$("$work/loadgen" freeports -n 10)"
+[ -n "$P_ADMIN" ] || { echo "run-dubbo.sh: could not get 10 free ports from loadgen freeports" >&2; exit 1; }
 
 for p in v1:$P_V1 v2:$P_V2; do
 	need_free "${p#*:}" "provider ${p%%:*}"
@@ -49,6 +50,7 @@ done
 
 proxy_yaml() { # port filters-yaml
 	cat <<YAML
+admin: {address: 127.0.0.1:$P_ADMIN}
 listeners:
 - name: dubbo
   address: 127.0.0.1:$1
@@ -89,6 +91,12 @@ variants=(
 )
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# wasm_vms: the running proxy's Wasm VMs and their linear memory in bytes, from its admin server ("0 0" for direct).
+wasm_vms() {
+	[ -n "$VPID" ] || { echo 0 0; return; }
+	curl -sf "http://127.0.0.1:$P_ADMIN/stats/prometheus" |
+		awk '/^wasmesh_wasm_vms[{ ]/ {v += $NF} /^wasmesh_wasm_memory_bytes[{ ]/ {m += $NF} END {print v + 0, m + 0}'
+}
 wait_port "$P_V1"
 wait_port "$P_V2"
 load=(-c "$CONNS" -m "$INFLIGHT" -a x-api-key=bench-key-0001 -a x-user-id=u-42
@@ -104,7 +112,7 @@ for round in $(seq "$ROUNDS"); do
 		c0=$(cpu_ticks "$meas")
 		out=$("$work/loadgen" dubbo -addr "127.0.0.1:$port" "${load[@]}" -d "$DURATION")
 		c1=$(cpu_ticks "$meas")
-		echo "$round $name $((c1 - c0)) $(rss_kib "$meas") $out" | tee -a "$results" >&2
+		echo "$round $name $((c1 - c0)) $(rss_kib "$meas") $(wasm_vms) $out" | tee -a "$results" >&2
 		stop_variant
 	done
 done
@@ -113,18 +121,19 @@ python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
 import sys, json, statistics as st, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    _, name, ticks, rss, js = line.split(" ", 4)
+    _, name, ticks, rss, vms, wasm, js = line.split(" ", 6)
     r = json.loads(js)
     rows[name].append(dict(rps=r["rps"], p50=r["p50_us"], p99=r["p99_us"], p999=r["p999_us"], errs=r["errors"],
-                           cpu_us=int(ticks) / int(sys.argv[2]) * 1e6 / max(r["requests"], 1), rss=int(rss) / 1024))
+                           cpu_us=int(ticks) / int(sys.argv[2]) * 1e6 / max(r["requests"], 1), rss=int(rss) / 1024,
+                           vms=float(vms), wasm=float(wasm) / 2**20))
 med = {n: {k: st.median(r[k] for r in rs) for k in rs[0]} for n, rs in rows.items()}
 base_direct = med.get("direct", {}).get("rps")
 base_nf = med.get("wasmesh-nofilter", {}).get("rps")
-print("| variant | req/s | × direct | × wasmesh no filter | p50 µs | p99 µs | p99.9 µs | CPU µs/req (proxy) | RSS MiB (proxy) | errors |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| variant | req/s | × direct | × wasmesh no filter | p50 µs | p99 µs | p99.9 µs | CPU µs/req (proxy) | RSS MiB (proxy) | Wasm VMs | Wasm MiB | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for n, m in med.items():
     r = lambda b: f"{m['rps'] / b:.2f}" if b else "-"
     cpu = f"{m['cpu_us']:.1f}" + (" (upstream)" if n == "direct" else "")
-    print(f"| {n} | {m['rps']:.0f} | {r(base_direct)} | {r(base_nf)} | {m['p50']:.0f} | {m['p99']:.0f} | {m['p999']:.0f} | {cpu} | {m['rss']:.0f} | {m['errs']:.0f} |")
+    print(f"| {n} | {m['rps']:.0f} | {r(base_direct)} | {r(base_nf)} | {m['p50']:.0f} | {m['p99']:.0f} | {m['p999']:.0f} | {cpu} | {m['rss']:.0f} | {m['vms']:.0f} | {m['wasm']:.0f} | {m['errs']:.0f} |")
 print(f"\n(medians of {len(next(iter(rows.values())))} rounds; for 'direct' the CPU and RSS columns are the v1 provider's)")
 PY
