@@ -206,7 +206,7 @@ func (b *body) Close() error {
 // A read still running elsewhere (a transport writing upstream) is cut by a past read deadline.
 func (b *body) finish() bool {
 	if !b.mu.TryLock() {
-		b.c.rwc.SetReadDeadline(aLongTimeAgo)
+		b.c.setReadDeadline(aLongTimeAgo)
 		b.mu.Lock()
 		b.closed = true
 		b.mu.Unlock()
@@ -221,7 +221,7 @@ func (b *body) finish() bool {
 		return false // the client waits for a 100 Continue that will not come; it may still send the body
 	}
 	var discarded int64
-	b.c.rwc.SetReadDeadline(time.Now().Add(discardTimeout))
+	b.c.setReadDeadline(time.Now().Add(discardTimeout))
 	for discarded < maxDiscard {
 		n, err := b.read(b.c.scratch[:])
 		discarded += int64(n)

@@ -56,6 +56,7 @@ type conn struct {
 	watch    watchState
 	hijacked bool
 	served   int
+	idleSet  time.Time // when next last set the idle deadline; zero when the deadline is another
 	remote   string
 	scratch  [bufSize]byte
 }
@@ -98,8 +99,17 @@ func (c *conn) next() bool {
 		if c.served == 0 {
 			wait = c.srv.ReadHeaderTimeout
 		}
-		if wait > 0 {
-			c.rwc.SetReadDeadline(time.Now().Add(wait))
+		switch {
+		case wait <= 0:
+		case c.served == 0:
+			c.setReadDeadline(time.Now().Add(wait))
+		default:
+			// The idle deadline moves only when it is off by more than 1/64 of the timeout: setting it costs
+			// about as much as parsing the request.
+			if now := time.Now(); c.idleSet.IsZero() || now.Sub(c.idleSet) > wait/64 {
+				c.setReadDeadline(now.Add(wait))
+				c.idleSet = now
+			}
 		}
 		c.state.Store(stateIdle)
 		if c.srv.shuttingDown() {
@@ -112,14 +122,21 @@ func (c *conn) next() bool {
 			return false // closed by Shutdown as it came
 		}
 		if c.served > 0 && c.srv.ReadHeaderTimeout > 0 && !c.headBuffered() {
-			c.rwc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
+			c.setReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
 		}
 		return true
 	}
 	if c.srv.ReadHeaderTimeout > 0 && !c.headBuffered() {
-		c.rwc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
+		c.setReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
 	}
 	return true
+}
+
+// setReadDeadline sets the connection's read deadline other than by next's idle wait, which must then set
+// its own again.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.idleSet = time.Time{}
+	c.rwc.SetReadDeadline(t)
 }
 
 func (c *conn) headBuffered() bool {
@@ -143,7 +160,7 @@ func (c *conn) serveOne() bool {
 		c.body = &body{c: c, br: c.br, remaining: r.ContentLength, chunked: c.head.chunked,
 			expect100: c.head.expect100, trailer: &r.Trailer}
 		r.Body = c.body
-		c.rwc.SetReadDeadline(time.Time{}) // bodies may take their time, as with net/http's defaults
+		c.setReadDeadline(time.Time{}) // bodies may take their time, as with net/http's defaults
 	} else {
 		r.Body = http.NoBody
 	}

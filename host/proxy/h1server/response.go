@@ -329,7 +329,10 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return w.c.rwc, bufio.NewReadWriter(w.c.br, w.c.bw), nil
 }
 
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.idleSet = time.Time{}
+	return w.c.rwc.SetReadDeadline(t)
+}
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
 func (w *response) EnableFullDuplex() error            { w.fullDuplex = true; return nil }
 

@@ -51,9 +51,9 @@ func (c *conn) endWatch() {
 	if !watching {
 		return
 	}
-	c.rwc.SetReadDeadline(aLongTimeAgo)
+	c.setReadDeadline(aLongTimeAgo)
 	<-w.done
-	c.rwc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	w.mu.Lock()
 	w.watching, w.stopping = false, false
 	w.mu.Unlock()
