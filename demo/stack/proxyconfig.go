@@ -7,8 +7,7 @@ import (
 
 // ProxyConfig describes the proxy.yaml of a mesh proxy: an HTTP listener in front of an HTTP upstream, whose
 // filters the operator sends over xDS, and optionally an outbound Dubbo listener in front of a v1 and a v2
-// provider, which gets the operator's filters whose match names its port (the demo's dubbo-routing), or a
-// dubbo-routing filter configured locally, for a proxy without an operator.
+// provider, which gets the operator's filters whose match names its port (dubbo-routing).
 type ProxyConfig struct {
 	Admin string // admin server address
 	HTTP  string // HTTP listener address
@@ -16,10 +15,6 @@ type ProxyConfig struct {
 	// Dubbo is the Dubbo listener's address; empty leaves the listener out.
 	Dubbo            string
 	DubboV1, DubboV2 string // providers, as clusters dubbo-greeter-v1 and dubbo-greeter-v2
-	// RoutingModule is the dubbo-routing .wasm file to configure on the Dubbo listener locally, RoutingConfig
-	// its JSON configuration; empty leaves the listener's filters to the operator.
-	RoutingModule string
-	RoutingConfig json.RawMessage
 }
 
 // YAML renders the configuration (as JSON, which YAML accepts). The HTTP listener has routes "load" (prefix
@@ -40,21 +35,12 @@ func (c ProxyConfig) YAML() ([]byte, error) {
 		if c.DubboV1 == "" || c.DubboV2 == "" {
 			return nil, fmt.Errorf("proxy config: a Dubbo listener needs DubboV1 and DubboV2")
 		}
-		dubbo := map[string]any{
+		listeners = append(listeners, map[string]any{
 			// A gateway's listener toward the providers: outbound, as the dubbo-routing sample's match (CLIENT) wants.
 			"name": "dubbo", "address": c.Dubbo, "protocol": "dubbo", "direction": "outbound",
 			// The filter picks the cluster; the route is where requests it does not route go.
 			"routes": []any{map[string]any{"name": "greeter", "match": map[string]any{"path": map[string]any{"prefix": "/"}}, "cluster": "dubbo-greeter-v1"}},
-		}
-		if c.RoutingModule != "" {
-			dubbo["filters"] = []any{map[string]any{
-				"name": "dubbo-routing", "kind": "wasm",
-				"module":  map[string]any{"url": "file://" + c.RoutingModule},
-				"config":  c.RoutingConfig,
-				"options": map[string]any{"fail_strategy": "FAIL_CLOSE"},
-			}}
-		}
-		listeners = append(listeners, dubbo)
+		})
 		for _, v := range []struct{ label, addr string }{{"v1", c.DubboV1}, {"v2", c.DubboV2}} {
 			clusters = append(clusters, map[string]any{"name": "dubbo-greeter-" + v.label, "protocol": "dubbo",
 				"endpoints": []any{map[string]any{"address": v.addr}}})

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/wasmesh/wasmesh/host/proxy/config"
@@ -12,18 +11,14 @@ func TestProxyConfigParses(t *testing.T) {
 	base := ProxyConfig{Admin: "127.0.0.1:19901", HTTP: "127.0.0.1:18080", Echo: "127.0.0.1:19000"}
 	dubbo := base
 	dubbo.Dubbo, dubbo.DubboV1, dubbo.DubboV2 = "127.0.0.1:20880", "127.0.0.1:20881", "127.0.0.1:20882"
-	local := dubbo
-	local.RoutingModule, local.RoutingConfig = "/tmp/dubbo-routing.wasm", json.RawMessage(`{"routes":[]}`)
 	for _, tc := range []struct {
-		name         string
-		cfg          ProxyConfig
-		listeners    int
-		clusters     []string
-		dubboFilters int
+		name      string
+		cfg       ProxyConfig
+		listeners int
+		clusters  []string
 	}{
-		{"http only", base, 1, []string{"echo"}, 0},
-		{"http and dubbo, filters from the operator", dubbo, 2, []string{"echo", "dubbo-greeter-v1", "dubbo-greeter-v2"}, 0},
-		{"http and dubbo, routing configured locally", local, 2, []string{"echo", "dubbo-greeter-v1", "dubbo-greeter-v2"}, 1},
+		{"http only", base, 1, []string{"echo"}},
+		{"http and dubbo", dubbo, 2, []string{"echo", "dubbo-greeter-v1", "dubbo-greeter-v2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := tc.cfg.YAML()
@@ -41,8 +36,8 @@ func TestProxyConfigParses(t *testing.T) {
 				t.Errorf("first route %q, want load (route overrides name it)", got)
 			}
 			if tc.listeners == 2 {
-				if l := f.Listeners[1]; len(l.Filters) != tc.dubboFilters || l.Direction != "outbound" {
-					t.Errorf("dubbo listener: %d filters, direction %q; want %d, outbound (the sample's match is CLIENT)", len(l.Filters), l.Direction, tc.dubboFilters)
+				if l := f.Listeners[1]; len(l.Filters) != 0 || l.Direction != "outbound" {
+					t.Errorf("dubbo listener: %d filters, direction %q; want none (the operator's), outbound (the sample's match is CLIENT)", len(l.Filters), l.Direction)
 				}
 			}
 			for i, c := range f.Clusters {

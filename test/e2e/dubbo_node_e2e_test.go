@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,14 +45,27 @@ type nodeCall struct {
 	want        any
 }
 
-// TestDubboNodeClientThroughProxy: the third-party client dubbo2.js calls a real `wasmesh proxy` whose Dubbo
-// listener runs the dubbo-routing filter (compiled Wasm) in front of two real providers, v1 and v2, and gets
-// the right answers, routed by method and by a canary attachment.
+// TestDubboNodeClientThroughProxy: the third-party client dubbo2.js calls a real `wasmesh proxy` in front of two
+// real providers, v1 and v2, and gets the right answers, routed by method and by a canary attachment. As in the
+// demo, the dubbo-routing filter (compiled Wasm, pushed to the registry) reaches the proxy's Dubbo listener from
+// `wasmesh operator --dir` over xDS, as a WasmDeployment whose match names the listener's port.
 func TestDubboNodeClientThroughProxy(t *testing.T) {
 	modules := nodeModules(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	s := newStack(t)
+	reg, err := s.Registry(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := s.Push(ctx, artifact(t, "filters/dubbo-routing.wasm"), reg+"/e2e/dubbo-routing:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := s.Operator(ctx, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	provider := artifact(t, "dubbo-provider")
 	v1, err := s.DubboProvider(ctx, provider, "v1")
 	if err != nil {
@@ -72,12 +86,33 @@ func TestDubboNodeClientThroughProxy(t *testing.T) {
 		}
 	}
 	admin, listen, dubboAddr := addrs[0], addrs[1], addrs[2]
-	cfg, err := stack.ProxyConfig{Admin: admin, HTTP: listen, Echo: echo(t), Dubbo: dubboAddr, DubboV1: v1, DubboV2: v2,
-		RoutingModule: artifact(t, "filters/dubbo-routing.wasm"), RoutingConfig: routing}.YAML()
+	cfg, err := stack.ProxyConfig{Admin: admin, HTTP: listen, Echo: echo(t), Dubbo: dubboAddr, DubboV1: v1, DubboV2: v2}.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Proxy(ctx, stack.ProxyOptions{Name: "proxy", Config: cfg, Admin: admin}); err != nil {
+	px, err := s.Proxy(ctx, stack.ProxyOptions{Name: "proxy", Config: cfg, Admin: admin, XDS: op.XDSAddr, Labels: "app=dubbo-gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(dubboAddr, ":")
+	// pluginConfig is the JSON of testdata/dubbo-routing.json, which YAML reads as it is.
+	if err := op.Apply("dubbo-routing.yaml", fmt.Appendf(nil, `apiVersion: wasmesh.io/v1alpha1
+kind: WasmDeployment
+metadata: {name: dubbo-routing, namespace: default}
+spec:
+  url: oci://%s/e2e/dubbo-routing:v1
+  pluginName: dubbo-routing
+  selector: {matchLabels: {app: dubbo-gateway}}
+  match: [{mode: CLIENT, ports: [{number: %s}]}]
+  pluginConfig: %s
+`, reg, port, routing)); err != nil {
+		t.Fatal(err)
+	}
+	err = stack.Eventually(ctx, "the proxy runs dubbo-routing from the operator", 60*time.Second, func() (bool, string, error) {
+		d, err := px.Runs(ctx, "xds/default/dubbo-routing")
+		return d == pushed.ModuleDigest, "runs " + d, err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 
