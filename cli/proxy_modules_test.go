@@ -149,6 +149,33 @@ func TestModuleSourcesPullOncePerDigest(t *testing.T) {
 	}
 }
 
+// A pinned http(s) module (what the operator sends over xDS) is kept in --module-cache-dir: a second process
+// on the same directory loads it with its server gone; an unpinned one is refused, as before.
+func TestModuleSourcesKeepPinnedHTTPModules(t *testing.T) {
+	wasm := registrytest.Module([]byte("from the operator"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(wasm) }))
+	ref := filter.ModuleRef{URL: srv.URL + "/modules/x", SHA256: fmt.Sprintf("%x", sha256.Sum256(wasm))}
+	dir := t.TempDir()
+	load := func() ([]byte, error) {
+		srcs, _, err := moduleOptions{CacheDir: dir}.sources(slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return module.Fetch(context.Background(), srcs, ref)
+	}
+	if got, err := load(); err != nil || !bytes.Equal(got, wasm) {
+		t.Fatalf("first load: %v", err)
+	}
+	srv.Close()
+	if got, err := load(); err != nil || !bytes.Equal(got, wasm) {
+		t.Fatalf("load with the server down: %v", err)
+	}
+	ref.SHA256 = ""
+	if _, err := load(); err == nil || !strings.Contains(err.Error(), "sha256 pin") {
+		t.Errorf("unpinned http module: %v, want the pin required", err)
+	}
+}
+
 // Registry options that contradict each other are refused with the flag to fix.
 func TestModuleOptionsErrors(t *testing.T) {
 	for _, tt := range []struct {
