@@ -124,11 +124,11 @@ func (f *fleet) broken(mode string) string {
 	return out
 }
 
-// waitStatus waits until the auth deployment's status satisfies ok and returns it.
+// waitStatus waits (up to a minute: the first compile of a module on a loaded 2-core machine takes seconds) until the auth deployment's status satisfies ok and returns it.
 func (f *fleet) waitStatus(what string, ok func(v1alpha1.WasmDeploymentStatus) bool) store.StatusFile {
 	f.t.Helper()
 	var last store.StatusFile
-	err := stack.Eventually(f.ctx, what, 30*time.Second, func() (bool, string, error) {
+	err := stack.Eventually(f.ctx, what, 60*time.Second, func() (bool, string, error) {
 		sf, err := f.op.Status("default", "auth")
 		if err != nil {
 			return false, err.Error(), nil
@@ -145,7 +145,7 @@ func (f *fleet) waitStatus(what string, ok func(v1alpha1.WasmDeploymentStatus) b
 // runEverywhere waits until every proxy runs the auth filter with module digest ("" = no auth filter).
 func (f *fleet) runEverywhere(what, digest string) {
 	f.t.Helper()
-	err := stack.Eventually(f.ctx, what, 30*time.Second, func() (bool, string, error) {
+	err := stack.Eventually(f.ctx, what, 60*time.Second, func() (bool, string, error) {
 		var runs []string
 		all := true
 		for _, p := range f.proxies {
