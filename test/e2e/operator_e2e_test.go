@@ -124,7 +124,8 @@ func (f *fleet) broken(mode string) string {
 	return out
 }
 
-// waitStatus waits (up to a minute: the first compile of a module on a loaded 2-core machine takes seconds) until the auth deployment's status satisfies ok and returns it.
+// waitStatus waits until the auth deployment's status satisfies ok and returns it. The waits here allow a
+// minute: the first compile of a module on a loaded 2-core machine can take tens of seconds.
 func (f *fleet) waitStatus(what string, ok func(v1alpha1.WasmDeploymentStatus) bool) store.StatusFile {
 	f.t.Helper()
 	var last store.StatusFile
