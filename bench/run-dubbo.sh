@@ -29,7 +29,8 @@ WARMUP=${WARMUP:-2s}
 ONLY=${ONLY:-}
 work=$(mktemp -d /tmp/wasmesh-bench-dubbo.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
+# VPID: the variant running when the script stops (start_variant in bench/lib-run.sh).
+cleanup() { for p in "${pids[@]}" ${VPID:-}; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
 trap cleanup EXIT
 source bench/lib-run.sh
 
@@ -42,11 +43,14 @@ for f in auth ratelimit dubbo-routing; do "$work/wasmesh" build "filters/$f" -o 
 read -r P_V1 P_V2 P_NONE P_ROUTE P_RL P_AUTH P_ROUTE16 P_RL16 P_AUTH16 P_ADMIN <<<"$("$work/loadgen" freeports -n 10)"
 [ -n "$P_ADMIN" ] || { echo "run-dubbo.sh: could not get 10 free ports from loadgen freeports" >&2; exit 1; }
 
-for p in v1:$P_V1 v2:$P_V2; do
-	need_free "${p#*:}" "provider ${p%%:*}"
-	"$work/dubbo-provider" -listen "127.0.0.1:${p#*:}" -label "${p%%:*}" >"$work/provider-${p%%:*}.log" 2>&1 & pids+=($!)
-	eval "PID_${p%%:*}=$!"
-done
+start_provider() { # label port
+	need_free "$2" "provider $1"
+	"$work/dubbo-provider" -listen "127.0.0.1:$2" -label "$1" >"$work/provider-$1.log" 2>&1 &
+	pids+=($!)
+}
+start_provider v1 "$P_V1"
+PID_v1=$!
+start_provider v2 "$P_V2"
 
 proxy_yaml() { # port filters-yaml
 	cat <<YAML

@@ -26,7 +26,8 @@ NGINX=$(bash scripts/bench-install-nginx.sh | tail -1)
 WRK=$(bash scripts/bench-install-wrk.sh | tail -1)
 work=$(mktemp -d /tmp/wasmesh-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
+# VPID: the variant running when the script stops (start_variant in bench/lib-run.sh).
+cleanup() { for p in "${pids[@]}" ${VPID:-}; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
 trap cleanup EXIT
 source bench/lib-run.sh
 
