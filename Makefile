@@ -59,8 +59,9 @@ lint:
 generate:
 	scripts/gen-crds.sh
 
-# The benchmark report (bench/report, a module of its own): host, data plane (bench/run-proxy.sh), filters, Dubbo,
-# hot reload and operator, written to bench/results/<date>.md, .json and .svg. BENCH_QUICK=1: ~3 minutes, else ~10-15.
+# The benchmark report (bench/report, a module of its own): host, data plane (bench/run-proxy.sh), filters, Dubbo
+# (bench/run-dubbo.sh, on bin/dubbo-provider), hot reload and operator, written to bench/results/<date>.md, .json
+# and .svg. BENCH_QUICK=1: ~3 minutes, else ~10-15.
 # BENCH_AT=HEAD measures a clean export of that commit instead of the work tree.
 bench: build
 	cd bench/report && $(GO) run . -root ../.. -wasmesh ../../$(BIN)/wasmesh -quick=$(if $(filter 1,$(BENCH_QUICK)),true,false) -at '$(BENCH_AT)'
