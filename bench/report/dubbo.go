@@ -52,6 +52,7 @@ func dubboComparisons(sec *Section, rows []ProxyRow) {
 		add(sec, compare(what+" (throughput)", "wasmesh-wasm-"+f+"-pool16", "wasmesh-wasm-"+f, "req/s", "higher", w16.RPS, w.RPS))
 		add(sec, compare(what+" (proxy CPU per call)", "wasmesh-wasm-"+f+"-pool16", "wasmesh-wasm-"+f, "CPU µs/req", "lower", w16.CPUusReq, w.CPUusReq))
 		add(sec, compare(what+" (proxy RSS)", "wasmesh-wasm-"+f+"-pool16", "wasmesh-wasm-"+f, "RSS MiB", "lower", w16.RSSMiB, w.RSSMiB))
+		add(sec, compare(what+" (the VMs' linear memory)", "wasmesh-wasm-"+f+"-pool16", "wasmesh-wasm-"+f, "Wasm MiB", "lower", w16.WasmMiB, w.WasmMiB))
 	}
 }
 

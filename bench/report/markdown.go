@@ -45,20 +45,26 @@ func (r *Report) Markdown(chart string) string {
 			w("Commands (from the repository root), %.0f s:\n\n```sh\n%s\n```\n\n", s.Seconds, strings.Join(s.Commands, "\n"))
 		}
 		if len(s.Proxy) > 0 {
-			rss := slices.ContainsFunc(s.Proxy, func(p ProxyRow) bool { return p.RSSMiB > 0 })
-			w("| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req |")
-			if rss {
-				w(" RSS MiB |")
+			// Columns only some scripts print are shown when a row has them.
+			var extra []memColumn
+			for _, c := range memColumns {
+				if slices.ContainsFunc(s.Proxy, func(p ProxyRow) bool { return c.get(p) > 0 }) {
+					extra = append(extra, c)
+				}
 			}
-			w(" errors |\n|---|---:|---:|---:|---:|---:|%s---:|\n", map[bool]string{true: "---:|"}[rss])
+			w("| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req |")
+			for _, c := range extra {
+				w(" %s |", c.title)
+			}
+			w(" errors |\n|---|---:|---:|---:|---:|---:|%s---:|\n", strings.Repeat("---:|", len(extra)))
 			for _, p := range s.Proxy {
 				cpu := num(p.CPUusReq)
 				if p.Upstream {
 					cpu += " (upstream)"
 				}
 				w("| %s | %s | %s | %s | %s | %s |", p.Variant, num(p.RPS), num(p.P50us), num(p.P99us), num(p.P999us), cpu)
-				if rss {
-					w(" %s |", num(p.RSSMiB))
+				for _, c := range extra {
+					w(" %s |", num(c.get(p)))
 				}
 				w(" %s |\n", num(p.Errors))
 			}
@@ -88,6 +94,18 @@ func (r *Report) Markdown(chart string) string {
 		}
 	}
 	return b.String()
+}
+
+// memColumn is an optional column of the proxy tables.
+type memColumn struct {
+	title string
+	get   func(ProxyRow) float64
+}
+
+var memColumns = []memColumn{
+	{"RSS MiB", func(p ProxyRow) float64 { return p.RSSMiB }},
+	{"Wasm VMs", func(p ProxyRow) float64 { return p.VMs }},
+	{"Wasm MiB", func(p ProxyRow) float64 { return p.WasmMiB }},
 }
 
 // unitOrder puts time first, then memory, then the rest alphabetically.

@@ -127,7 +127,8 @@ func parseProxyTable(out []byte) ([]ProxyRow, error) {
 			col string
 			dst *float64
 		}{{"req/s", &r.RPS}, {"p50 µs", &r.P50us}, {"p99 µs", &r.P99us}, {"p99.9 µs", &r.P999us},
-			{"CPU µs/req (proxy)", &r.CPUusReq}, {"errors", &r.Errors}, {"RSS MiB (proxy)", &r.RSSMiB}} {
+			{"CPU µs/req (proxy)", &r.CPUusReq}, {"errors", &r.Errors}, {"RSS MiB (proxy)", &r.RSSMiB},
+			{"Wasm VMs", &r.VMs}, {"Wasm MiB", &r.WasmMiB}} {
 			if *f.dst, err = num(f.col); err != nil {
 				return nil, err
 			}

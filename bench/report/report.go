@@ -65,7 +65,10 @@ type ProxyRow struct {
 	CPUusReq float64 `json:"cpu_us_per_request"`
 	Errors   float64 `json:"errors"`
 	Upstream bool    `json:"cpu_is_upstream,omitempty"` // for "direct", the CPU column is the upstream's
-	RSSMiB   float64 `json:"rss_mib,omitempty"`         // the proxy's resident memory after the run (bench/run-dubbo.sh)
+	// bench/run-dubbo.sh only: the proxy's resident memory after the run, and its Wasm VMs and their linear memory.
+	RSSMiB  float64 `json:"rss_mib,omitempty"`
+	VMs     float64 `json:"wasm_vms,omitempty"`
+	WasmMiB float64 `json:"wasm_mib,omitempty"`
 }
 
 // compare returns the comparison of subject to baseline; its Ratio is 0 when either figure is missing or zero.

@@ -294,10 +294,11 @@ func TestParseDubboTable(t *testing.T) {
 		t.Fatalf("%d rows, want 8", len(rows))
 	}
 	direct, auth16 := rows[0], rows[7]
-	if direct.Variant != "direct" || direct.RPS != 11817 || direct.CPUusReq != 35.5 || !direct.Upstream || direct.RSSMiB != 11 {
+	if direct.Variant != "direct" || direct.RPS != 12914 || direct.CPUusReq != 54.6 || !direct.Upstream || direct.RSSMiB != 11 || direct.VMs != 0 {
 		t.Errorf("direct = %+v", direct)
 	}
-	if auth16.Variant != "wasmesh-wasm-auth-pool16" || auth16.P99us != 59487 || auth16.CPUusReq != 165.9 || auth16.RSSMiB != 513 {
+	if auth16.Variant != "wasmesh-wasm-auth-pool16" || auth16.P99us != 72286 || auth16.CPUusReq != 138.3 || auth16.RSSMiB != 484 ||
+		auth16.VMs != 16 || auth16.WasmMiB != 118 {
 		t.Errorf("auth pool16 = %+v", auth16)
 	}
 	sec := &Section{}
@@ -306,10 +307,11 @@ func TestParseDubboTable(t *testing.T) {
 		t.Errorf("every comparison should have its figures: %v", sec.Notes)
 	}
 	want := map[string]float64{ // subject|baseline|unit -> ratio
-		"wasmesh-nofilter|direct|req/s":                                        10936.0 / 11817,
-		"wasmesh-wasm-auth|wasmesh-nofilter|CPU µs/req":                        113.8 / 37.5,
-		"wasmesh-wasm-ratelimit-pool16|wasmesh-wasm-ratelimit|req/s":           3926.0 / 4099,
-		"wasmesh-wasm-dubbo-routing-pool16|wasmesh-wasm-dubbo-routing|RSS MiB": 507.0 / 302,
+		"wasmesh-nofilter|direct|req/s":                                         9909.0 / 12914,
+		"wasmesh-wasm-auth|wasmesh-nofilter|CPU µs/req":                         114.7 / 53.5,
+		"wasmesh-wasm-ratelimit-pool16|wasmesh-wasm-ratelimit|req/s":            4818.0 / 4590,
+		"wasmesh-wasm-dubbo-routing-pool16|wasmesh-wasm-dubbo-routing|RSS MiB":  357.0 / 318,
+		"wasmesh-wasm-dubbo-routing-pool16|wasmesh-wasm-dubbo-routing|Wasm MiB": 96.0 / 32,
 	}
 	for _, c := range sec.Comparisons {
 		key := c.Subject + "|" + c.Baseline + "|" + c.Unit
@@ -331,19 +333,20 @@ func TestParseDubboTable(t *testing.T) {
 	}
 }
 
-// The Dubbo section's table shows the RSS column; the HTTP one (no RSS figures) does not, and the chart stays the
+// The Dubbo section's table shows the memory columns; the HTTP one (no such figures) does not, and the chart stays the
 // HTTP proxy suite's.
 func TestMarkdownDubboSection(t *testing.T) {
 	rep := sampleReport()
 	rep.Sections = append(rep.Sections, Section{Name: "dubbo", Title: "Dubbo", Proxy: []ProxyRow{
 		{Variant: "direct", RPS: 11817, CPUusReq: 35.5, Upstream: true, RSSMiB: 11},
-		{Variant: "wasmesh-wasm-auth-pool16", RPS: 2953, P99us: 59487, CPUusReq: 165.9, RSSMiB: 513}}})
+		{Variant: "wasmesh-wasm-auth-pool16", RPS: 2953, P99us: 59487, CPUusReq: 165.9, RSSMiB: 513, VMs: 16, WasmMiB: 118}}})
 	md := rep.Markdown("c.svg")
 	for _, want := range []string{
 		"| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req | errors |\n|---|---:|---:|---:|---:|---:|---:|\n| nginx |",
-		"| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req | RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
-		"| direct | 11817 | 0 | 0 | 0 | 35.5 (upstream) | 11.0 | 0 |",
-		"| wasmesh-wasm-auth-pool16 | 2953 | 0 | 59487 | 0 | 165.9 | 513.0 | 0 |",
+		"| variant | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/req | RSS MiB | Wasm VMs | Wasm MiB | errors |\n" +
+			"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+		"| direct | 11817 | 0 | 0 | 0 | 35.5 (upstream) | 11.0 | 0 | 0 | 0 |",
+		"| wasmesh-wasm-auth-pool16 | 2953 | 0 | 59487 | 0 | 165.9 | 513.0 | 16.0 | 118.0 | 0 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
