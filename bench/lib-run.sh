@@ -39,11 +39,12 @@ start_variant() {
 	wait_port "$2" "$VPID" "$work/$1.log"
 }
 
-# stop_variant: stop what start_variant started.
+# stop_variant: stop what start_variant started (and forget its id, so the scripts' cleanup cannot hit a reused one).
 stop_variant() {
 	[ -n "$VPID" ] || return 0
 	kill "$VPID"
 	wait "$VPID" 2>/dev/null || true
+	VPID=""
 }
 
 # skipped NAME: true when $ONLY lists variants and NAME is not one of them.
