@@ -106,6 +106,7 @@ func TestParseTable(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: h\r\nConnection: Keep-Alive, Close\r\n\r\n", "GET", "/", "", "h", "/", 0, true},
 		{"PATCH / HTTP/1.1\r\nhost: h\r\ntransfer-encoding: Chunked\r\n\r\n", "PATCH", "/", "", "h", "/", -1, false},
 		{"CUSTOM / HTTP/1.1\r\nHost:\r\n\r\n", "CUSTOM", "/", "", "", "/", 0, false},
+		{"GET /a!b*(c)?q HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "/a!b*(c)", "q", "h", "/a!b*(c)?q", 0, false},
 	}
 	for _, tt := range tests {
 		p := newParser(Limits{})
@@ -114,6 +115,9 @@ func TestParseTable(t *testing.T) {
 		if err := p.readRequest(bufio.NewReader(strings.NewReader(tt.head)), r, &h); err != nil {
 			t.Errorf("%q: %v", tt.head, err)
 			continue
+		}
+		if tt.uri[0] == '/' && r.URL.RequestURI() != tt.uri {
+			t.Errorf("%q: the URL writes back as %q", tt.head, r.URL.RequestURI()) // what goes upstream
 		}
 		if r.Method != tt.method || r.URL.Path != tt.path || r.URL.RawQuery != tt.query || r.Host != tt.host ||
 			r.RequestURI != tt.uri || r.ContentLength != tt.length || r.Close != tt.close {

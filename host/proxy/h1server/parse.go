@@ -215,16 +215,26 @@ func internMethod(m []byte) string {
 // everything else goes through net/url as net/http does.
 func (p *parser) parseTarget(req *http.Request) error {
 	t := p.target
-	if t[0] == '/' && !hasByte(t, '%') {
-		p.url = url.URL{Path: t}
+	if t[0] == '/' {
+		// A path of bytes net/url would write back unchanged needs no RawPath: the URL is built by slicing.
+		path, query, hasQuery := t, "", false
+		plain := true
 		for i := 0; i < len(t); i++ {
-			if t[i] == '?' {
-				p.url.Path, p.url.RawQuery = t[:i], t[i+1:]
+			c := t[i]
+			if c == '?' {
+				path, query, hasQuery = t[:i], t[i+1:], true
+				break
+			}
+			if !plainPathByte(c) {
+				plain = false
 				break
 			}
 		}
-		req.URL = &p.url
-		return nil
+		if plain {
+			p.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+			req.URL = &p.url
+			return nil
+		}
 	}
 	if t == "*" {
 		p.url = url.URL{Path: "*"}
@@ -245,6 +255,11 @@ func (p *parser) parseTarget(req *http.Request) error {
 	p.url = *u
 	req.URL = &p.url
 	return nil
+}
+
+// plainPathByte reports whether net/url leaves c as it is in a path (its shouldEscape for encodePath).
+func plainPathByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || hasByte("-_.~$&+,/:;=@", c)
 }
 
 func hasByte(s string, c byte) bool {
