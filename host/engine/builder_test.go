@@ -268,12 +268,19 @@ func TestTetrateSDKStreamContexts(t *testing.T) {
 	defer p.Close(context.Background())
 	rnd := rand.New(rand.NewPCG(1, 2))
 	seen := map[string]bool{}
-	for round := range 3 {
-		const n = 40 // more than the table's first size, so it grows and wraps
-		type open struct {
-			s         *engine.HTTPStream
-			req, resp abi.Headers
-		}
+	type open struct {
+		s         *engine.HTTPStream
+		req, resp abi.Headers
+	}
+	// Streams kept open through all rounds: the later ids that fall on their slots (the table holds 256 for 40
+	// streams, the rounds pass id 300) must probe past them, and deleting either must keep both findable.
+	kept := make([]*open, 8)
+	for i := range kept {
+		kept[i] = &open{s: stream(t, p, engine.StreamInfo{}), req: headers(":path", "/"), resp: headers(":status", "200")}
+		kept[i].s.OnRequestHeaders(&kept[i].req, true)
+	}
+	for round := range 8 {
+		const n = 40 // more than the table's first size, so it grows
 		streams := make([]*open, n)
 		for i := range streams {
 			streams[i] = &open{s: stream(t, p, engine.StreamInfo{}), req: headers(":path", "/"), resp: headers(":status", "200")}
@@ -303,6 +310,13 @@ func TestTetrateSDKStreamContexts(t *testing.T) {
 				t.Fatalf("round %d: log %q missing", round, want)
 			}
 		}
+	}
+	for _, o := range kept {
+		o.s.OnResponseHeaders(&o.resp, true)
+		if got, want := get(t, o.resp, "x-context"), get(t, o.req, "x-context"); got != want || get(t, o.resp, "x-calls") != "2" {
+			t.Fatalf("kept stream: response reached context %s (calls %s), request reached %s", got, get(t, o.resp, "x-calls"), want)
+		}
+		o.s.Done()
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
