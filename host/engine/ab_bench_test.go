@@ -118,6 +118,9 @@ func BenchmarkModulesAB(b *testing.B) {
 			}
 		}
 	}
+	for _, m := range mods {
+		fmt.Printf("# %s: linear memory after the runs %.1f MiB\n", m.label, float64(m.p.MemoryBytes())/(1<<20))
+	}
 	// Per case: each module's min and median, and the median of its per-round ratios to the first module (rounds
 	// are adjacent in time, so the ratio cancels most of the drift in the machine's load).
 	median := func(v []float64) float64 {
