@@ -1,5 +1,5 @@
 // Package downstream serves Dubbo connections: it reads frames, answers heartbeats itself, hands each request to
-// a Handler on its own goroutine (so answers go back in any order, matched by id) and writes the answers. A bad
+// a Handler on a worker goroutine (so answers go back in any order, matched by id) and writes the answers. A bad
 // frame closes the connection with a log line and a count under its dubbo.Kind. The proxy's Dubbo listener and
 // the test provider are both built on it.
 //
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/dubbo"
+	"github.com/wasmesh/wasmesh/host/dubbo/internal/framequeue"
 )
 
 // Handler answers one request. frame is the whole request frame (header and body), the handler's during the call.
@@ -122,28 +123,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ServeConn serves one connection until the peer closes it, a frame is bad, or ctx ends; it closes nc and waits
 // for the connection's handlers before returning. The error is nil for a clean close by the peer, the
 // *dubbo.ProtocolError for a bad frame, or the I/O error.
+//
+// Requests run on the connection's worker goroutines, started as concurrency needs them (up to
+// MaxInFlightPerConn) and kept until the connection closes: a goroutine per request grew its stack afresh for
+// every request (the handler's call path is deep), which cost more CPU than the handler's own work. Answers are
+// queued and coalesced into as few writes as the answers ready at once allow (internal/framequeue).
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 	s.conns.Add(1)
 	var (
-		wmu      sync.Mutex
 		handlers sync.WaitGroup
 		slots    = make(chan struct{}, s.cfg.MaxInFlightPerConn)
+		jobs     = make(chan job) // to an idle worker
+		workers  int              // started; only the read loop below counts them
+		out      = framequeue.New(nc)
 	)
-	// Deferred in this order so that, on the way out, the connection closes first (a peer that sent a bad frame
-	// is cut off at once; handlers still running fail their writes) and the handlers are waited for last.
+	// Deferred in this order so that, on the way out, the idle workers are told to stop, the connection closes
+	// (a peer that sent a bad frame is cut off at once; handlers still running fail their writes) and the
+	// handlers are waited for last.
 	defer handlers.Wait()
 	defer nc.Close()
+	defer close(jobs)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() }) // unblocks the read when ctx ends
 	defer stop()
-	write := func(b []byte) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		if _, err := nc.Write(b); err != nil {
-			cancel() // the peer is gone: stop reading too
-		}
-	}
+	c := &connState{s: s, ctx: ctx, nc: nc, out: out, cancel: cancel, slots: slots}
 	br := bufio.NewReaderSize(nc, 32<<10)
 	for {
 		if s.cfg.IdleTimeout > 0 {
@@ -162,7 +166,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 			// Heartbeats are answered here, never passed on: they belong to this hop only.
 			if h.IsRequest() && h.IsTwoWay() {
 				s.heartbeats.Add(1)
-				write(dubbo.AppendHeartbeat(nil, h.ID, false))
+				c.write(func(b []byte) []byte { return dubbo.AppendHeartbeat(b, h.ID, false) })
 			}
 			continue
 		}
@@ -175,16 +179,62 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 		case <-ctx.Done():
 			return nil
 		}
-		handlers.Add(1)
-		go func() {
-			defer handlers.Done()
-			defer func() { <-slots }()
-			resp := s.handle(ctx, nc, h, frame)
-			putFrame(fb, frame) // Handler's contract: the frame is not used after Handle returns
-			if resp != nil && h.IsTwoWay() {
-				write(resp)
-			}
-		}()
+		r := job{h: h, fb: fb, frame: frame}
+		select {
+		case jobs <- r: // an idle worker took it
+			continue
+		default:
+		}
+		if workers < s.cfg.MaxInFlightPerConn {
+			workers++
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				c.work(r, jobs)
+			}()
+			continue
+		}
+		jobs <- r // every worker is started: the first to finish takes it (it holds no slot then)
+	}
+}
+
+// job is a request frame handed to a worker.
+type job struct {
+	h     dubbo.Header
+	fb    *[]byte
+	frame []byte
+}
+
+// connState is what a connection's workers share.
+type connState struct {
+	s      *Server
+	ctx    context.Context
+	nc     net.Conn
+	out    *framequeue.Queue
+	cancel context.CancelFunc
+	slots  chan struct{}
+}
+
+// work runs r, then every request handed to it, until the connection closes jobs.
+func (c *connState) work(r job, jobs <-chan job) {
+	for ok := true; ok; r, ok = <-jobs {
+		resp := c.s.handle(c.ctx, c.nc, r.h, r.frame)
+		putFrame(r.fb, r.frame) // Handler's contract: the frame is not used after Handle returns
+		if resp != nil && r.h.IsTwoWay() {
+			c.write(func(b []byte) []byte { return append(b, resp...) })
+		}
+		<-c.slots
+	}
+}
+
+// write queues the frame appendFrame appends; a failed write means the peer is gone: stop reading too.
+func (c *connState) write(appendFrame func([]byte) []byte) {
+	b, err := c.out.Begin()
+	if err == nil {
+		err = c.out.Commit(appendFrame(b), time.Time{})
+	}
+	if err != nil {
+		c.cancel()
 	}
 }
 

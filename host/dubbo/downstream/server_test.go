@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,6 +181,39 @@ func TestInFlightBound(t *testing.T) {
 	defer mu.Unlock()
 	if peak != 2 {
 		t.Fatalf("peak concurrency %d, want the bound 2", peak)
+	}
+}
+
+// Requests run on the connection's workers: a burst of requests is answered in full by no more goroutines than
+// MaxInFlightPerConn, each reused (a goroutine per request grew a fresh stack for each).
+func TestWorkersAreReused(t *testing.T) {
+	var mu sync.Mutex
+	ran := map[string]int{} // goroutine id -> requests handled
+	_, addr := serve(t, Config{MaxInFlightPerConn: 4}, HandlerFunc(func(ctx context.Context, h dubbo.Header, f []byte) []byte {
+		var buf [64]byte
+		id := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))[1] // "goroutine <id> [running]:"
+		mu.Lock()
+		ran[id]++
+		mu.Unlock()
+		return echoName(ctx, h, f)
+	}))
+	c := dial(t, addr)
+	const n = 40
+	for i := range n {
+		c.send(request(int64(i), "m", "2ms", dubbo.FlagRequest|dubbo.FlagTwoWay))
+	}
+	seen := map[int64]bool{}
+	for range n {
+		h, _ := c.read()
+		seen[h.ID] = true
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != n {
+		t.Fatalf("%d distinct answers, want %d", len(seen), n)
+	}
+	if len(ran) > 4 {
+		t.Fatalf("%d goroutines ran the %d requests, want at most MaxInFlightPerConn (4): %v", len(ran), n, ran)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/dubbo"
+	"github.com/wasmesh/wasmesh/host/dubbo/internal/framequeue"
 )
 
 // Errors a caller decides on with errors.Is.
@@ -359,7 +360,7 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, &ConnError{Addr: c.cfg.Addr, Err: err}
 	}
-	cn := &conn{client: c, nc: nc, bw: bufio.NewWriterSize(nc, 16<<10), pending: map[int64]chan []byte{}}
+	cn := &conn{client: c, nc: nc, out: framequeue.New(nc), pending: map[int64]chan []byte{}}
 	cn.lastRead.Store(time.Now().UnixNano())
 	return cn, nil
 }
@@ -390,8 +391,7 @@ type conn struct {
 	lastRead atomic.Int64 // unix nanoseconds
 	readonly atomic.Bool  // the provider announced its shutdown: no new requests
 
-	wmu sync.Mutex
-	bw  *bufio.Writer
+	out *framequeue.Queue // requests from many callers coalesced into few writes
 
 	mu      sync.Mutex
 	pending map[int64]chan []byte
@@ -429,29 +429,21 @@ func (cn *conn) errOr(def error) error {
 	return def
 }
 
-// writeRequest writes frame with its id replaced by id, without touching frame. A write still blocked at the
-// deadline (a provider that stopped reading) fails the connection: half a frame cannot be taken back.
+// writeRequest writes frame with its id replaced by id, without touching frame: it is queued with the frames other
+// callers send meanwhile and written with them (internal/framequeue), one write for the frames ready at once. A
+// write still blocked at the deadline (a provider that stopped reading) fails the connection: half a frame cannot
+// be taken back. An error from a write that carried other callers' frames reaches them as the connection's
+// failure (their pending requests are failed).
 func (cn *conn) writeRequest(frame []byte, id int64, deadline time.Time) error {
-	cn.wmu.Lock()
-	defer cn.wmu.Unlock()
-	_ = cn.nc.SetWriteDeadline(deadline)
-	// The header is written with the connection's id into the writer's own buffer (a local array would escape
-	// through the writer's io.Writer and cost an allocation per request).
-	if cn.bw.Available() < dubbo.HeaderLen {
-		if err := cn.bw.Flush(); err != nil {
-			return cn.failLocked(err)
-		}
+	b, err := cn.out.Begin()
+	if err != nil {
+		return cn.failWith(err)
 	}
-	hdr := append(cn.bw.AvailableBuffer(), frame[:dubbo.HeaderLen]...)
-	dubbo.SetID(hdr, id)
-	if _, err := cn.bw.Write(hdr); err != nil {
-		return cn.failLocked(err)
-	}
-	if _, err := cn.bw.Write(frame[dubbo.HeaderLen:]); err != nil {
-		return cn.failLocked(err)
-	}
-	if err := cn.bw.Flush(); err != nil {
-		return cn.failLocked(err)
+	n := len(b)
+	b = append(b, frame...)
+	dubbo.SetID(b[n:], id)
+	if err := cn.out.Commit(b, deadline); err != nil {
+		return cn.failWith(err)
 	}
 	return nil
 }
@@ -465,8 +457,8 @@ func (cn *conn) write(frame []byte, id int64) error {
 // provider stopped reading.
 const controlWriteTimeout = 5 * time.Second
 
-// failLocked is fail for writers holding wmu (fail does not take it).
-func (cn *conn) failLocked(err error) error {
+// failWith fails the connection for a write error and returns the error for the writer's caller.
+func (cn *conn) failWith(err error) error {
 	ce := &ConnError{Addr: cn.client.cfg.Addr, Err: err}
 	cn.fail(ce)
 	return ce
