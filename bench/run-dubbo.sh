@@ -19,6 +19,7 @@
 #   bash bench/run-dubbo.sh            # ROUNDS=3 DURATION=10s WARMUP=2s CONNS=2 INFLIGHT=16 by default
 #   ONLY="direct wasmesh-nofilter" ROUNDS=1 DURATION=3s bash bench/run-dubbo.sh
 #   WASMESH_BIN=bin/wasmesh DUBBO_PROVIDER_BIN=bin/dubbo-provider bash bench/run-dubbo.sh   # prebuilt binaries
+#   WASMESH_BASE_BIN=/tmp/wasmesh-old bash bench/run-dubbo.sh   # adds base-* variants: an older build, same rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -37,6 +38,9 @@ source bench/lib-run.sh
 echo "building into $work" >&2
 if [ -n "${WASMESH_BIN:-}" ]; then cp "$WASMESH_BIN" "$work/wasmesh"; else go build -o "$work/wasmesh" ./cli/wasmesh; fi
 if [ -n "${DUBBO_PROVIDER_BIN:-}" ]; then cp "$DUBBO_PROVIDER_BIN" "$work/dubbo-provider"; else go build -o "$work/dubbo-provider" ./test/dubbo-provider; fi
+# WASMESH_BASE_BIN: a second build measured in the same rounds, each base-* variant right after its wasmesh-*
+# counterpart (same configuration and port), for before/after ratios.
+[ -n "${WASMESH_BASE_BIN:-}" ] && cp "$WASMESH_BASE_BIN" "$work/wasmesh-base"
 go build -o "$work/loadgen" ./bench/loadgen
 for f in auth ratelimit dubbo-routing; do "$work/wasmesh" build "filters/$f" -o "$work/$f.wasm" >/dev/null; done
 
@@ -93,6 +97,15 @@ variants=(
 	"wasmesh-wasm-ratelimit-pool16|$P_RL16|$proxy $work/ratelimit16.yaml"
 	"wasmesh-wasm-auth-pool16|$P_AUTH16|$proxy $work/auth16.yaml"
 )
+if [ -n "${WASMESH_BASE_BIN:-}" ]; then
+	with_base=()
+	for v in "${variants[@]}"; do
+		with_base+=("$v")
+		IFS='|' read -r name port cmd <<<"$v"
+		if [ -n "$cmd" ]; then with_base+=("base-${name#wasmesh-}|$port|${cmd/$work\/wasmesh /$work/wasmesh-base }"); fi
+	done
+	variants=("${with_base[@]}")
+fi
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # wasm_vms: the running proxy's Wasm VMs and their linear memory in bytes, from its admin server ("0 0" for direct).
@@ -140,4 +153,11 @@ for n, m in med.items():
     cpu = f"{m['cpu_us']:.1f}" + (" (upstream)" if n == "direct" else "")
     print(f"| {n} | {m['rps']:.0f} | {r(base_direct)} | {r(base_nf)} | {m['p50']:.0f} | {m['p99']:.0f} | {m['p999']:.0f} | {cpu} | {m['rss']:.0f} | {m['vms']:.0f} | {m['wasm']:.0f} | {m['errs']:.0f} |")
 print(f"\n(medians of {len(next(iter(rows.values())))} rounds; for 'direct' the CPU and RSS columns are the v1 provider's)")
+pairs = [(n, "base-" + n[len("wasmesh-"):]) for n in med if n.startswith("wasmesh-") and "base-" + n[len("wasmesh-"):] in med]
+if pairs:
+    print("\n| variant: this build vs base | req/s × base | CPU µs/req this / base | × base CPU | p99 × base |")
+    print("|---|---:|---:|---:|---:|")
+    for n, b in pairs:
+        m, o = med[n], med[b]
+        print(f"| {n[len('wasmesh-'):]} | {m['rps'] / o['rps']:.2f} | {m['cpu_us']:.1f} / {o['cpu_us']:.1f} | {m['cpu_us'] / o['cpu_us']:.2f} | {m['p99'] / o['p99']:.2f} |")
 PY
