@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -179,6 +180,44 @@ func TestApplyPairs(t *testing.T) {
 			applyPairs(h, orig, pairs)
 			if !tt.check(req) {
 				t.Fatalf("request after %s: %v %v", tt.name, req.URL, req.Header)
+			}
+		})
+	}
+}
+
+// The same edits on the header list of a Dubbo request (filter.Pairs, names in wire order): the result is the
+// list the module left, pseudo-headers kept in place and set once.
+func TestApplyPairsToDubboList(t *testing.T) {
+	base := [][2]string{{":path", "/org.example.Greeter/greet"}, {":method", "DUBBO"}, {"x-dubbo-service", "org.example.Greeter"},
+		{"path", "org.example.Greeter"}, {"x-api-key", "k1"}, {"x-user-id", "u-42"}, {"traceid", "t1"}}
+	tests := []struct {
+		name string
+		edit func(p *abi.Headers)
+		want [][2]string
+	}{
+		{"unchanged", func(p *abi.Headers) {}, base},
+		{"appended", func(p *abi.Headers) { p.Add("x-route", "v2") }, append(base[:len(base):len(base)], [2]string{"x-route", "v2"})},
+		{"removed", func(p *abi.Headers) { p.Del("x-api-key") }, [][2]string{base[0], base[1], base[2], base[3], base[5], base[6]}},
+		{"replaced", func(p *abi.Headers) { p.Set("x-user-id", "u-7") }, [][2]string{base[0], base[1], base[2], base[3], base[4], {"x-user-id", "u-7"}, base[6]}},
+		{"pseudo set, a duplicate ignored", func(p *abi.Headers) {
+			p.Del("traceid")
+			p.Set(":path", "/x/y")
+			*p = append(*p, abi.Header{Key: ":path", Value: "/ignored"})
+		}, [][2]string{{":path", "/x/y"}, base[1], base[2], base[3], base[4], base[5]}},
+		{"pseudo removed by the module stays", func(p *abi.Headers) {
+			p.Del(":method")
+			p.Del("traceid")
+		}, [][2]string{base[0], base[1], base[2], base[3], base[4], base[5]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &filter.Pairs{P: append([][2]string(nil), base...)}
+			pairs := toPairs(nil, h)
+			orig := append(abi.Headers(nil), pairs...)
+			tt.edit(&pairs)
+			applyPairs(h, orig, pairs)
+			if !slices.Equal(h.P, tt.want) {
+				t.Fatalf("list after %s:\n got %q\nwant %q", tt.name, h.P, tt.want)
 			}
 		})
 	}
