@@ -170,7 +170,9 @@ func (c *conn) serveOne() bool {
 	ok := c.callHandler()
 	c.endWatch()
 	if !ok {
-		c.bw.Flush() // what was written goes out; the client sees the stream break
+		if !c.hijacked {
+			c.bw.Flush() // what was written goes out; the client sees the stream break
+		}
 		return false
 	}
 	if c.hijacked {

@@ -35,6 +35,7 @@ type response struct {
 	fullDuplex  bool
 	err         error // a write to the client failed
 	pending     []byte
+	num         [20]byte // formats lengths without allocating
 }
 
 // pendingMax is the body a response may buffer before its head is decided.
@@ -117,7 +118,7 @@ func (w *response) writeBody(p []byte) (int, error) {
 	w.written += int64(len(p))
 	bw := w.c.bw
 	if w.chunked {
-		bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		bw.Write(strconv.AppendInt(w.num[:0], int64(len(p)), 16))
 		bw.WriteString("\r\n")
 		bw.Write(p)
 		_, err := bw.WriteString("\r\n")
@@ -199,7 +200,7 @@ func (w *response) writeHead(final bool) {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	} else if _, ok := h["Content-Length"]; !ok && w.length >= 0 {
 		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(w.c.scratch[:0], w.length, 10))
+		bw.Write(strconv.AppendInt(w.num[:0], w.length, 10))
 		bw.WriteString("\r\n")
 	}
 	if _, ok := h["Connection"]; !ok {
