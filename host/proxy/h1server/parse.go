@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -115,10 +116,10 @@ func (p *parser) readLine(br *bufio.Reader, tooLong error) ([]byte, error) {
 		return nil, tooLong
 	}
 	if err != nil {
-		if err == bufio.ErrBufferFull || len(line) > 0 {
+		if err == io.EOF && len(line) > 0 {
 			return nil, errUnexpectedEOF
 		}
-		return nil, err
+		return nil, err // io.EOF between requests; a timeout or reset
 	}
 	line = line[:len(line)-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
