@@ -20,6 +20,7 @@
 #   ONLY="direct wasmesh-nofilter" ROUNDS=1 DURATION=3s bash bench/run-dubbo.sh
 #   WASMESH_BIN=bin/wasmesh DUBBO_PROVIDER_BIN=bin/dubbo-provider bash bench/run-dubbo.sh   # prebuilt binaries
 #   WASMESH_BASE_BIN=/tmp/wasmesh-old bash bench/run-dubbo.sh   # adds base-* variants: an older build, same rounds
+#                                                               # (and a this-build vs base table on stderr)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -154,10 +155,12 @@ for n, m in med.items():
     print(f"| {n} | {m['rps']:.0f} | {r(base_direct)} | {r(base_nf)} | {m['p50']:.0f} | {m['p99']:.0f} | {m['p999']:.0f} | {cpu} | {m['rss']:.0f} | {m['vms']:.0f} | {m['wasm']:.0f} | {m['errs']:.0f} |")
 print(f"\n(medians of {len(next(iter(rows.values())))} rounds; for 'direct' the CPU and RSS columns are the v1 provider's)")
 pairs = [(n, "base-" + n[len("wasmesh-"):]) for n in med if n.startswith("wasmesh-") and "base-" + n[len("wasmesh-"):] in med]
+# The before/after table goes to standard error: standard output stays the one table bench/report parses.
 if pairs:
-    print("\n| variant: this build vs base | req/s × base | CPU µs/req this / base | × base CPU | p99 × base |")
-    print("|---|---:|---:|---:|---:|")
+    e = lambda *a: print(*a, file=sys.stderr)
+    e("\n| variant: this build vs base | req/s × base | CPU µs/req this / base | × base CPU | p99 × base |")
+    e("|---|---:|---:|---:|---:|")
     for n, b in pairs:
         m, o = med[n], med[b]
-        print(f"| {n[len('wasmesh-'):]} | {m['rps'] / o['rps']:.2f} | {m['cpu_us']:.1f} / {o['cpu_us']:.1f} | {m['cpu_us'] / o['cpu_us']:.2f} | {m['p99'] / o['p99']:.2f} |")
+        e(f"| {n[len('wasmesh-'):]} | {m['rps'] / o['rps']:.2f} | {m['cpu_us']:.1f} / {o['cpu_us']:.1f} | {m['cpu_us'] / o['cpu_us']:.2f} | {m['p99'] / o['p99']:.2f} |")
 PY
