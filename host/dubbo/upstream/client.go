@@ -192,7 +192,8 @@ var replies = sync.Pool{New: func() any { return make(chan []byte, 1) }}
 
 // Do sends a request frame (header and body, as read from downstream) and waits for its response. The frame is
 // not modified: the id on the wire is the connection's own, and the response frame returned carries the id of
-// frame again. A one-way request returns (nil, nil) once written. The response is a fresh slice the caller owns.
+// frame again. A one-way request returns (nil, nil) once queued: written by then, or by the caller writing the
+// connection's queue at the time. The response is a fresh slice the caller owns.
 func (c *Client) Do(ctx context.Context, frame []byte) ([]byte, error) {
 	h, err := dubbo.ParseHeader(frame, len(frame))
 	if err != nil {
