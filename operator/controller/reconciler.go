@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -53,6 +54,24 @@ type Reconciler struct {
 	// ResolveInterval is how often a deployment with imagePullPolicy Always has its tag resolved again even
 	// when nothing else happens; 0 is DefaultResolveInterval.
 	ResolveInterval time.Duration
+
+	// aborts remembers the rollouts this reconciler aborted, by deployment key, until the spec or the resolved
+	// digest changes. The status is the durable record of an abort, but the status a reconcile reads can be
+	// older than the reconciler's own last write (an informer cache that lags, a write that lost a conflict):
+	// re-deriving the decision from such a status and from load reports would put the rejected version back on
+	// the canaries, or lose the rollback once the reports leave the abort window.
+	mu     sync.Mutex
+	aborts map[string]abortRecord
+}
+
+// abortRecord is an abort decision: which generation and digest it concerns, the rollback target, and the
+// Progressing condition and canary state the status showed when it was taken.
+type abortRecord struct {
+	generation  int64
+	digest      string
+	lastGood    string
+	progressing metav1.Condition
+	rollout     v1alpha1.RolloutStatus
 }
 
 // DefaultResolveInterval is Reconciler.ResolveInterval's default: a moved tag reaches the fleet within five
@@ -81,6 +100,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 
 	wd, err := r.Store.Get(ctx, req.NamespacedName)
 	if errors.Is(err, store.ErrNotFound) {
+		r.forgetAbort(key)
 		if r.Delivery != nil {
 			if err := r.Delivery.SetPlan(key, nil); err != nil {
 				return reconcile.Result{}, fmt.Errorf("withdrawing %s from proxies: %w", key, err)
@@ -176,7 +196,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (res 
 		log.Info("module not available", "reason", fault.reason, "message", fault.msg)
 	}
 
-	// 4. Deliver to the selected wasmesh proxies and read back their acknowledgements.
+	// 4. Deliver to the selected wasmesh proxies and read back their acknowledgements. A rollout this reconciler
+	// aborted stays aborted whatever status was read.
+	if newMod != nil {
+		r.reapplyAbort(key, wd, newMod.ManifestDigest.String())
+	}
 	requeue := time.Duration(0)
 	if r.Delivery != nil && targetsWasmesh(wd) {
 		var oldMod *modules.Module
@@ -297,6 +321,49 @@ func canaryOrder(key string, nodes []xdsapi.Node) {
 		ranks[n.ID] = binary.BigEndian.Uint64(s[:8])
 	}
 	sort.Slice(nodes, func(i, j int) bool { return ranks[nodes[i].ID] < ranks[nodes[j].ID] })
+}
+
+// rememberAbort records the abort of wd's rollout of manifest, just decided, with the status it set.
+func (r *Reconciler) rememberAbort(key string, wd *v1alpha1.WasmDeployment, manifest string) {
+	rec := abortRecord{generation: wd.Generation, digest: manifest, lastGood: wd.Status.LastGoodDigest}
+	if c := meta.FindStatusCondition(wd.Status.Conditions, v1alpha1.ConditionProgressing); c != nil {
+		rec.progressing = *c
+	}
+	if wd.Status.Rollout != nil {
+		wd.Status.Rollout.DeepCopyInto(&rec.rollout)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.aborts == nil {
+		r.aborts = map[string]abortRecord{}
+	}
+	r.aborts[key] = rec
+}
+
+// reapplyAbort puts back into wd's status the abort of its rollout of manifest if this reconciler decided it
+// and the status read does not show it yet, so deliver keeps every proxy on the rollback target without
+// deciding again. A newer generation or another digest starts a new rollout: the record is dropped.
+func (r *Reconciler) reapplyAbort(key string, wd *v1alpha1.WasmDeployment, manifest string) {
+	r.mu.Lock()
+	rec, ok := r.aborts[key]
+	if ok && (wd.Generation > rec.generation || rec.digest != manifest) {
+		delete(r.aborts, key)
+		ok = false
+	}
+	r.mu.Unlock()
+	if !ok || wd.Generation != rec.generation || rolledBack(wd, manifest) {
+		return
+	}
+	st := &wd.Status
+	st.LastGoodDigest = rec.lastGood
+	st.Rollout = rec.rollout.DeepCopy()
+	meta.SetStatusCondition(&st.Conditions, rec.progressing)
+}
+
+func (r *Reconciler) forgetAbort(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.aborts, key)
 }
 
 func rolledBack(wd *v1alpha1.WasmDeployment, manifest string) bool {
@@ -450,6 +517,7 @@ func (r *Reconciler) deliver(ctx context.Context, wd *v1alpha1.WasmDeployment, n
 				st.Rollout = &v1alpha1.RolloutStatus{Digest: manifest, Percent: 100, StepStartedAt: &metav1.Time{Time: now}}
 			}
 			meta.SetStatusCondition(&st.Conditions, cond(v1alpha1.ConditionProgressing, false, reason, msg, gen))
+			r.rememberAbort(key, wd, manifest)
 			r.Store.Event(wd, store.EventWarning, reason, msg)
 			logr.FromContextOrDiscard(ctx).Info("rollout aborted", "digest", manifest, "lastGood", st.LastGoodDigest, "reason", reason)
 			canary = false
@@ -503,7 +571,11 @@ func (r *Reconciler) deliver(ctx context.Context, wd *v1alpha1.WasmDeployment, n
 	}
 	st.Targets = []v1alpha1.TargetStatus{{Target: v1alpha1.TargetWasmesh, Selected: sel, Updated: int32(updated), Acknowledged: int32(acked), Failed: int32(failed), Failures: failures}}
 	st.Ready = fmt.Sprintf("%d/%d", acked, sel)
-	if !back && newB != nil && sel > 0 && acked == len(selected) {
+	// The new version becomes the rollback target only when the rollout is over: a paused canary step that
+	// covers every selected proxy (50% of one proxy, a 100% bake step) is still watched by the abort rule,
+	// which needs the old version to go back to.
+	paused := canary && int(st.Rollout.Step) < len(ro.Steps)
+	if !back && !paused && newB != nil && sel > 0 && acked == len(selected) {
 		st.LastGoodDigest = manifest
 	}
 	r.setProgressConditions(wd, &progress{back: back, waiting: waiting, selected: len(selected), acked: acked, failed: failures, failedN: failed, manifest: manifest}, 0, gen)
@@ -544,7 +616,7 @@ func (r *Reconciler) setProgressConditions(wd *v1alpha1.WasmDeployment, p *progr
 		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionProgressing); c == nil || !isRollback(c.Reason) {
 			set(v1alpha1.ConditionProgressing, false, v1alpha1.ReasonRolledBack, "rolled back to "+st.LastGoodDigest)
 		}
-	case p.acked < p.selected:
+	case p.acked < p.selected || p.waiting != "":
 		reason := v1alpha1.ReasonRollingOut
 		if p.waiting != "" {
 			reason = p.waiting
