@@ -149,9 +149,15 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 	defer stop()
 	c := &connState{s: s, ctx: ctx, nc: nc, out: out, cancel: cancel, slots: slots}
 	br := bufio.NewReaderSize(nc, 32<<10)
+	var readDeadline time.Time
 	for {
-		if s.cfg.IdleTimeout > 0 {
-			_ = nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		if t := s.cfg.IdleTimeout; t > 0 {
+			// Moved only when it falls more than 1/64 of the timeout behind, so a busy connection does not update
+			// a runtime timer per frame; an idle connection is closed after IdleTimeout to 65/64 of it.
+			if now := time.Now(); readDeadline.Sub(now) < t {
+				readDeadline = now.Add(t + t/64)
+				_ = nc.SetReadDeadline(readDeadline)
+			}
 		}
 		fb := frames.Get().(*[]byte)
 		h, frame, err := dubbo.ReadFrame(br, (*fb)[:0], s.cfg.MaxBody)
