@@ -67,12 +67,19 @@ func sourceHash(tb testing.TB, dir string) string {
 	h := sha256.New()
 	h.Write([]byte(runtime.Version()))
 	var files []string
-	for _, root := range []string{dir, builderDir()} {
+	roots := []string{dir, builderDir()}
+	// A filter in a module shared with others (filters/auth in filters/) also depends on the module's go.mod and
+	// shared packages (filters/internal): hash the whole module so a change there rebuilds it.
+	if m := moduleRoot(dir); m != "" && m != dir && m != repoRoot() {
+		roots = append(roots, m)
+	}
+	for _, root := range roots {
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() && d.Name() == "testdata" && root != dir {
+			// Other roots' testdata are not the filter's sources; dir itself is hashed by its own walk.
+			if d.IsDir() && root != dir && (d.Name() == "testdata" || p == dir) {
 				return filepath.SkipDir
 			}
 			if !d.IsDir() {
@@ -92,6 +99,20 @@ func sourceHash(tb testing.TB, dir string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// moduleRoot is the nearest directory at or above dir with a go.mod, "" if none.
+func moduleRoot(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+func repoRoot() string { return filepath.Clean(filepath.Join(builderDir(), "..")) }
 
 func builderDir() string {
 	_, file, _, _ := runtime.Caller(0)
