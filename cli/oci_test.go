@@ -99,7 +99,7 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "pulled.wasm")
-	code, stdout, stderr = ociRun(t, "", append([]string{"pull", ref + "@" + pushed.Digest.String(), "-o", out, "--sha256", pushed.ModuleDigest.Encoded()}, tls...)...)
+	code, _, stderr = ociRun(t, "", append([]string{"pull", ref + "@" + pushed.Digest.String(), "-o", out, "--sha256", pushed.ModuleDigest.Encoded()}, tls...)...)
 	if code != 0 {
 		t.Fatalf("pull: %s", stderr)
 	}
@@ -126,6 +126,9 @@ func TestLoginPushPullInspectLogout(t *testing.T) {
 	}
 
 	code, stdout, stderr = ociRun(t, "", append([]string{"inspect", ref}, tls...)...)
+	if code != 0 {
+		t.Fatalf("inspect %s: code %d, %s", ref, code, stderr)
+	}
 	for _, want := range []string{pushed.Digest.String(), "application/vnd.module.wasm.content.layer.v1+wasm", `plugin config {"greeting":"hi"}`, "runtime-config.json",
 		"org.opencontainers.image.revision=abc123", "io.wasmesh.language=Go", "sha256", "language", "hello.wasm"} {
 		if !strings.Contains(stdout, want) {

@@ -184,7 +184,8 @@ func (o *Operator) startKube(ctx context.Context) error {
 		return fmt.Errorf("operator: building the manager: %w", err)
 	}
 	o.Reconciler.Istio = opcontroller.IstioObjects{Client: mgr.GetClient()}
-	o.Reconciler.Store = &store.Kube{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("wasmesh-operator")} //nolint:staticcheck // core/v1 events are what kubectl describe shows
+	//lint:ignore SA1019 core/v1 events (record.EventRecorder) are what `kubectl describe` and the tests read
+	o.Reconciler.Store = &store.Kube{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("wasmesh-operator")}
 	o.Reconciler.Metrics = opcontroller.NewMetrics(crmetrics.Registry)
 	registerStats(crmetrics.Registry, o)
 	// The servers need the leader: only the leader reconciles, so only its plans mean anything. Standby

@@ -180,7 +180,8 @@ func Build(f Filter) (*Built, error) {
 	switch f.FailStrategy {
 	case "FAIL_OPEN":
 		pc.FailurePolicy = wasmv3.FailurePolicy_FAIL_OPEN
-		pc.FailOpen = true // older Envoys read only this
+		//lint:ignore SA1019 older Envoys read only fail_open; failure_policy is set above for newer ones
+		pc.FailOpen = true
 	case "FAIL_RELOAD":
 		pc.FailurePolicy = wasmv3.FailurePolicy_FAIL_RELOAD
 	default:

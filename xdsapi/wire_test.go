@@ -37,6 +37,7 @@ func TestBuildAndChainOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	//lint:ignore SA1019 the deprecated field is set on purpose, for older Envoys
 	if !pc.GetFailOpen() || pc.GetVmConfig().GetCode().GetRemote().GetSha256() != "ab" || pc.GetVmConfig().GetCode().GetRemote().GetHttpUri().GetUri() == "" {
 		t.Errorf("plugin config %v", pc)
 	}

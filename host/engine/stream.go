@@ -400,7 +400,6 @@ type TCPStream struct {
 	downstream, upstream       *[]byte
 	downstreamEnd, upstreamEnd bool
 	closedDown, closedUp       bool
-	peerDown, peerUp           abi.PeerType
 }
 
 // NewTCPStream creates a connection context on a VM of the plugin.

@@ -41,6 +41,7 @@ func demoToken(t testing.TB, sub string, extra ...string) string {
 	blk, _ := pem.Decode(b)
 	if blk == nil {
 		t.Fatal("demo key: no PEM block")
+		return ""
 	}
 	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
