@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +126,10 @@ func TestReloadRestartCap(t *testing.T) {
 func TestCPUDeadline(t *testing.T) {
 	e := newEngine(t, engine.Config{})
 	p := newPlugin(t, e, "loop", engine.PluginConfig{CallTimeout: 100 * time.Millisecond, FailStrategy: engine.FailReload})
+	// KNOWN BUG (issue #3, open): a GC starting while the guest loops deadlocks the process (see noGCWhileSpinning in
+	// watchdog_test.go); no GC in the window until the loop guard calls into Go code on its own.
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	start := time.Now()
 	_, lr, err := failOnce(t, p, "x-loop", "1")
 	if took := time.Since(start); took > 5*time.Second {
