@@ -81,7 +81,7 @@ type termination uint8
 
 const (
 	termNone    termination = iota // no deadline: the module as it is, no checks
-	termGuard                      // the loopguard-instrumented module, stopped by the watchdog setting its flag
+	termGuard                      // the loopguard-instrumented module, stopped in loopTick once the watchdog flags it
 	termContext                    // wazero's WithCloseOnContextDone, for modules loopguard cannot rewrite
 )
 
@@ -183,6 +183,12 @@ func (e *Engine) runtime(ctx context.Context, key runtimeKey) (*runtime, error) 
 		_ = r.Close(ctx)
 		return nil, fmt.Errorf("engine: register WASI: %w", err)
 	}
+	if key.term == termGuard {
+		if err := registerLoopTick(ctx, r); err != nil {
+			_ = r.Close(ctx)
+			return nil, fmt.Errorf("engine: register the loop guard's tick: %w", err)
+		}
+	}
 	rt := &runtime{key: key, r: r, compiled: map[string]wazero.CompiledModule{}}
 	e.runtimes[key] = rt
 	return rt, nil
@@ -220,8 +226,8 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	cm, err := rt.r.CompileModule(ctx, m.code(key.term))
 	if err != nil && key.term == termGuard {
 		// The guarded copy does not compile: either the module itself does not (the retry below says so with
-		// the module's own offsets), or the rewrite clashed with it (say, it already exports loopguard's name).
-		// Either way the original under wazero's checks decides.
+		// the module's own offsets), or the rewrite broke it (a loopguard bug). Either way the original under
+		// wazero's checks decides.
 		m.guarded, key.term = nil, termContext
 		if rt, err = e.runtime(ctx, key); err != nil {
 			return nil, err
@@ -234,7 +240,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err != nil {
 		return nil, &Error{Kind: ErrCompile, Op: "compile", Digest: digest, Err: err}
 	}
-	if err := checkImports(cm); err != nil {
+	if err := checkImports(cm, key.term == termGuard); err != nil {
 		_ = cm.Close(ctx)
 		return nil, &Error{Kind: ErrImports, Op: "compile", Digest: digest, Err: err}
 	}
@@ -275,7 +281,7 @@ func (rt *runtime) compiledIn(ctx context.Context, m *Module) (wazero.CompiledMo
 
 // checkImports rejects a module that imports something no registered host module provides, with every missing
 // name in one message, before any VM is started.
-func checkImports(cm wazero.CompiledModule) error {
+func checkImports(cm wazero.CompiledModule, guarded bool) error {
 	have := map[string]bool{}
 	for _, n := range abi.ImportNames() {
 		have[n] = true
@@ -289,6 +295,10 @@ func checkImports(cm wazero.CompiledModule) error {
 				missing = append(missing, mod+"."+name)
 			}
 		case abi.WASISnapshotPreview1, abi.WASIUnstable:
+		case loopguard.ImportModule: // only in the guarded copy, which Instrument made
+			if !guarded || name != loopguard.ImportName {
+				missing = append(missing, mod+"."+name)
+			}
 		default:
 			missing = append(missing, mod+"."+name)
 		}

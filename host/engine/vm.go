@@ -16,7 +16,6 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmesh/wasmesh/host/abi"
-	"github.com/wasmesh/wasmesh/host/engine/loopguard"
 )
 
 // Callback indexes into vm.fns. callbackNames must list them in the same order.
@@ -126,13 +125,13 @@ type vm struct {
 
 	// CPU deadline (see watchdog.go). seq numbers outermost callbacks (guarded by sem); running publishes the
 	// running one to the watchdog, 0 when idle; wdSeq and wdSince belong to the watchdog goroutine.
-	timeout  time.Duration
-	seq      uint64
-	running  atomic.Uint64
-	overran  atomic.Bool
-	stopFlag api.MutableGlobal // the loopguard flag; nil when the module runs under wazero's own checks
-	wdSeq    uint64
-	wdSince  time.Time
+	timeout time.Duration
+	seq     uint64
+	running atomic.Uint64
+	overran atomic.Bool
+	guarded bool // loop-guarded code: overran stops it at its next tick (loopTick); else v.stop() does
+	wdSeq   uint64
+	wdSince time.Time
 
 	stderr  *tailBuffer
 	lastLog string // the guest's last warning or worse, quoted in start-up errors
@@ -183,15 +182,7 @@ func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
 	}
 
 	if v.timeout > 0 {
-		if g.rt.key.term == termGuard {
-			flag, ok := mod.ExportedGlobal(loopguard.ExportName).(api.MutableGlobal)
-			if !ok {
-				_ = mod.Close(ctx)
-				return nil, &Error{Kind: ErrInstantiate, Op: "instantiate", Digest: g.mod.digest,
-					Err: errors.New("instrumented module lacks its loop-guard flag (a bug in host/engine/loopguard)")}
-			}
-			v.stopFlag = flag
-		}
+		v.guarded = g.rt.key.term == termGuard
 		v.eng.watchdog.register(v)
 	}
 
@@ -389,8 +380,8 @@ func (v *vm) call(cs *ctxState, cb int, a0, a1, a2, a3, a4 uint64) (uint64, erro
 		s[0] = r
 	}
 	if err != nil || v.overran.Load() {
-		// A callback that overran kills its VM even if it returned just as the watchdog struck: the stop flag is
-		// set, so the VM would trap on its next loop anyway.
+		// A callback that overran kills its VM even if it returned just as the watchdog struck: the flag stays
+		// set, so the VM would trap at its next loop tick anyway.
 		kind := ErrTrap
 		if v.overran.Load() {
 			kind = ErrDeadline
@@ -428,16 +419,14 @@ func (v *vm) disarm() {
 }
 
 // interrupt stops a callback that outlived its deadline; the watchdog calls it from its own goroutine. With the
-// loop guard the running code traps at its next loop iteration; under wazero's checks (modules loopguard cannot
+// loop guard the running code traps at its next tick (loopTick); under wazero's checks (modules loopguard cannot
 // rewrite) cancelling the VM's context closes the module at its next check. Either way even `for {}` stops, and
 // the VM is killed when the call returns.
 func (v *vm) interrupt() {
 	v.overran.Store(true)
-	if v.stopFlag != nil {
-		v.stopFlag.Set(1)
-		return
+	if !v.guarded {
+		v.stop()
 	}
-	v.stop()
 }
 
 // ExportScratchArena is an optional export of wasmesh-built Go guests (builder/bridge): func() i64 returning the

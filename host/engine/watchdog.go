@@ -1,9 +1,43 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmesh/wasmesh/host/engine/loopguard"
 )
+
+// loopBudget is how many loop iterations a loop-guarded guest runs between two calls of loopTick: rare enough that
+// the call (0.1-0.2 µs) adds well under 1% to the tightest loop, often enough that a stop takes effect within
+// tens of microseconds of the watchdog's decision.
+const loopBudget = 1 << 14
+
+// errLoopStopped is the trap loopTick raises in a guest past its deadline; callers see ErrDeadline, since the
+// watchdog flagged the VM (vm.overran) before.
+var errLoopStopped = errors.New("stopped at a loop head: the callback overran its CPU deadline")
+
+// registerLoopTick adds the loop guard's import to a runtime whose modules are loop-guarded.
+func registerLoopTick(ctx context.Context, r wazero.Runtime) error {
+	_, err := r.NewHostModuleBuilder(loopguard.ImportModule).NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(loopTick), nil, []api.ValueType{api.ValueTypeI32}).
+		Export(loopguard.ImportName).Instantiate(ctx)
+	return err
+}
+
+// loopTick is what a loop-guarded guest calls every loopBudget loop iterations. Being Go code, it is also where
+// the goroutine of a looping guest can be preempted: without it, a GC starting while a guest loops would wait
+// forever for that goroutine, with the watchdog unable to run, and the process would hang.
+func loopTick(ctx context.Context, stack []uint64) {
+	if v, ok := ctx.Value(vmKey{}).(*vm); ok && v.overran.Load() {
+		panic(errLoopStopped)
+	}
+	stack[0] = loopBudget
+}
 
 // watchdog enforces the per-callback CPU deadline of every VM of an engine from one goroutine, so a callback
 // pays one atomic store when it starts and one when it ends, not a timer or a goroutine.

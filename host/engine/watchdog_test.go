@@ -3,13 +3,13 @@ package engine
 import (
 	"context"
 	"errors"
-	goruntime "runtime"
-	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/abi"
 	"github.com/wasmesh/wasmesh/host/engine/loopguard"
+	"github.com/wasmesh/wasmesh/host/internal/gcloop"
 )
 
 // spinModule is a proxy-wasm module whose proxy_on_request_headers loops forever (`loop br 0 end`), assembled
@@ -46,18 +46,8 @@ func spinModule(extra ...string) []byte {
 
 // Both ways of stopping a looping guest: the loop guard (the normal case) and wazero's context checks (modules
 // loopguard cannot rewrite, forced here by dropping the guarded copy).
-// noGCWhileSpinning keeps Go's GC from starting while a test's guest spins. KNOWN BUG (issue #3, open): a GC that
-// starts while a guest loops in wazero's compiled code waits forever for that goroutine to be preempted, and the
-// watchdog that would stop the loop cannot run meanwhile, so the process deadlocks. Until the loop guard calls
-// into Go code on its own, these tests check the watchdog without a GC in the window.
-func noGCWhileSpinning(t testing.TB) {
-	goruntime.GC()
-	old := debug.SetGCPercent(-1)
-	t.Cleanup(func() { debug.SetGCPercent(old) })
-}
-
 func TestWatchdogStopsLoops(t *testing.T) {
-	noGCWhileSpinning(t)
+	gcloop.Run(t) // a GC starting while the guest spins must not hang the process
 	for _, tc := range []struct {
 		name     string
 		fallback bool
@@ -148,35 +138,23 @@ func TestWatchdogLifecycle(t *testing.T) {
 	}
 }
 
-// A module that already exports loopguard's name cannot take the guarded copy: it runs under wazero's checks,
-// and its deadline still holds.
-func TestLoopGuardClashFallsBack(t *testing.T) {
-	noGCWhileSpinning(t)
+// A module that imports from loopguard's module itself is not a guarded copy: loopguard refuses to rewrite it,
+// and the engine reports the import as missing instead of handing it the tick.
+func TestLoopGuardImportRefused(t *testing.T) {
 	e, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close(context.Background())
-	mod, err := e.Compile(context.Background(), spinModule(loopguard.ExportName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mod.guarded != nil || mod.termFor(true) != termContext {
-		t.Fatalf("guarded %v, termination %d: want the fallback", mod.guarded != nil, mod.termFor(true))
-	}
-	p, err := e.NewPlugin(context.Background(), PluginConfig{Module: mod, Name: "clash", CallTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(context.Background())
-	s, err := p.NewHTTPStream(context.Background(), StreamInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Done()
-	h := abi.Headers{}
-	s.OnRequestHeaders(&h, true)
-	if !errors.Is(s.Err(), ErrDeadline) {
-		t.Fatalf("err = %v, want ErrDeadline", s.Err())
+	wasm := []byte("\x00asm\x01\x00\x00\x00")
+	wasm = append(wasm, 1, 5, 1, 0x60, 0, 1, 0x7f) // type: func() i32
+	imp := []byte{1, byte(len(loopguard.ImportModule))}
+	imp = append(imp, loopguard.ImportModule...)
+	imp = append(append(imp, byte(len(loopguard.ImportName))), loopguard.ImportName...)
+	imp = append(imp, 0, 0)
+	wasm = append(append(wasm, 2, byte(len(imp))), imp...)
+	_, err = e.Compile(context.Background(), wasm)
+	if !errors.Is(err, ErrImports) || !strings.Contains(err.Error(), loopguard.ImportModule+"."+loopguard.ImportName) {
+		t.Fatalf("err = %v, want ErrImports naming %s.%s", err, loopguard.ImportModule, loopguard.ImportName)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmesh/wasmesh/host/internal/gcloop"
 )
 
 func sec(id byte, body []byte) []byte {
@@ -62,47 +64,180 @@ func testModule(withGlobal, withName bool) []byte {
 	return cat(parts...)
 }
 
+// richModule exercises every place a function index lives: it imports env.double (function 0, so every defined
+// function moves up by one in the instrumented copy), calls through a table filled by two element segments (a
+// function-index list and a ref.func expression), has a start function that sets a global, and names two
+// functions in a name section. Exports: count(n), spin(), viaTable(i) (table[i](21): 0 → twice → env.double,
+// 1 → answer = 42), started() (7 once the start function ran).
+func richModule() []byte {
+	count := cat(
+		[]byte{0x01, 0x01, 0x7f},
+		[]byte{0x03, 0x40},
+		[]byte{0x20, 0x01, 0x41, 0x01, 0x6a, 0x21, 0x01},
+		[]byte{0x20, 0x01, 0x20, 0x00, 0x49, 0x0d, 0x00},
+		[]byte{0x0b, 0x20, 0x01, 0x0b},
+	)
+	body := func(b ...byte) []byte { return cat(appendU32(nil, uint32(len(b))), b) }
+	return cat(
+		[]byte("\x00asm\x01\x00\x00\x00"),
+		sec(1, vec([]byte{0x60, 0x01, 0x7f, 0x01, 0x7f}, []byte{0x60, 0x00, 0x00}, []byte{0x60, 0x00, 0x01, 0x7f})),
+		sec(2, vec(cat(str("env"), str("double"), []byte{0x00, 0x00}))),
+		sec(3, vec([]byte{0}, []byte{1}, []byte{0}, []byte{0}, []byte{0}, []byte{1}, []byte{2})),
+		sec(4, vec([]byte{0x70, 0x00, 0x02})),
+		sec(5, vec([]byte{0x00, 0x01})),
+		sec(6, vec([]byte{0x7f, 0x01, 0x41, 0x00, 0x0b})),
+		sec(7, vec(cat(str("count"), []byte{0x00, 0x01}), cat(str("spin"), []byte{0x00, 0x02}),
+			cat(str("viaTable"), []byte{0x00, 0x03}), cat(str("started"), []byte{0x00, 0x07}))),
+		sec(8, []byte{0x06}),
+		sec(9, vec([]byte{0x00, 0x41, 0x00, 0x0b, 0x01, 0x04}, []byte{0x04, 0x41, 0x01, 0x0b, 0x01, 0xd2, 0x05, 0x0b})),
+		sec(10, vec(
+			cat(appendU32(nil, uint32(len(count))), count),
+			body(0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b),             // spin
+			body(0x00, 0x41, 0x15, 0x20, 0x00, 0x11, 0x00, 0x00, 0x0b), // viaTable
+			body(0x00, 0x20, 0x00, 0x10, 0x00, 0x0b),                   // twice: env.double(n)
+			body(0x00, 0x41, 0x2a, 0x0b),                               // answer
+			body(0x00, 0x41, 0x07, 0x24, 0x00, 0x0b),                   // init (start)
+			body(0x00, 0x23, 0x00, 0x0b),                               // started
+		)),
+		sec(0, cat(str("name"), []byte{0x01}, func() []byte {
+			m := vec(cat([]byte{0x01}, str("count")), cat([]byte{0x04}, str("twice")))
+			return cat(appendU32(nil, uint32(len(m))), m)
+		}())),
+	)
+}
+
+var errStopped = errors.New("stopped by the test")
+
+// guardHost provides the tick import (and env.double for richModule) and counts the ticks.
+type guardHost struct {
+	budget uint32
+	ticks  atomic.Int64
+	stop   atomic.Bool
+}
+
+func (h *guardHost) instantiate(t *testing.T, wasm []byte) api.Module {
+	t.Helper()
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { r.Close(ctx) })
+	_, err := r.NewHostModuleBuilder(ImportModule).NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(func(_ context.Context, stack []uint64) {
+			h.ticks.Add(1)
+			if h.stop.Load() {
+				panic(errStopped)
+			}
+			stack[0] = uint64(h.budget)
+		}), nil, []api.ValueType{api.ValueTypeI32}).Export(ImportName).Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.NewHostModuleBuilder("env").NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(func(_ context.Context, stack []uint64) { stack[0] = stack[0]*2 + 1 }),
+			[]api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).Export("double").Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := r.Instantiate(ctx, wasm)
+	if err != nil {
+		t.Fatalf("instrumented module does not instantiate: %v", err)
+	}
+	return mod
+}
+
+// spinUntilStopped runs spin() and stops it after 20ms, with Go's GC running all along if gc is set: a guest
+// that never left compiled code would keep the GC from stopping the world, and the process would hang here.
+func spinUntilStopped(t *testing.T, h *guardHost, mod api.Module, gc bool) {
+	t.Helper()
+	h.stop.Store(false)
+	if gc {
+		gcloop.Run(t)
+	}
+	time.AfterFunc(20*time.Millisecond, func() { h.stop.Store(true) })
+	done := make(chan error, 1)
+	go func() { _, err := mod.ExportedFunction("spin").Call(context.Background()); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errStopped) {
+			t.Fatalf("spin ended with %v, want the tick's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("spin was not stopped")
+	}
+}
+
 func TestInstrumentStopsLoops(t *testing.T) {
 	for _, tc := range []struct {
-		name                 string
-		withGlobal, withName bool
-	}{{"plain", false, false}, {"existing global", true, false}, {"custom sections", false, true}} {
+		name string
+		wasm []byte
+		gc   bool
+	}{
+		{"plain", testModule(false, false), false},
+		{"existing global", testModule(true, false), false},
+		{"custom sections", testModule(false, true), false},
+		{"imports, table, start, names", richModule(), false},
+		{"while Go's GC runs", testModule(true, false), true},
+		{"while Go's GC runs, rich", richModule(), true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			orig := testModule(tc.withGlobal, tc.withName)
-			out, err := Instrument(orig)
+			out, err := Instrument(tc.wasm)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.withName && bytes.Contains(out, []byte(".debug_info")) {
+			if bytes.Contains(out, []byte(".debug_info")) {
 				t.Error("DWARF section kept")
 			}
-			r := wazero.NewRuntime(ctx)
-			defer r.Close(ctx)
-			mod, err := r.Instantiate(ctx, out)
-			if err != nil {
-				t.Fatalf("instrumented module does not instantiate: %v", err)
-			}
-			res, err := mod.ExportedFunction("count").Call(ctx, 1000)
+			h := &guardHost{budget: 9}
+			mod := h.instantiate(t, out)
+			res, err := mod.ExportedFunction("count").Call(context.Background(), 1000)
 			if err != nil || res[0] != 1000 {
 				t.Fatalf("count(1000) = %v, %v", res, err)
 			}
-			g, ok := mod.ExportedGlobal(ExportName).(api.MutableGlobal)
-			if !ok {
-				t.Fatalf("no mutable %s export", ExportName)
+			// A tick every budget+1 iterations: the first loop head asks, then 9 decrements.
+			if got := h.ticks.Load(); got != 100 {
+				t.Errorf("%d ticks for 1000 iterations with a budget of 9, want 100", got)
 			}
-			time.AfterFunc(20*time.Millisecond, func() { g.Set(1) })
-			done := make(chan error, 1)
-			go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
-			select {
-			case err := <-done:
-				if err == nil || !strings.Contains(err.Error(), "unreachable") {
-					t.Fatalf("spin ended with %v, want an unreachable trap", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("spin was not stopped")
-			}
+			spinUntilStopped(t, h, mod, tc.gc)
 		})
+	}
+}
+
+func TestInstrumentRenumbers(t *testing.T) {
+	out, err := Instrument(richModule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &guardHost{budget: 1 << 14}
+	mod := h.instantiate(t, out)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		fn   string
+		args []uint64
+		want uint64
+	}{
+		{"viaTable", []uint64{0}, 43}, // element segment by index → twice → env.double(21)
+		{"viaTable", []uint64{1}, 42}, // element segment by ref.func → answer
+		{"started", nil, 7},           // the start function ran
+	} {
+		res, err := mod.ExportedFunction(tc.fn).Call(ctx, tc.args...)
+		if err != nil || res[0] != tc.want {
+			t.Errorf("%s%v = %v, %v; want %d", tc.fn, tc.args, res, err, tc.want)
+		}
+	}
+	if name := mod.ExportedFunction("count").Definition().Name(); name != "count" {
+		t.Errorf("name section: count is named %q", name)
+	}
+	fns := mod.ExportedFunctionDefinitions()
+	if d := fns["viaTable"]; d == nil || d.Name() != "" {
+		t.Errorf("name section: viaTable should stay unnamed, got %v", d)
+	}
+}
+
+func TestInstrumentClash(t *testing.T) {
+	wasm := cat([]byte("\x00asm\x01\x00\x00\x00"),
+		sec(1, vec([]byte{0x60, 0x00, 0x01, 0x7f})),
+		sec(2, vec(cat(str(ImportModule), str(ImportName), []byte{0x00, 0x00}))))
+	if _, err := Instrument(wasm); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("err = %v, want ErrUnsupported for a module importing %s", err, ImportModule)
 	}
 }
 
@@ -127,18 +262,72 @@ func TestInstrumentRejects(t *testing.T) {
 	}
 }
 
-// FuzzInstrument feeds arbitrary bytes: Instrument must return an error or a module, never panic, and a module
-// it accepts keeps its header.
+// FuzzInstrument feeds arbitrary bytes: Instrument must return an error or a module, never panic; a module it
+// accepts keeps its header, and if wazero accepts the original it accepts the rewrite (a wrong function index or a
+// broken section would fail validation).
 func FuzzInstrument(f *testing.F) {
 	f.Add(testModule(false, false))
 	f.Add(testModule(true, true))
+	f.Add(richModule())
 	f.Add([]byte("\x00asm\x01\x00\x00\x00\x0a\x05\x01\x03\x00\x03\x40"))
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer r.Close(ctx)
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		out, err := Instrument(wasm)
-		if err == nil && !bytes.Equal(out[:8], wasm[:8]) {
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(out[:8], wasm[:8]) {
 			t.Fatalf("header changed: %x", out[:8])
 		}
+		if !plausibleCounts(wasm) {
+			return // wazero would allocate for every declared entry: gigabytes for a 5-byte count
+		}
+		orig, err := r.CompileModule(ctx, wasm)
+		if err != nil {
+			return
+		}
+		defer orig.Close(ctx)
+		guarded, err := r.CompileModule(ctx, out)
+		if err != nil {
+			t.Fatalf("wazero accepts the module but not its rewrite: %v", err)
+		}
+		guarded.Close(ctx)
 	})
+}
+
+// plausibleCounts reports whether every vector section declares no more entries than it has bytes.
+func plausibleCounts(wasm []byte) bool {
+	r := reader{b: wasm, pos: 8}
+	for !r.done() {
+		id := r.byte()
+		body := r.bytes(r.u32())
+		if r.err != nil {
+			return false
+		}
+		br := reader{b: body}
+		if id == secCustom {
+			if string(br.bytes(br.u32())) != "name" {
+				continue
+			}
+			for !br.done() { // subsections: id, size, vector
+				br.byte()
+				sub := reader{b: br.bytes(br.u32())}
+				if n := sub.u32(); br.err != nil || sub.err != nil || int(n) > len(sub.b) {
+					return false
+				}
+			}
+			continue
+		}
+		if id == secStart || id == 12 {
+			continue
+		}
+		if n := br.u32(); br.err != nil || int(n) > len(body) {
+			return false
+		}
+	}
+	return true
 }
 
 func BenchmarkInstrument(b *testing.B) {

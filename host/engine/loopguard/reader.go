@@ -5,7 +5,10 @@ import (
 	"fmt"
 )
 
-var errShort = errors.New("unexpected end of data")
+var (
+	errShort    = errors.New("unexpected end of data")
+	errTrailing = errors.New("trailing bytes")
+)
 
 // reader decodes the parts of the binary format Instrument needs. The first error sticks: later reads return
 // zero values, so callers check err once after a group of reads.
@@ -89,6 +92,18 @@ func (r *reader) blockType() {
 		}
 	}
 	r.leb(5)
+}
+
+// valType reads a one-byte value or reference type, or the element kind 0x00. Multi-byte reference types (the GC
+// proposal's) are refused: the rewrite would have to understand them to find the end of what follows.
+func (r *reader) valType() {
+	switch c := r.byte(); c {
+	case 0x00, 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+	default:
+		if r.err == nil {
+			r.fail(fmt.Errorf("value type %#x", c))
+		}
+	}
 }
 
 func (r *reader) memarg() {
