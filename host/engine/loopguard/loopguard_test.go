@@ -115,7 +115,7 @@ type guardHost struct {
 	stop   atomic.Bool
 }
 
-func (h *guardHost) instantiate(t *testing.T, wasm []byte) api.Module {
+func (h *guardHost) instantiate(t testing.TB, wasm []byte) api.Module {
 	t.Helper()
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx)
@@ -338,5 +338,33 @@ func BenchmarkInstrument(b *testing.B) {
 		if _, err := Instrument(wasm); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkLoopIteration is the worst case of the rewrite: count(n)'s loop body is a handful of instructions, so
+// the budget decrement at its head is as large a share as it gets. ns/op is per iteration.
+func BenchmarkLoopIteration(b *testing.B) {
+	orig := richModule()
+	guarded, err := Instrument(orig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 1 << 20
+	for _, tc := range []struct {
+		name string
+		wasm []byte
+	}{{"original", orig}, {"guarded", guarded}} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := &guardHost{budget: 1 << 14}
+			mod := h.instantiate(b, tc.wasm)
+			count := mod.ExportedFunction("count")
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += n {
+				if _, err := count.Call(ctx, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
