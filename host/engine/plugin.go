@@ -47,9 +47,11 @@ type PluginConfig struct {
 	// PoolSize bounds the VMs serving the plugin (DefaultPoolSize if 0). Each VM costs its linear memory (a
 	// Go-built guest starts at a few MiB), and streams beyond the bound share VMs, waiting for their lock.
 	PoolSize int
-	// CallTimeout is the CPU deadline of each callback (DefaultCallTimeout if 0, negative for none). A callback is
-	// stopped between CallTimeout and about 1.25 times it (the watchdog's tick); its VM is then replaced per
-	// FailStrategy. The deadline costs two atomic stores per callback and a load and branch per loop iteration.
+	// CallTimeout is the CPU deadline of each callback (DefaultCallTimeout if 0, negative for none: the module then
+	// runs without the loop guard, and a callback that never returns hangs the process, Go's GC included). A
+	// callback is stopped between CallTimeout and about 1.25 times it (the watchdog's tick); its VM is then
+	// replaced per FailStrategy. The deadline costs two atomic stores per callback, a load, a store and a branch
+	// per loop iteration, and a host call every 16384 iterations.
 	CallTimeout time.Duration
 	// MemoryLimitPages caps each VM's linear memory in 64 KiB pages (DefaultMemoryLimitPages if 0).
 	MemoryLimitPages uint32
