@@ -357,28 +357,77 @@ func dialCluster(cl *cluster.Cluster) (*grpc.ClientConn, error) {
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`))
 }
 
-// clusterConn puts unary calls through the cluster's circuit breaker and counts them in its upstream metrics
-// (200 for an answer, whatever its gRPC status; a failure when no server answered). Streams pass through.
+// clusterConn puts calls and streams through the cluster's circuit breaker (an open stream counts as one request
+// until it ends) and counts them in its upstream metrics: 200 for an answer whatever its gRPC status, a failure
+// when no server answered (UNAVAILABLE, DEADLINE_EXCEEDED).
 type clusterConn struct {
 	cc *grpc.ClientConn
 	up *httpproxy.Upstream
 }
 
-func (cc *clusterConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+func (cc *clusterConn) admit() error {
 	if !cc.up.Admit() {
 		return status.Errorf(codes.Unavailable, "cluster %q: %v", cc.up.Name, cluster.ErrCircuitOpen)
 	}
-	defer cc.up.Release()
-	t0 := time.Now()
-	err := cc.cc.Invoke(ctx, method, args, reply, opts...)
+	return nil
+}
+
+// done releases the admission of a call or stream that started at t0 and ended with err, and counts it.
+func (cc *clusterConn) done(t0 time.Time, err error) {
+	cc.up.Release()
 	if code := status.Code(err); code == codes.Unavailable || code == codes.DeadlineExceeded {
 		cc.up.Metrics.Observe(0, true, 0)
 	} else {
 		cc.up.Metrics.Observe(200, false, time.Since(t0).Seconds())
 	}
+}
+
+func (cc *clusterConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	if err := cc.admit(); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	err := cc.cc.Invoke(ctx, method, args, reply, opts...)
+	cc.done(t0, err)
 	return err
 }
 
+// NewStream admits the stream and releases it when it ends: when RecvMsg returns an error (io.EOF for a clean
+// end) or the stream's context is done, whichever comes first (grpc-go requires one of them to free a stream).
 func (cc *clusterConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	return cc.cc.NewStream(ctx, desc, method, opts...)
+	if err := cc.admit(); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	cs, err := cc.cc.NewStream(ctx, desc, method, opts...)
+	if err != nil {
+		cc.done(t0, err)
+		return nil, err
+	}
+	s := &admittedStream{ClientStream: cs, release: func(err error) { cc.done(t0, err) }}
+	s.stop = context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
+	return s, nil
+}
+
+// admittedStream is a client stream holding a circuit-breaker admission until it ends.
+type admittedStream struct {
+	grpc.ClientStream
+	once    sync.Once
+	release func(error)
+	stop    func() bool // set before the stream is returned, so before any RecvMsg
+}
+
+func (s *admittedStream) end(err error) { s.once.Do(func() { s.release(err) }) }
+
+func (s *admittedStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil {
+		s.stop()
+		if errors.Is(err, io.EOF) {
+			s.end(nil) // a clean end
+		} else {
+			s.end(err)
+		}
+	}
+	return err
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/wasmesh/wasmesh/host/abi"
 	"github.com/wasmesh/wasmesh/host/engine"
 	"github.com/wasmesh/wasmesh/host/engine/grpcclient/grpcclienttest"
@@ -474,5 +476,71 @@ clusters:
 	if _, err := h.callouts.GRPCStream(context.Background(), "nope", "echo.Echo", "Chat", nil, ev); err == nil ||
 		!strings.Contains(err.Error(), `cluster "nope"`) {
 		t.Fatalf("stream to an unknown cluster: %v", err)
+	}
+}
+
+// TestCalloutGRPCStreamCircuitBreaker: an open stream holds one of the cluster's requests until it ends, so a
+// second stream over max_requests closes at once with UNAVAILABLE, and once the first ends a third one opens.
+func TestCalloutGRPCStreamCircuitBreaker(t *testing.T) {
+	h := calloutProxy(t, fmt.Sprintf(`
+listeners:
+- name: http
+  address: 127.0.0.1:0
+  routes: [{name: all, cluster: echo}]
+clusters:
+- {name: echo, protocol: h2c, endpoints: [{address: "%s"}], circuit_breaker: {max_requests: 1}}
+`, grpcclienttest.EchoServer(t)))
+	echo := h.srv.gen.Load().clusters["echo"]
+	open := func() (engine.GRPCClientStream, *streamEvents) {
+		t.Helper()
+		ev := &streamEvents{closed: make(chan struct{})}
+		st, err := h.callouts.GRPCStream(context.Background(), "echo", "echo.Echo", "Chat", nil, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, ev
+	}
+	closed := func(ev *streamEvents) string {
+		t.Helper()
+		select {
+		case <-ev.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stream did not close")
+		}
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		return ev.got[len(ev.got)-1]
+	}
+
+	first, ev1 := open()
+	if err := first.Send([]byte("one"), false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); echo.Active() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first stream never counted as an active request")
+		}
+	}
+	_, ev2 := open()
+	if got := closed(ev2); got != fmt.Sprint("C:", uint32(codes.Unavailable)) {
+		t.Fatalf("second stream over max_requests ended with %q, want UNAVAILABLE", got)
+	}
+	if err := first.Send([]byte("two"), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := closed(ev1); got != "C:0" {
+		t.Fatalf("first stream ended with %q", got)
+	}
+	for deadline := time.Now().Add(5 * time.Second); echo.Active() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the ended stream still holds its request")
+		}
+	}
+	third, ev3 := open()
+	if err := third.Send([]byte("three"), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := closed(ev3); got != "C:0" {
+		t.Fatalf("third stream, after the first ended: %q", got)
 	}
 }
