@@ -19,7 +19,7 @@ const loopBudget = 1 << 14
 
 // errLoopStopped is the trap loopTick raises in a guest past its deadline; callers see ErrDeadline, since the
 // watchdog flagged the VM (vm.overran) before.
-var errLoopStopped = errors.New("stopped at a loop head: the callback overran its CPU deadline")
+var errLoopStopped = errors.New("stopped at a loop head")
 
 // registerLoopTick adds the loop guard's import to a runtime whose modules are loop-guarded.
 func registerLoopTick(ctx context.Context, r wazero.Runtime) error {
