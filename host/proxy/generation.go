@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
@@ -37,6 +39,7 @@ type generation struct {
 	routes    map[string][]*filter.Chain     // effective chain per route, by listener
 	chains    map[string]*filter.Chain       // listener chains, for /config_dump and /filters
 	filters   []builtFilter                  // every filter instance built, including per-route overrides
+	reusable  map[string]*sharedFilter       // the previous generation's instances, by filterKey, while building
 
 	stopHealth context.CancelFunc
 }
@@ -46,16 +49,51 @@ type builtFilter struct {
 	route    string // set for a route's override instance
 	spec     config.Filter
 	f        filter.Filter
+	shared   *sharedFilter
+}
+
+// sharedFilter is a filter instance that consecutive generations share while its definition does not change, so
+// a reload that touches one filter (or only routes and clusters) does not restart the others' VMs and lose what
+// they hold (caches, fetched keys, counters). The last generation holding it closes it.
+type sharedFilter struct {
+	key  string
+	f    filter.Filter
+	refs atomic.Int32
+}
+
+// filterKey identifies what a filter instance was built from, or is "" when the same definition may build
+// something else next time: a module referenced without a digest (a file, an OCI tag) can change under the same
+// URL, so it is built again on every reload.
+func filterKey(listener, routeName string, fc config.Filter, cfg []byte) string {
+	if m := fc.Module; m != nil && m.SHA256 == "" && !strings.Contains(m.URL, "@sha256:") {
+		return ""
+	}
+	var mod config.Module
+	if fc.Module != nil {
+		mod = *fc.Module
+	}
+	return fmt.Sprintf("%q %q %q %q %q %q %q %q %t", listener, routeName, fc.Name, fc.Kind, mod.URL, mod.SHA256,
+		cfg, []byte(fc.Options), fc.FailOpen)
 }
 
 // build turns a validated file into a generation. On error everything built so far is closed. clustersBuilt is
 // called with the generation once its clusters exist, before its filters start (their calls need clusters).
-func build(ctx context.Context, id int64, f *config.File, hash string, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger, clustersBuilt func(*generation)) (_ *generation, err error) {
+// prev, the running generation or nil, lends the filter instances whose definition is unchanged (filterKey);
+// the caller must not close prev while build runs.
+func build(ctx context.Context, id int64, f *config.File, hash string, prev *generation, reg *filter.Registry, m *metrics.Metrics, log *slog.Logger, clustersBuilt func(*generation)) (_ *generation, err error) {
 	g := &generation{id: id, file: f, hash: hash, loadedAt: time.Now(), ref: drain.New(),
 		listeners: map[string]*httpproxy.Config{}, clusters: map[string]*httpproxy.Upstream{},
 		dubbo: map[string]*dubboproxy.Config{}, tcp: map[string]*tcpproxy.Config{}, dubboCls: map[string]*dubboproxy.Cluster{}, routes: map[string][]*filter.Chain{},
-		chains: map[string]*filter.Chain{}}
+		chains: map[string]*filter.Chain{}, reusable: map[string]*sharedFilter{}}
+	if prev != nil {
+		for _, bf := range prev.filters {
+			if bf.shared.key != "" {
+				g.reusable[bf.shared.key] = bf.shared
+			}
+		}
+	}
 	defer func() {
+		g.reusable = nil
 		if err != nil {
 			g.close(context.Background())
 		}
@@ -183,16 +221,26 @@ func (g *generation) buildFilter(ctx context.Context, listener, routeName string
 	if err != nil {
 		return filter.Entry{}, err
 	}
-	spec := filter.Spec{Name: fc.Name, Kind: fc.Kind, Config: cfg, Options: fc.Options, FailOpen: fc.FailOpen,
-		Logger: log.With("filter", fc.Name)}
-	if fc.Module != nil {
-		spec.Module = filter.ModuleRef{URL: fc.Module.URL, SHA256: fc.Module.SHA256}
+	key := filterKey(listener, routeName, fc, cfg)
+	sf := g.reusable[key]
+	if sf != nil {
+		sf.refs.Add(1)
+		log.Debug("filter unchanged; keeping its instance from the previous configuration", "filter", fc.Name)
+	} else {
+		spec := filter.Spec{Name: fc.Name, Kind: fc.Kind, Config: cfg, Options: fc.Options, FailOpen: fc.FailOpen,
+			Logger: log.With("filter", fc.Name)}
+		if fc.Module != nil {
+			spec.Module = filter.ModuleRef{URL: fc.Module.URL, SHA256: fc.Module.SHA256}
+		}
+		f, err := reg.Build(ctx, spec)
+		if err != nil {
+			return filter.Entry{}, err
+		}
+		sf = &sharedFilter{key: key, f: f}
+		sf.refs.Store(1)
 	}
-	f, err := reg.Build(ctx, spec)
-	if err != nil {
-		return filter.Entry{}, err
-	}
-	g.filters = append(g.filters, builtFilter{listener: listener, route: routeName, spec: fc, f: f})
+	f := sf.f
+	g.filters = append(g.filters, builtFilter{listener: listener, route: routeName, spec: fc, f: f, shared: sf})
 	return filter.Entry{Name: fc.Name, Kind: fc.Kind, Phase: phase, Priority: fc.Priority, Filter: f,
 		Observe: m.FilterObserver(listener, fc.Name)}, nil
 }
@@ -204,6 +252,9 @@ func (g *generation) close(ctx context.Context) error {
 	}
 	var errs []error
 	for _, bf := range g.filters {
+		if bf.shared.refs.Add(-1) > 0 {
+			continue // a newer generation still uses it
+		}
 		if c, ok := bf.f.(filter.Closer); ok {
 			if err := c.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("close filter %s: %w", bf.spec.Name, err))

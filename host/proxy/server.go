@@ -99,7 +99,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	g, err := s.load(ctx, nil)
+	g, err := s.load(ctx, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -117,23 +117,23 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 // Metrics returns the registry the server reports to.
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
-// load reads the file and builds a generation; with unchanged set, a file whose hash equals it is skipped
-// (returns nil, nil).
-func (s *Server) load(ctx context.Context, unchanged *generation) (*generation, error) {
+// load reads the file and builds a generation, reusing prev's unchanged filters (prev may be nil); with
+// skipSame set, a file whose hash equals prev's is skipped (returns nil, nil).
+func (s *Server) load(ctx context.Context, prev *generation, skipSame bool) (*generation, error) {
 	b, err := os.ReadFile(s.opts.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("read proxy config: %w", err)
 	}
 	sum := sha256.Sum256(b)
 	hash := hex.EncodeToString(sum[:])
-	if unchanged != nil && unchanged.hash == hash {
+	if skipSame && prev != nil && prev.hash == hash {
 		return nil, nil
 	}
 	f, err := config.Parse(s.opts.ConfigPath, b, s.opts.Registry.Names())
 	if err != nil {
 		return nil, err
 	}
-	g, err := build(ctx, s.nextID.Add(1), f, hash, s.opts.Registry, s.metrics, s.log, s.building.Store)
+	g, err := build(ctx, s.nextID.Add(1), f, hash, prev, s.opts.Registry, s.metrics, s.log, s.building.Store)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.opts.ConfigPath, err)
 	}
@@ -343,11 +343,7 @@ func (s *Server) Reload(ctx context.Context, trigger string) error {
 	defer s.reloadMu.Unlock()
 	defer s.building.Store(nil) // after the swap, or when the new generation failed
 	old := s.gen.Load()
-	var skipSame *generation
-	if trigger == "file" {
-		skipSame = old
-	}
-	g, err := s.load(ctx, skipSame)
+	g, err := s.load(ctx, old, trigger == "file")
 	if err == nil && g == nil {
 		return nil // file touched, content unchanged
 	}
