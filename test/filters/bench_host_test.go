@@ -61,7 +61,11 @@ func demoToken(t testing.TB, sub string, extra ...string) string {
 
 func startPlugin(t testing.TB, f *hostFilter, vmID string, cfg []byte, pool int) *engine.Plugin {
 	t.Helper()
-	p, err := f.eng.NewPlugin(context.Background(), engine.PluginConfig{Module: f.mod, Name: f.name, VMID: vmID,
+	ctx := f.compileCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	p, err := f.eng.NewPlugin(ctx, engine.PluginConfig{Module: f.mod, Name: f.name, VMID: vmID,
 		Configuration: cfg, PoolSize: pool, CallTimeout: callTimeout})
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +74,15 @@ func startPlugin(t testing.TB, f *hostFilter, vmID string, cfg []byte, pool int)
 	return p
 }
 
-// BenchmarkHost measures one request through a compiled filter in the engine: create the stream, run
-// proxy_on_request_headers (host calls included), end the stream.
-func BenchmarkHost(b *testing.B) {
+// hostCase is one request shape of BenchmarkHost: a filter, its configuration and the request headers.
+type hostCase struct {
+	name, filter, vmID string
+	cfg                []byte
+	req                abi.Headers
+}
+
+// hostCases are BenchmarkHost's cases; TestGuestCalls profiles the same ones.
+func hostCases(t testing.TB) []hostCase {
 	httpReq := func(kv ...string) abi.Headers {
 		h := abi.Headers{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/hello"}, {Key: ":authority", Value: "api.example.com"},
 			{Key: "user-agent", Value: "bench"}}
@@ -85,56 +95,68 @@ func BenchmarkHost(b *testing.B) {
 		{Key: "x-dubbo-service", Value: "org.example.GreetingService"}, {Key: "x-dubbo-method", Value: "sayHello"},
 		{Key: "x-dubbo-version", Value: "1.0.0"}, {Key: "x-dubbo-group", Value: ""}, {Key: "x-dubbo-protocol-version", Value: "2.0.2"},
 		{Key: "x-user-id", Value: "user-42"}}
-	auth := newHostFilter(b, "auth")
-	rl := newHostFilter(b, "ratelimit")
-	dr := newHostFilter(b, "dubbo-routing")
-	noop := newHostFilter(b, "noop")
 	bigLimit := []byte(`{"rules": [{"name": "per-consumer", "key": {"source": "consumer"},
 	  "limit_keys": [{"value": "*", "requests": 1000000000, "per": "second"}]}]}`)
-	cases := []struct {
-		name string
-		p    *engine.Plugin
-		req  abi.Headers
-	}{
-		{"baseline/nothing", startPlugin(b, noop, "bench-noop", []byte(`[]`), 1), httpReq()},
-		{"baseline/get-headers", startPlugin(b, noop, "bench-noop", []byte(`["headers"]`), 1), httpReq()},
-		{"baseline/get-one-header", startPlugin(b, noop, "bench-noop", []byte(`["header"]`), 1), httpReq()},
-		{"baseline/get-property", startPlugin(b, noop, "bench-noop", []byte(`["property"]`), 1), httpReq()},
-		{"baseline/time-now", startPlugin(b, noop, "bench-noop", []byte(`["now"]`), 1), httpReq()},
-		{"baseline/time-now-mono", startPlugin(b, noop, "bench-noop", []byte(`["now-mono"]`), 1), httpReq()},
-		{"baseline/set-header", startPlugin(b, noop, "bench-noop", []byte(`["set-header"]`), 1), httpReq()},
-		{"baseline/remove-header", startPlugin(b, noop, "bench-noop", []byte(`["remove-header"]`), 1), httpReq()},
-		{"baseline/metric", startPlugin(b, noop, "bench-noop", []byte(`["metric"]`), 1), httpReq()},
-		{"baseline/alloc", startPlugin(b, noop, "bench-noop", []byte(`["alloc"]`), 1), httpReq()},
-		{"auth/api-key", startPlugin(b, auth, "bench-auth", sample(b, "auth"), 1), httpReq("x-api-key", "alice-demo-key-0001")},
-		{"auth/basic-warm", startPlugin(b, auth, "bench-auth", sample(b, "auth"), 1),
-			httpReq("authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("bob:bob-demo-password")))},
-		{"auth/jwt-cached", startPlugin(b, auth, "bench-auth", sample(b, "auth"), 1), httpReq("authorization", "Bearer "+demoToken(b, "carol"))},
-		{"ratelimit/consumer", startPlugin(b, rl, "bench-rl", bigLimit, 1), httpReq("x-wasmesh-consumer", "alice")},
-		{"dubbo-routing/sticky-weights", startPlugin(b, dr, "bench-dr", sample(b, "dubbo-routing"), 1), dubboReq},
+	noop := func(name, cfg string) hostCase {
+		return hostCase{name: "baseline/" + name, filter: "noop", vmID: "bench-noop", cfg: []byte(cfg), req: httpReq()}
 	}
-	info := engine.StreamInfo{Properties: engine.PropertyMap{"source.address": []byte("10.0.0.1:40000")}}
-	for _, c := range cases {
+	authCfg := sample(t, "auth")
+	return []hostCase{
+		noop("nothing", `[]`),
+		noop("get-headers", `["headers"]`),
+		noop("get-one-header", `["header"]`),
+		noop("get-property", `["property"]`),
+		noop("time-now", `["now"]`),
+		noop("time-now-mono", `["now-mono"]`),
+		noop("set-header", `["set-header"]`),
+		noop("remove-header", `["remove-header"]`),
+		noop("metric", `["metric"]`),
+		noop("alloc", `["alloc"]`),
+		{"auth/api-key", "auth", "bench-auth", authCfg, httpReq("x-api-key", "alice-demo-key-0001")},
+		{"auth/basic-warm", "auth", "bench-auth", authCfg,
+			httpReq("authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("bob:bob-demo-password")))},
+		{"auth/jwt-cached", "auth", "bench-auth", authCfg, httpReq("authorization", "Bearer "+demoToken(t, "carol"))},
+		{"ratelimit/consumer", "ratelimit", "bench-rl", bigLimit, httpReq("x-wasmesh-consumer", "alice")},
+		{"dubbo-routing/sticky-weights", "dubbo-routing", "bench-dr", sample(t, "dubbo-routing"), dubboReq},
+	}
+}
+
+// benchInfo is the stream every BenchmarkHost request runs on (ratelimit rules may read the client address).
+var benchInfo = engine.StreamInfo{Properties: engine.PropertyMap{"source.address": []byte("10.0.0.1:40000")}}
+
+// runRequest runs one request of c on p: create the stream, run proxy_on_request_headers (host calls included),
+// end the stream. h is reused between calls. A local response fails the benchmark: every case is allowed.
+func runRequest(t testing.TB, p *engine.Plugin, c hostCase, h *abi.Headers) {
+	s, err := p.NewHTTPStream(context.Background(), benchInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*h = append((*h)[:0], c.req...)
+	s.OnRequestHeaders(h, true)
+	if lr := s.LocalResponse(); lr != nil {
+		t.Fatalf("%s: local response %d", c.name, lr.StatusCode)
+	}
+	s.Done()
+}
+
+// BenchmarkHost measures one request through a compiled filter in the engine: create the stream, run
+// proxy_on_request_headers (host calls included), end the stream.
+func BenchmarkHost(b *testing.B) {
+	filters := map[string]*hostFilter{}
+	for _, c := range hostCases(b) {
+		f := filters[c.filter]
+		if f == nil {
+			f = newHostFilter(b, c.filter)
+			filters[c.filter] = f
+		}
+		p := startPlugin(b, f, c.vmID, c.cfg, 1)
 		b.Run(c.name, func(b *testing.B) {
-			ctx := context.Background()
 			h := make(abi.Headers, 0, 32)
-			one := func() {
-				s, err := c.p.NewHTTPStream(ctx, info)
-				if err != nil {
-					b.Fatal(err)
-				}
-				h = append(h[:0], c.req...)
-				s.OnRequestHeaders(&h, true)
-				if lr := s.LocalResponse(); lr != nil {
-					b.Fatalf("local response %d", lr.StatusCode)
-				}
-				s.Done()
-			}
-			one() // warm the caches (bcrypt, token verification)
+			runRequest(b, p, c, &h) // warm the caches (bcrypt, token verification)
 			b.ReportAllocs()
 			cpu := cpuTime()
 			for b.Loop() {
-				one()
+				runRequest(b, p, c, &h)
 			}
 			reportCPU(b, cpu)
 		})

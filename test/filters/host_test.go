@@ -39,11 +39,12 @@ func cacheDir(t testing.TB) string {
 	return filepath.Join(base, "wasmesh", "test-filters")
 }
 
-// bridgeDir is the builder's ABI bridge, compiled into every filter: a module built with another bridge must not
-// be reused.
-const bridgeDir = "../../builder/bridge"
+// builderDir is the builder: its ABI bridge is compiled into every filter and its go command settings (GOWASM) shape
+// the code, so a module built by another builder must not be reused.
+const builderDir = "../../builder"
 
-// sourceHash covers a whole module (every filter shares filters/internal), the builder's bridge and the Go version.
+// sourceHash covers a whole module (every filter shares filters/internal), the builder with its bridge, and the Go
+// version.
 func sourceHash(t testing.TB, root string) string {
 	h := sha256.New()
 	h.Write([]byte(runtime.Version()))
@@ -60,7 +61,7 @@ func sourceHash(t testing.TB, root string) string {
 		}
 		return nil
 	}
-	for _, dir := range []string{root, bridgeDir} {
+	for _, dir := range []string{root, builderDir} {
 		if err := filepath.WalkDir(dir, walk); err != nil {
 			t.Fatal(err)
 		}
@@ -199,6 +200,9 @@ type hostFilter struct {
 	eng    *engine.Engine
 	mod    *engine.Module
 	caller *heldCaller
+	// compileCtx, when set, is the context plugins start with: the engine compiles a module again for a plugin
+	// whose deadline setting differs from the default, and TestGuestCalls's listener must reach that compile too.
+	compileCtx context.Context
 }
 
 func newHostFilter(t testing.TB, name string) *hostFilter {
