@@ -57,8 +57,8 @@ func wasmeshArenaAddr() uint32 { return uint32(uintptr(unsafe.Pointer(&wasmeshAr
 // serialized map), so chunks are small and a result larger than wasmeshCarveMax
 // gets its own allocation.
 const (
-	wasmeshChunkSize = 2 << 10
-	wasmeshCarveMax  = 256
+	wasmeshChunkSize = 4 << 10
+	wasmeshCarveMax  = 512 // a request's header map: 5-10 headers of a typical request or Dubbo call
 )
 
 var wasmeshChunk []byte

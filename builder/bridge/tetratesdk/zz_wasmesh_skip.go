@@ -101,8 +101,31 @@ func wasmeshSkipFor(t reflect.Type, methods []wasmeshMethod, base reflect.Type) 
 	return skip
 }
 
+// wasmeshLastType, wasmeshLastMethods and wasmeshLastSkip remember the skip set of
+// the last context type: a filter creates its streams with one type, and in a Go
+// guest the reflection and the table walk below cost several calls per stream.
+var (
+	wasmeshLastType    unsafe.Pointer
+	wasmeshLastMethods *wasmeshMethod
+	wasmeshLastSkip    uint32
+)
+
 // wasmeshSkipOf is the skip set of a stream context just created.
 func wasmeshSkipOf(ctx interface{}, methods []wasmeshMethod, base reflect.Type) uint32 {
+	// An empty interface is (type, data); a nil data word is a nil pointer context,
+	// which takes the slow path below.
+	words := (*[2]unsafe.Pointer)(unsafe.Pointer(&ctx))
+	if words[0] != nil && words[0] == wasmeshLastType && words[1] != nil && &methods[0] == wasmeshLastMethods {
+		return wasmeshLastSkip
+	}
+	skip := wasmeshSkipOfSlow(ctx, methods, base)
+	if words[0] != nil && words[1] != nil {
+		wasmeshLastType, wasmeshLastMethods, wasmeshLastSkip = words[0], &methods[0], skip
+	}
+	return skip
+}
+
+func wasmeshSkipOfSlow(ctx interface{}, methods []wasmeshMethod, base reflect.Type) uint32 {
 	if v := reflect.ValueOf(ctx); !v.IsValid() || v.Kind() == reflect.Ptr && v.IsNil() {
 		// A nil context panics in the SDK's calls even where the method is inherited;
 		// keep that behaviour.
