@@ -241,7 +241,7 @@ func (a *authenticator) authenticate(r *request.Request, clock func() time.Time,
 			removeSrc, setSrc = stripSource(r, src)
 		}
 		id, err := a.verifyToken(p, tok, now)
-		if errors.Is(err, errUnknownKID) && a.mayFetch(p, now) {
+		if err != nil && errors.Is(err, errUnknownKID) && a.mayFetch(p, now) {
 			d.FetchProvider = p.index
 			return "", nil, method, "", setSrc, nil
 		}
@@ -252,7 +252,7 @@ func (a *authenticator) authenticate(r *request.Request, clock func() time.Time,
 		return id.consumer, id.claims, method, removeSrc, setSrc, nil
 	}
 	if len(a.cfg.basic) > 0 {
-		if v, ok := r.Header("authorization"); ok && hasPrefixFold(v, "basic ") {
+		if v, ok := r.Header("authorization"); ok && hasPrefixFold(v, "Basic ") {
 			if !a.cfg.forwardCreds {
 				removeSrc = "authorization"
 			}
@@ -342,7 +342,9 @@ func extract(r *request.Request, s TokenSource) (string, bool) {
 			}
 			v = v[len(s.Prefix):]
 		}
-		v = strings.TrimSpace(v)
+		if v != "" && (v[0] <= ' ' || v[len(v)-1] <= ' ') { // the call costs more in Wasm than this check
+			v = strings.TrimSpace(v)
+		}
 		return v, v != ""
 	case s.Query != "":
 		v, ok := r.Query(s.Query)
@@ -353,8 +355,10 @@ func extract(r *request.Request, s TokenSource) (string, bool) {
 	}
 }
 
+// hasPrefixFold reports whether s starts with prefix, ignoring case. Clients send the canonical spelling of
+// "Bearer " and "Basic " almost always, so that is compared first: in Wasm strings.EqualFold is a call and a loop.
 func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+	return len(s) >= len(prefix) && (s[:len(prefix)] == prefix || strings.EqualFold(s[:len(prefix)], prefix))
 }
 
 // stripSource says how to drop credentials taken from src: remove a header, or rewrite :path / cookie.
@@ -418,7 +422,8 @@ func (a *authenticator) verifyToken(p *provider, token string, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	a.st.tokens.Put(h, tokenEntry{token: token, provider: p.index, id: id})
+	// A copy: token points into the bytes the host returned, which the bridge may share with other results.
+	a.st.tokens.Put(h, tokenEntry{token: strings.Clone(token), provider: p.index, id: id})
 	return id, nil
 }
 

@@ -19,16 +19,13 @@ type metricSet struct {
 	n       int
 }
 
-type routeKey struct {
-	route   int
-	cluster string
-}
-
 type methodCounters struct {
 	tags     string
 	requests counter
 	none     counter
-	routes   map[routeKey]counter
+	// routed holds the counters per route and cluster choice (Decision.Route, Decision.Choice), defined on first
+	// use: indexing instead of a map keyed by the cluster name saves hashing a string per request.
+	routed [][]counter
 }
 
 func newMetricSet(rt *router, define func(string) counter) *metricSet {
@@ -42,12 +39,14 @@ func (m *metricSet) count(service, method string, d Decision) {
 		mc.none.Increment(1)
 		return
 	}
-	route := m.rt.routes[d.Route].name
-	key := routeKey{d.Route, d.Cluster}
-	c, ok := mc.routes[key]
-	if !ok {
-		c = m.define("wasmesh_dubbo_routing_routed_total" + mc.tags + ".route=" + route + ".cluster=" + sanitize(d.Cluster))
-		mc.routes[key] = c
+	ro := &m.rt.routes[d.Route]
+	if mc.routed[d.Route] == nil {
+		mc.routed[d.Route] = make([]counter, len(ro.clusters))
+	}
+	c := mc.routed[d.Route][d.Choice]
+	if c == nil {
+		c = m.define("wasmesh_dubbo_routing_routed_total" + mc.tags + ".route=" + ro.name + ".cluster=" + sanitize(d.Cluster))
+		mc.routed[d.Route][d.Choice] = c
 	}
 	c.Increment(1)
 }
@@ -66,7 +65,11 @@ func (m *metricSet) lookup(service, method string) *methodCounters {
 	}
 	tags := ".service=" + sanitize(service) + ".method=" + sanitize(method)
 	mc := &methodCounters{tags: tags, requests: m.define("wasmesh_dubbo_routing_requests_total" + tags),
-		none: m.define("wasmesh_dubbo_routing_routed_total" + tags + ".route=none.cluster=default"), routes: map[routeKey]counter{}}
+		none:   m.define("wasmesh_dubbo_routing_routed_total" + tags + ".route=none.cluster=default"),
+		routed: make([][]counter, len(m.rt.routes))}
+	// Copies as keys: the names point into the bytes the host returned, which the bridge may share with other
+	// results, and these entries live as long as the VM.
+	service, method = strings.Clone(service), strings.Clone(method)
 	if m.methods[service] == nil {
 		m.methods[service] = map[string]*methodCounters{}
 	}

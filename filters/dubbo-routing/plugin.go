@@ -57,12 +57,15 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		return types.ActionContinue
 	}
 	p.rt.edit(d.Route, &req, removeAttachment, setAttachment)
-	if err := proxywasm.SetProperty([]string{"upstream_cluster"}, []byte(d.Cluster)); err != nil {
+	if err := proxywasm.SetProperty(upstreamCluster, p.rt.routes[d.Route].clusterBytes[d.Choice]); err != nil {
 		proxywasm.LogErrorf("dubbo-routing: route %q: set upstream_cluster %q: %v; the route's default cluster is used",
 			p.rt.routes[d.Route].name, d.Cluster, err)
 	}
 	return types.ActionContinue
 }
+
+// upstreamCluster is the property path the data plane reads the chosen cluster from.
+var upstreamCluster = []string{"upstream_cluster"}
 
 func removeAttachment(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
 

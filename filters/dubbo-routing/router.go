@@ -31,6 +31,10 @@ type route struct {
 	rename                          [][2]string // sorted for a stable order
 	remove                          []string
 	set                             [][2]string
+	// clusters are the distinct clusters the route can pick (Decision.Choice indexes them), with their bytes for
+	// the upstream_cluster property: computed once here, so a request neither converts nor hashes a cluster name.
+	clusters     []string
+	clusterBytes [][]byte
 }
 
 type attachmentMatcher struct {
@@ -41,12 +45,14 @@ type attachmentMatcher struct {
 type weighted struct {
 	cluster string
 	upTo    uint64 // cumulative weight
+	choice  int    // index in route.clusters
 }
 
 type canary struct {
 	attachment string
 	m          match.Matcher
 	cluster    string
+	choice     int // index in route.clusters
 }
 
 var (
@@ -189,7 +195,29 @@ func compileRoute(field string, rc RouteConfig) (route, error) {
 		}
 		sort.Slice(r.set, func(i, j int) bool { return r.set[i][0] < r.set[j][0] })
 	}
+	r.choice(r.cluster)
+	for i := range r.weighted {
+		r.weighted[i].choice = r.choice(r.weighted[i].cluster)
+	}
+	for i := range r.canaries {
+		r.canaries[i].choice = r.choice(r.canaries[i].cluster)
+	}
 	return r, nil
+}
+
+// choice returns the index of cluster in r.clusters, adding it when new; "" is no cluster.
+func (r *route) choice(cluster string) int {
+	if cluster == "" {
+		return -1
+	}
+	for i, c := range r.clusters {
+		if c == cluster {
+			return i
+		}
+	}
+	r.clusters = append(r.clusters, cluster)
+	r.clusterBytes = append(r.clusterBytes, []byte(cluster))
+	return len(r.clusters) - 1
 }
 
 // attachment validates an attachment name. Reserved headers (pseudo headers, x-dubbo-*) carry the invocation and
@@ -209,6 +237,7 @@ func attachment(field, name string, readOnly bool) (string, error) {
 type Decision struct {
 	Route   int    // index into routes; -1 when no route matched (the route's default cluster is kept)
 	Cluster string // "" when no route matched
+	Choice  int    // index of Cluster in the route's clusters
 	Canary  bool
 }
 
@@ -223,13 +252,14 @@ func (rt *router) Decide(r *request.Request, rnd func(n uint64) uint64) Decision
 		if !ro.matches(r) {
 			continue
 		}
-		for _, c := range ro.canaries {
+		for j := range ro.canaries {
+			c := &ro.canaries[j]
 			if v, ok := r.Header(c.attachment); ok && c.m.Match(v) {
-				return Decision{Route: i, Cluster: c.cluster, Canary: true}
+				return Decision{Route: i, Cluster: c.cluster, Choice: c.choice, Canary: true}
 			}
 		}
 		if ro.cluster != "" {
-			return Decision{Route: i, Cluster: ro.cluster}
+			return Decision{Route: i, Cluster: ro.cluster} // the route's first choice
 		}
 		var pick uint64
 		if v, ok := r.Header(ro.hashAttachment); ok && ro.hashAttachment != "" {
@@ -239,7 +269,7 @@ func (rt *router) Decide(r *request.Request, rnd func(n uint64) uint64) Decision
 		}
 		for _, w := range ro.weighted {
 			if pick < w.upTo {
-				return Decision{Route: i, Cluster: w.cluster}
+				return Decision{Route: i, Cluster: w.cluster, Choice: w.choice}
 			}
 		}
 	}
@@ -253,7 +283,8 @@ func (ro *route) matches(r *request.Request) bool {
 	if !ro.service.Match(r.Service) || !ro.method.Match(r.DubboMethod) || !ro.version.Match(r.Version) || !ro.group.Match(r.Group) {
 		return false
 	}
-	for _, a := range ro.attachments {
+	for i := range ro.attachments {
+		a := &ro.attachments[i]
 		v, ok := r.Header(a.name)
 		if !ok || !a.m.Match(v) {
 			return false

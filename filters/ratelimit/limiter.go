@@ -384,10 +384,10 @@ func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v token
 		}
 		l.valBuf = nb.Append(l.valBuf[:0], owner)
 		err := l.store.Set(l.slotKey(ru, target), l.valBuf, targetCAS)
-		if errors.Is(err, tokenbucket.ErrCASMismatch) {
-			continue
-		}
 		if err != nil {
+			if errors.Is(err, tokenbucket.ErrCASMismatch) {
+				continue
+			}
 			return tokenbucket.Verdict{}, false, err
 		}
 		return v, false, nil
@@ -400,9 +400,24 @@ func (l *limiter) take(ru *rule, lk *limitKey, value string, now int64) (v token
 func (l *limiter) slotKey(ru *rule, slot uint64) string {
 	k := append(l.keyBuf[:0], ru.prefix...)
 	k = append(k, "slot/"...)
-	k = strconv.AppendUint(k, slot, 10)
+	k = appendDecimal(k, slot)
 	l.keyBuf = k
 	return unsafe.String(unsafe.SliceData(k), len(k))
+}
+
+// appendDecimal is strconv.AppendUint(dst, n, 10) without its two calls, which cost more than the digits in Wasm.
+func appendDecimal(dst []byte, n uint64) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(dst, buf[i:]...)
 }
 
 // fixedKey is wasmesh.ratelimit/<domain>/<rule>/<entry>/<kind>, in the same reused buffer as slotKey.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -294,6 +295,14 @@ func TestHeadersToFetch(t *testing.T) {
 		l := mustCompile(t, cfg, tokenbucket.NewMemStore())
 		if (l.fetch == nil) != (tt.want == nil) || !slices.Equal(l.fetch, tt.want) {
 			t.Errorf("%s:\n fetch %q, want %q", cfg, l.fetch, tt.want)
+		}
+	}
+}
+
+func TestAppendDecimal(t *testing.T) {
+	for _, n := range []uint64{0, 7, 10, 99, 12345, 1<<32 + 1, math.MaxUint64} {
+		if got, want := string(appendDecimal([]byte("slot/"), n)), "slot/"+strconv.FormatUint(n, 10); got != want {
+			t.Errorf("appendDecimal(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -97,7 +97,7 @@ func (m *RequestMatcher) Match(r *request.Request) bool {
 	if len(m.methods) > 0 {
 		ok := false
 		for _, meth := range m.methods {
-			if strings.EqualFold(meth, r.Method) {
+			if meth == r.Method || strings.EqualFold(meth, r.Method) { // methods are upper case, almost always sent so
 				ok = true
 				break
 			}

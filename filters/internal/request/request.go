@@ -84,7 +84,9 @@ func New(headers [][2]string, sourceAddress string) Request {
 			r.DubboMethod = m
 		}
 	}
-	r.ClientIP = ParseSourceAddress(sourceAddress)
+	if sourceAddress != "" { // most filters pass none; in Wasm even a call that returns at once costs
+		r.ClientIP = ParseSourceAddress(sourceAddress)
+	}
 	return r
 }
 
@@ -111,7 +113,13 @@ func hostOnly(authority string) string {
 	} else if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
 		host = host[:i]
 	}
-	return strings.ToLower(host)
+	for i := 0; i < len(host); i++ {
+		// Hosts arrive in lower case almost always: scanning here saves strings.ToLower's call on that path.
+		if c := host[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return strings.ToLower(host)
+		}
+	}
+	return host
 }
 
 // Header returns the first value of the lowercase header name.

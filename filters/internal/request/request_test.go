@@ -22,6 +22,7 @@ func TestNew(t *testing.T) {
 		{"dubbo from path", [][2]string{{":method", "DUBBO"}, {":path", "/svc.A/m"}}, "::ffff:10.1.1.1",
 			true, "svc.A", "m", "/svc.A/m", "", "10.1.1.1"},
 		{"ipv6 authority", [][2]string{{":authority", "[::1]:443"}}, "garbage", false, "", "", "", "::1", ""},
+		{"no source address", [][2]string{{":authority", "api.example.com"}, {":path", "/"}}, "", false, "", "", "/", "api.example.com", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,10 +13,10 @@ type SharedData struct{}
 // Get reads key; a missing key is found == false, not an error.
 func (SharedData) Get(key string) ([]byte, uint32, bool, error) {
 	v, cas, err := proxywasm.GetSharedData(key)
-	if errors.Is(err, types.ErrorStatusNotFound) {
-		return nil, 0, false, nil
-	}
-	if err != nil {
+	if err != nil { // checked first: in Wasm errors.Is is a call even for a nil error
+		if errors.Is(err, types.ErrorStatusNotFound) {
+			return nil, 0, false, nil
+		}
 		return nil, 0, false, err
 	}
 	return v, cas, true, nil
@@ -25,7 +25,7 @@ func (SharedData) Get(key string) ([]byte, uint32, bool, error) {
 // Set writes key if its CAS is still cas (0: unconditionally).
 func (SharedData) Set(key string, value []byte, cas uint32) error {
 	err := proxywasm.SetSharedData(key, value, cas)
-	if errors.Is(err, types.ErrorStatusCasMismatch) {
+	if err != nil && errors.Is(err, types.ErrorStatusCasMismatch) {
 		return ErrCASMismatch
 	}
 	return err

@@ -97,7 +97,9 @@ func (r Rate) Take(b Bucket, found bool, now int64) (Bucket, Verdict) {
 		b.Last = now
 	}
 	// Also caps buckets stored under a larger burst, e.g. before a configuration change (shared data outlives it).
-	b.Tokens = math.Min(r.Burst, b.Tokens)
+	if b.Tokens > r.Burst { // not math.Min, a call in Wasm; Tokens is never NaN here (Decode refuses it)
+		b.Tokens = r.Burst
+	}
 	if b.Tokens >= 1 {
 		b.Tokens--
 		v := Verdict{Allowed: true, Remaining: uint64(b.Tokens), Reset: r.until(b.Tokens, r.Burst)}
