@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // h1Transport sends HTTP/1.1 requests without a body on pooled connections from the calling goroutine: it writes
@@ -208,11 +210,11 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	w.WriteString(host)
 	w.WriteString("\r\n")
 	for k, vs := range req.Header {
-		if k == "Host" || !validName(k) {
-			continue
+		if k == "Host" || !httpguts.ValidHeaderFieldName(k) {
+			continue // what net/http's Transport would refuse to send is left out
 		}
 		for _, v := range vs {
-			if !validValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				continue
 			}
 			if v == "" && k == "User-Agent" {
@@ -226,27 +228,6 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	}
 	w.WriteString("\r\n")
 	return w.Flush()
-}
-
-func validName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c <= ' ' || c == ':' || c >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // h1Body returns the connection to the pool when the body has been read to its end and the server keeps the

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // memConn is a net.Conn over fixed input that drops what is written.
@@ -59,7 +61,7 @@ func FuzzReadRequest(f *testing.F) {
 				t.Fatalf("version %d.%d", r.ProtoMajor, r.ProtoMinor)
 			}
 			for k, vv := range r.Header {
-				if !validFieldName(k) || k == "Host" {
+				if !httpguts.ValidHeaderFieldName(k) || k == "Host" {
 					t.Fatalf("field name %q", k)
 				}
 				for _, v := range vv {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // response is the connection's http.ResponseWriter, reused for every request of the connection. Besides the
@@ -228,38 +230,17 @@ func writeFields(bw *bufio.Writer, h http.Header) {
 }
 
 func writeField(bw *bufio.Writer, name string, vv []string) {
-	if !validFieldName(name) {
+	if !httpguts.ValidHeaderFieldName(name) {
 		return
 	}
 	for _, v := range vv {
-		if validFieldValue(v) {
+		if httpguts.ValidHeaderFieldValue(v) {
 			bw.WriteString(name)
 			bw.WriteString(": ")
 			bw.WriteString(v)
 			bw.WriteString("\r\n")
 		}
 	}
-}
-
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !isToken(k[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // finish completes the response after the handler returned: the head if not yet out, the last chunk and the
