@@ -1,6 +1,7 @@
 // Package loopguard makes a Wasm module stoppable, and a GC-safe citizen of a Go process, while it loops. It
-// rewrites the module so that every loop iteration decrements a budget (a new mutable i32 global) and, when the
-// budget is spent, calls an imported host function, ImportModule.ImportName, of type func() i32:
+// rewrites the module so that every loop iteration and every function call decrements a budget (a new mutable
+// i32 global) and, when the budget is spent, calls an imported host function, ImportModule.ImportName, of type
+// func() i32:
 //
 //	loop
 //	  global.get $budget
@@ -13,7 +14,8 @@
 // the point: code that wazero compiled cannot be preempted, so a guest looping without host calls would keep Go's
 // garbage collector from ever stopping the world, and the whole process would hang, the goroutine that should stop
 // the guest included. With the tick, the guest reaches a Go safe point every budget iterations, and the host can
-// check its deadline there. Straight-line code ends by itself, and recursion ends in a stack overflow.
+// check its deadline there. Only straight-line code between two checks runs unchecked, and it ends by itself.
+// Checking calls too closes the one other way to run long, a call tree without loops (naive recursion).
 //
 // wazero's own answer (RuntimeConfig.WithCloseOnContextDone) calls into Go at every loop head, which costs more
 // than most proxy-wasm callbacks (see host/engine/RATIONALE.md); the budget makes that one call per many
@@ -100,7 +102,8 @@ type section struct {
 	body []byte
 }
 
-// Instrument returns a copy of wasm with the loop budget, the tick import and a check at the head of every loop.
+// Instrument returns a copy of wasm with the budget, the tick import and a check at the top of every function and
+// the head of every loop.
 // Custom sections are kept except DWARF (.debug_*) and code metadata (metadata.code.*), whose code offsets the
 // rewrite would invalidate; the name section is renumbered.
 func Instrument(wasm []byte) ([]byte, error) {

@@ -192,12 +192,54 @@ func TestInstrumentStopsLoops(t *testing.T) {
 			if err != nil || res[0] != 1000 {
 				t.Fatalf("count(1000) = %v, %v", res, err)
 			}
-			// A tick every budget+1 iterations: the first loop head asks, then 9 decrements.
-			if got := h.ticks.Load(); got != 100 {
-				t.Errorf("%d ticks for 1000 iterations with a budget of 9, want 100", got)
+			// A tick every budget+1 checks (the first check asks, then 9 decrements): 1001 checks, the function's
+			// entry and 1000 loop heads.
+			if got := h.ticks.Load(); got != 101 {
+				t.Errorf("%d ticks for 1001 checks with a budget of 9, want 101", got)
 			}
 			spinUntilStopped(t, h, mod, tc.gc)
 		})
+	}
+}
+
+// fibModule exports fib(n), naive recursion with no loop at all: only the check at function entry stops it.
+func fibModule() []byte {
+	fib := []byte{0x00, 0x20, 0x00, 0x41, 0x02, 0x49, 0x04, 0x7f, 0x20, 0x00, 0x05, // if n < 2: n
+		0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, 0x00, 0x20, 0x00, 0x41, 0x02, 0x6b, 0x10, 0x00, 0x6a, // else fib(n-1)+fib(n-2)
+		0x0b, 0x0b}
+	return cat([]byte("\x00asm\x01\x00\x00\x00"),
+		sec(1, vec([]byte{0x60, 0x01, 0x7f, 0x01, 0x7f})),
+		sec(3, vec([]byte{0})),
+		sec(7, vec(cat(str("fib"), []byte{0x00, 0x00}))),
+		sec(10, vec(cat(appendU32(nil, uint32(len(fib))), fib))))
+}
+
+func TestInstrumentStopsRecursion(t *testing.T) {
+	out, err := Instrument(fibModule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &guardHost{budget: 9}
+	mod := h.instantiate(t, out)
+	fib := mod.ExportedFunction("fib")
+	res, err := fib.Call(context.Background(), 10)
+	if err != nil || res[0] != 55 {
+		t.Fatalf("fib(10) = %v, %v", res, err)
+	}
+	if got := h.ticks.Load(); got != 18 { // 177 calls, a tick every 10
+		t.Errorf("%d ticks for 177 calls with a budget of 9, want 18", got)
+	}
+	gcloop.Run(t)
+	time.AfterFunc(20*time.Millisecond, func() { h.stop.Store(true) })
+	done := make(chan error, 1)
+	go func() { _, err := fib.Call(context.Background(), 60); done <- err }() // 2^41 calls
+	select {
+	case err := <-done:
+		if !errors.Is(err, errStopped) {
+			t.Fatalf("fib(60) ended with %v, want the tick's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("fib(60) was not stopped")
 	}
 }
 

@@ -32,7 +32,10 @@ func instrumentCode(body []byte, k renumber, check []byte) ([]byte, error) {
 			fr.u32()
 			fr.byte()
 		}
-		fn = copyInstrs(append(fn[:0], code[:fr.pos]...), &fr, k, check, false)
+		// The check also goes at the top of the body: a call tree without loops (naive recursion) can run as long
+		// as any loop.
+		fn = append(append(fn[:0], code[:fr.pos]...), check...)
+		fn = copyInstrs(fn, &fr, k, check, false)
 		if fr.err != nil {
 			return nil, unsupported(fmt.Sprintf("function %d", i), fr.err)
 		}
