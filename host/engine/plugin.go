@@ -51,7 +51,7 @@ type PluginConfig struct {
 	// runs without the loop guard, and a callback that never returns hangs the process, Go's GC included). A
 	// callback is stopped between CallTimeout and about 1.25 times it (the watchdog's tick); its VM is then
 	// replaced per FailStrategy. The deadline costs two atomic stores per callback, a load, a store and a branch
-	// per loop iteration, and a host call every 16384 iterations.
+	// per loop iteration and call, and a host call every 16384 of those.
 	CallTimeout time.Duration
 	// MemoryLimitPages caps each VM's linear memory in 64 KiB pages (DefaultMemoryLimitPages if 0).
 	MemoryLimitPages uint32
