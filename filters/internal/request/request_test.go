@@ -23,6 +23,9 @@ func TestNew(t *testing.T) {
 			true, "svc.A", "m", "/svc.A/m", "", "10.1.1.1"},
 		{"ipv6 authority", [][2]string{{":authority", "[::1]:443"}}, "garbage", false, "", "", "", "::1", ""},
 		{"no source address", [][2]string{{":authority", "api.example.com"}, {":path", "/"}}, "", false, "", "", "/", "api.example.com", ""},
+		{"bare ipv6 authority", [][2]string{{":authority", "2001:DB8::1"}}, "", false, "", "", "", "2001:db8::1", ""},
+		{"host header", [][2]string{{"host", "API.Example.com:80"}}, "", false, "", "", "", "api.example.com", ""},
+		{"unclosed bracket", [][2]string{{":authority", "[::1"}}, "", false, "", "", "", "[::1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
