@@ -65,6 +65,10 @@ func applyPairs(h filter.Headers, orig, now abi.Headers) {
 		}
 		return
 	}
+	if _, list := h.(*filter.Pairs); !list && len(orig) <= maxDiffPairs && len(now) <= maxDiffPairs {
+		applyChangedNames(h, orig, now)
+		return
+	}
 	// Anything else: remove every name that was there, then write what is there now; a pseudo-header is set
 	// once, from its first entry.
 	if ps, ok := h.(*filter.Pairs); ok {
@@ -101,6 +105,84 @@ func applyPairs(h filter.Headers, orig, now abi.Headers) {
 				pseudoSeen[nSeen] = p.Key
 				nSeen++
 			}
+		}
+	}
+}
+
+// maxDiffPairs bounds the maps applyChangedNames compares name by name (quadratic in their length); longer ones
+// are rewritten whole.
+const maxDiffPairs = 32
+
+// applyChangedNames writes back only the names whose values the module changed, in order: a name it removed is
+// deleted, one it added or whose values differ is replaced by its values now, the rest is not touched. An auth
+// filter that strips its key header and sets a consumer header costs one delete and one set, not a delete and an
+// add for every header of the request. A pseudo-header is set from its first entry when that changed.
+func applyChangedNames(h filter.Headers, orig, now abi.Headers) {
+	for i, p := range orig {
+		if isPseudo(p.Key) || seenBefore(orig[:i], p.Key) || sameValues(orig[i:], now, p.Key) {
+			continue
+		}
+		h.Del(p.Key)
+		addValues(h, now, p.Key)
+	}
+	for i, p := range now {
+		if seenBefore(now[:i], p.Key) {
+			continue
+		}
+		if isPseudo(p.Key) {
+			if v, ok := firstValue(orig, p.Key); !ok || v != p.Value {
+				h.Set(p.Key, p.Value)
+			}
+			continue
+		}
+		if !seenBefore(orig, p.Key) {
+			addValues(h, now[i:], p.Key)
+		}
+	}
+}
+
+func seenBefore(hs abi.Headers, k string) bool {
+	for _, p := range hs {
+		if p.Key == k {
+			return true
+		}
+	}
+	return false
+}
+
+func firstValue(hs abi.Headers, k string) (string, bool) {
+	for _, p := range hs {
+		if p.Key == k {
+			return p.Value, true
+		}
+	}
+	return "", false
+}
+
+// sameValues reports whether k has the same values, in the same order, in a and b.
+func sameValues(a, b abi.Headers, k string) bool {
+	i, j := 0, 0
+	for {
+		for i < len(a) && a[i].Key != k {
+			i++
+		}
+		for j < len(b) && b[j].Key != k {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i].Value != b[j].Value {
+			return false
+		}
+		i, j = i+1, j+1
+	}
+}
+
+func addValues(h filter.Headers, hs abi.Headers, k string) {
+	for _, p := range hs {
+		if p.Key == k {
+			h.Add(k, p.Value)
 		}
 	}
 }

@@ -153,9 +153,10 @@ func BenchmarkTinyGoStyleHeaders(b *testing.B) {
 
 func TestApplyPairs(t *testing.T) {
 	base := func() (*http.Request, filter.Headers, abi.Headers) {
-		req, _ := http.NewRequest("GET", "http://svc/a?b", nil)
+		req, _ := http.NewRequest("GET", "http://svc/a%2Fb?b", nil)
 		req.Header.Set("X-A", "1")
 		req.Header.Set("X-B", "2")
+		req.Header.Set("X-M", "1")
 		h := &filter.HTTPRequestHeaders{R: req}
 		return req, h, toPairs(nil, h)
 	}
@@ -164,13 +165,34 @@ func TestApplyPairs(t *testing.T) {
 		edit  func(p *abi.Headers)
 		check func(r *http.Request) bool
 	}{
-		{"unchanged", func(p *abi.Headers) {}, func(r *http.Request) bool { return r.Header.Get("X-A") == "1" && len(r.Header) == 2 }},
+		{"unchanged", func(p *abi.Headers) {}, func(r *http.Request) bool { return r.Header.Get("X-A") == "1" && len(r.Header) == 3 }},
 		{"appended", func(p *abi.Headers) { p.Add("x-c", "3") }, func(r *http.Request) bool { return r.Header.Get("X-C") == "3" && r.Header.Get("X-B") == "2" }},
 		{"replaced", func(p *abi.Headers) { p.Set("x-a", "9") }, func(r *http.Request) bool {
 			return r.Header.Values("X-A")[0] == "9" && len(r.Header.Values("X-A")) == 1
 		}},
 		{"removed", func(p *abi.Headers) { p.Del("x-b") }, func(r *http.Request) bool { return r.Header.Get("X-B") == "" && r.Header.Get("X-A") == "1" }},
-		{"path rewritten", func(p *abi.Headers) { p.Set(":path", "/z?q=1") }, func(r *http.Request) bool { return r.URL.Path == "/z" && r.URL.RawQuery == "q=1" }},
+		{"path rewritten", func(p *abi.Headers) { p.Set(":path", "/z?q=1") }, func(r *http.Request) bool {
+			return r.URL.Path == "/z" && r.URL.RawPath == "" && r.URL.RawQuery == "q=1"
+		}},
+		{"key stripped, consumer set", func(p *abi.Headers) { p.Del("x-a"); p.Set("x-consumer", "bench") }, func(r *http.Request) bool {
+			return r.Header.Get("X-A") == "" && r.Header.Get("X-Consumer") == "bench" && r.Header.Get("X-B") == "2" && len(r.Header) == 3
+		}},
+		{"second value changed", func(p *abi.Headers) { p.Add("x-m", "3"); p.Del("x-b") }, func(r *http.Request) bool {
+			return slices.Equal(r.Header.Values("X-M"), []string{"1", "3"}) && r.Header.Get("X-B") == ""
+		}},
+		{"values reordered", func(p *abi.Headers) {
+			p.Del("x-m")
+			p.Add("x-m", "2")
+			p.Add("x-m", "1")
+		}, func(r *http.Request) bool {
+			return slices.Equal(r.Header.Values("X-M"), []string{"2", "1"}) && r.Header.Get("X-A") == "1"
+		}},
+		{"escaped path kept when another header changes", func(p *abi.Headers) { p.Del("x-b") }, func(r *http.Request) bool {
+			return r.URL.Path == "/a/b" && r.URL.RawPath == "/a%2Fb" && r.URL.RawQuery == "b" && r.Host == "svc"
+		}},
+		{"method changed with a header", func(p *abi.Headers) { p.Set(":method", "POST"); p.Del("x-a") }, func(r *http.Request) bool {
+			return r.Method == "POST" && r.Header.Get("X-A") == "" && r.URL.RawPath == "/a%2Fb"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,5 +242,32 @@ func TestApplyPairsToDubboList(t *testing.T) {
 				t.Fatalf("list after %s:\n got %q\nwant %q", tt.name, h.P, tt.want)
 			}
 		})
+	}
+}
+
+// BenchmarkApplyPairs writes back what the auth filter does to a request in API-key mode: the key header
+// stripped, a consumer header set, the other five headers untouched.
+func BenchmarkApplyPairs(b *testing.B) {
+	req, _ := http.NewRequest("GET", "http://svc/a?b", nil)
+	h := &filter.HTTPRequestHeaders{R: req}
+	fill := func() {
+		clear(req.Header)
+		for _, k := range []string{"X-Api-Key", "User-Agent", "Accept", "X-Request-Id", "X-Forwarded-For", "X-User"} {
+			req.Header[k] = []string{"v"}
+		}
+	}
+	fill()
+	orig := toPairs(nil, h)
+	var now abi.Headers
+	b.ReportAllocs()
+	for b.Loop() {
+		fill()
+		now = append(now[:0], orig...)
+		now.Del("x-api-key")
+		now.Set("x-consumer", "bench")
+		applyPairs(h, orig, now)
+	}
+	if req.Header.Get("X-Consumer") != "bench" || req.Header.Get("X-Api-Key") != "" || len(req.Header) != 6 {
+		b.Fatalf("headers after write-back: %v", req.Header)
 	}
 }
