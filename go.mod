@@ -2,7 +2,12 @@ module github.com/wasmesh/wasmesh
 
 go 1.26.0
 
-require github.com/spf13/cobra v1.10.2
+require (
+	github.com/KimMachineGun/automemlimit v1.0.2
+	github.com/spf13/cobra v1.10.2
+)
+
+require github.com/pbnjay/memory v0.0.0-20210728143218-7b4eea64cf58 // indirect
 
 require (
 	cel.dev/expr v0.25.2 // indirect

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmesh/wasmesh/host/engine"
@@ -69,8 +71,27 @@ func defaultWasmCache() string {
 }
 
 // defaultGOGC is the proxy's GC target when GOGC is not set: its live heap is small and steady, so Go's default
-// of 100 collects every few MiB of request garbage; 400 trades a few MiB of memory for less GC CPU per request.
+// of 100 collects every few MiB of request garbage; 400 trades memory for less GC CPU per request. The guests'
+// linear memories count as live heap too, so with many VMs the heap may grow to five times their size: in a
+// container with a memory limit, setMemoryLimit keeps the GC under it.
 const defaultGOGC = 400
+
+// setMemoryLimit sets Go's soft memory limit (GOMEMLIMIT) to 90% of the limit from (the container's cgroup
+// limit in the proxy), unless GOMEMLIMIT is set or there is no limit: near it the GC collects more often instead of
+// letting GOGC 400 take the proxy past the limit and into an out-of-memory kill. AUTOMEMLIMIT=off disables it,
+// AUTOMEMLIMIT=0.8 changes the ratio (github.com/KimMachineGun/automemlimit). It returns the limit in force.
+func setMemoryLimit(log *slog.Logger, from memlimit.Provider) int64 {
+	limit, err := memlimit.Set(memlimit.WithProvider(from), memlimit.WithRatio(0.9))
+	switch {
+	case err != nil && os.Getenv("AUTOMEMLIMIT") != "":
+		log.Warn("AUTOMEMLIMIT ignored: set it to off or a ratio in (0, 1]", "err", err)
+	case err != nil:
+		log.Debug("no container memory limit to follow", "err", err)
+	case limit != math.MaxInt64:
+		log.Info("Go memory limit follows the container's", "GOMEMLIMIT", limit)
+	}
+	return limit
+}
 
 // proxyRuntime is what the proxy needs besides its configuration file: where compiled modules are kept, and
 // where oci:// modules come from.
@@ -83,6 +104,7 @@ func runProxy(ctx context.Context, configPath string, rt proxyRuntime, watch tim
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGOGC)
 	}
+	setMemoryLimit(log, memlimit.FromCgroup)
 	srcs, _, err := rt.Modules.sources(log)
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
