@@ -411,7 +411,7 @@ func (a *authenticator) verifyToken(p *provider, token string, now time.Time) (*
 	}
 	h := maphash.String(a.st.seed, token)
 	keys := a.st.keys[p.index]
-	if e, ok := a.st.tokens.Get(h); ok && e.token == token && e.provider == p.index && keys != nil && e.id.gen == keys.gen {
+	if e, ok := a.st.tokens.Get(h); ok && sameToken(e.token, token) && e.provider == p.index && keys != nil && e.id.gen == keys.gen {
 		if err := p.checkTime(e.id, now); err != nil {
 			a.st.tokens.Remove(h)
 			return nil, err
