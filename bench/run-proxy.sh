@@ -38,11 +38,14 @@ if [ -n "${WASMESH_BIN:-}" ]; then cp "$WASMESH_BIN" "$work/wasmesh"; else go bu
 [ -n "${WASMESH_BASE_BIN:-}" ] && cp "$WASMESH_BASE_BIN" "$work/wasmesh-base"
 go build -o "$work/loadgen" ./bench/loadgen
 # Ports, in this order: upstream, nginx, reverseproxy, then one per wasmesh variant (nofilter, nofilter-1cpu,
-# native-header, native-apikey, wasm-header, wasm-auth, nofilter-post, wasm-body-post, base-*).
-read -r P_UP P_NGINX P_RP P_NONE P_NONE1 P_HDR P_APIKEY P_WHDR P_WAUTH P_NONEPOST P_WBODY P_BNONE P_BWHDR P_BWAUTH \
-	<<<"$("$work/loadgen" freeports -n 14)"
-[ -n "$P_BWAUTH" ] || { echo "run-proxy.sh: could not get 14 free ports from loadgen freeports" >&2; exit 1; }
+# native-header, native-apikey, wasm-header, wasm-auth, nofilter-post, wasm-body-post, base-*, wasm-header-sdk024).
+read -r P_UP P_NGINX P_RP P_NONE P_NONE1 P_HDR P_APIKEY P_WHDR P_WAUTH P_NONEPOST P_WBODY P_BNONE P_BWHDR P_BWAUTH P_WHDR24 \
+	<<<"$("$work/loadgen" freeports -n 15)"
+[ -n "$P_WHDR24" ] || { echo "run-proxy.sh: could not get 15 free ports from loadgen freeports" >&2; exit 1; }
+# The same header filter twice: on the successor Go SDK (github.com/proxy-wasm/proxy-wasm-go-sdk), which wasmesh
+# build compiles as it is, and on tetratelabs' SDK v0.24.0, the filters' SDK, which wasmesh build bridges.
 "$work/wasmesh" build host/engine/testdata/headers -o "$work/headers.wasm" >/dev/null
+"$work/wasmesh" build host/engine/testdata/tetrate-minimal -o "$work/headers-sdk024.wasm" >/dev/null
 "$work/wasmesh" build filters/auth -o "$work/auth.wasm" >/dev/null
 "$work/wasmesh" build host/engine/testdata/body -o "$work/body.wasm" >/dev/null
 
@@ -87,6 +90,7 @@ proxy_yaml $P_NONE1 '[]' >"$work/none1.yaml"
 proxy_yaml $P_HDR '[{name: tag, kind: header, config: {request_set: {x-wasmesh: "1"}, response_set: {x-proxy: wasmesh}}}]' >"$work/header.yaml"
 proxy_yaml $P_APIKEY '[{name: keys, kind: apikey, config: {keys: [bench-key-0001]}}]' >"$work/apikey.yaml"
 proxy_yaml $P_WHDR "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader.yaml"
+proxy_yaml $P_WHDR24 "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers-sdk024.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader24.yaml"
 proxy_yaml $P_WAUTH "[{name: auth, kind: wasm, module: {url: \"file://$work/auth.wasm\"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}]" >"$work/wasmauth.yaml"
 proxy_yaml $P_NONEPOST '[]' >"$work/nonepost.yaml"
 proxy_yaml $P_WBODY "[{name: body, kind: wasm, module: {url: \"file://$work/body.wasm\"}, options: {callbacks: [request_body, response_body]}}]" >"$work/wasmbody.yaml"
@@ -101,6 +105,7 @@ variants=(
 	"wasmesh-native-header|$P_HDR|$work/wasmesh proxy -c $work/header.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-native-apikey|$P_APIKEY|$work/wasmesh proxy -c $work/apikey.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-header|$P_WHDR|$work/wasmesh proxy -c $work/wasmheader.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
+	"wasmesh-wasm-header-sdk024|$P_WHDR24|$work/wasmesh proxy -c $work/wasmheader24.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-auth|$P_WAUTH|$work/wasmesh proxy -c $work/wasmauth.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-nofilter-post|$P_NONEPOST|$work/wasmesh proxy -c $work/nonepost.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-body-post|$P_WBODY|$work/wasmesh proxy -c $work/wasmbody.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"

@@ -68,8 +68,8 @@ func TestParseProxyTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 9 {
-		t.Fatalf("%d rows, want 9", len(rows))
+	if len(rows) != 10 {
+		t.Fatalf("%d rows, want 10", len(rows))
 	}
 	direct, wasm := rows[0], rows[7]
 	if direct.Variant != "direct" || direct.RPS != 135358 || direct.CPUusReq != 2.6 || !direct.Upstream {
