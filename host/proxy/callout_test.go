@@ -444,16 +444,22 @@ func (e *streamEvents) Close(status uint32, _ string) {
 	close(e.closed)
 }
 
-// TestCalloutGRPCStream opens a proxy_grpc_stream through a cluster of the proxy to a real gRPC server.
-func TestCalloutGRPCStream(t *testing.T) {
-	h := calloutProxy(t, fmt.Sprintf(`
+// grpcEchoProxy runs a proxy whose cluster "echo" (h2c, with extra settings appended to its YAML) is a real gRPC
+// echo server.
+func grpcEchoProxy(t *testing.T, extra string) *harness {
+	return calloutProxy(t, fmt.Sprintf(`
 listeners:
 - name: http
   address: 127.0.0.1:0
   routes: [{name: all, cluster: echo}]
 clusters:
-- {name: echo, protocol: h2c, endpoints: [{address: "%s"}]}
-`, grpcclienttest.EchoServer(t)))
+- {name: echo, protocol: h2c, endpoints: [{address: "%s"}]%s}
+`, grpcclienttest.EchoServer(t), extra))
+}
+
+// TestCalloutGRPCStream opens a proxy_grpc_stream through a cluster of the proxy to a real gRPC server.
+func TestCalloutGRPCStream(t *testing.T) {
+	h := grpcEchoProxy(t, "")
 	ev := &streamEvents{closed: make(chan struct{})}
 	st, err := h.callouts.GRPCStream(context.Background(), "echo", "echo.Echo", "Chat", nil, ev)
 	if err != nil {
@@ -482,14 +488,7 @@ clusters:
 // TestCalloutGRPCStreamCircuitBreaker: an open stream holds one of the cluster's requests until it ends, so a
 // second stream over max_requests closes at once with UNAVAILABLE, and once the first ends a third one opens.
 func TestCalloutGRPCStreamCircuitBreaker(t *testing.T) {
-	h := calloutProxy(t, fmt.Sprintf(`
-listeners:
-- name: http
-  address: 127.0.0.1:0
-  routes: [{name: all, cluster: echo}]
-clusters:
-- {name: echo, protocol: h2c, endpoints: [{address: "%s"}], circuit_breaker: {max_requests: 1}}
-`, grpcclienttest.EchoServer(t)))
+	h := grpcEchoProxy(t, ", circuit_breaker: {max_requests: 1}")
 	echo := h.srv.gen.Load().clusters["echo"]
 	open := func() (engine.GRPCClientStream, *streamEvents) {
 		t.Helper()
