@@ -87,9 +87,13 @@ func build(ctx context.Context, id int64, f *config.File, hash string, prev *gen
 		chains: map[string]*filter.Chain{}, reusable: map[string]*sharedFilter{}}
 	if prev != nil {
 		for _, bf := range prev.filters {
-			if bf.shared.key != "" {
-				g.reusable[bf.shared.key] = bf.shared
+			if bf.shared.key == "" {
+				continue
 			}
+			if d, ok := bf.f.(filter.Describer); ok && d.Describe().State == "failed" {
+				continue // a reload is how an operator recovers a broken filter: build it again
+			}
+			g.reusable[bf.shared.key] = bf.shared
 		}
 	}
 	defer func() {

@@ -169,13 +169,30 @@ clusters:
 	}
 	served("r2") // the kept instances were not closed with the retired configuration
 
+	// A kept filter that has failed (no VM left) is built again by the next reload, the usual way to recover it.
+	if err := after["pinned"].(interface{ Close(context.Context) error }).Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := after["pinned"].(filter.Describer).Describe(); st.State != "failed" {
+		t.Fatalf("closed filter reports %q, want failed", st.State)
+	}
+	h.write(config("hello", "r3"))
+	if err := h.srv.Reload(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if instances()["pinned"] == after["pinned"] {
+		t.Fatal("a failed filter was kept across a reload")
+	}
+	served("r3")
+	after = instances()
+
 	// The pinned filter's configuration changed: a new instance, and the old one goes with the old generation.
-	h.write(config("bonjour", "r2"))
+	h.write(config("bonjour", "r3"))
 	if err := h.srv.Reload(context.Background(), "test"); err != nil {
 		t.Fatal(err)
 	}
 	if instances()["pinned"] == after["pinned"] {
 		t.Error("a filter whose configuration changed was kept")
 	}
-	served("r2")
+	served("r3")
 }
