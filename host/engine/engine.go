@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -212,7 +213,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	// The default plugin has a deadline, so compile the code it will run: the loop-guarded copy, or the module
 	// itself under wazero's checks when loopguard cannot rewrite it.
 	key := runtimeKey{memoryPages: DefaultMemoryLimitPages, term: termGuard}
-	guarded, err := loopguard.Instrument(own)
+	guarded, cached, err := e.guardedCopy(own, digest)
 	if err != nil {
 		e.log.Info("module cannot be loop-guarded; its CPU deadline uses wazero's slower termination checks",
 			"digest", digest, "error", err)
@@ -224,6 +225,14 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, err
 	}
 	cm, err := rt.r.CompileModule(ctx, m.code(key.term))
+	if err != nil && cached {
+		// The copy kept on disk is damaged: rewrite the module, replace the file, and compile that.
+		e.log.Info("kept loop-guarded copy does not compile; rewriting it", "digest", digest, "error", err)
+		_ = os.Remove(e.guardPath(digest))
+		if m.guarded, _, err = e.guardedCopy(own, digest); err == nil {
+			cm, err = rt.r.CompileModule(ctx, m.guarded)
+		}
+	}
 	if err != nil && key.term == termGuard {
 		// The guarded copy does not compile: either the module itself does not (the retry below says so with
 		// the module's own offsets), or the rewrite broke it (a loopguard bug). Either way the original under

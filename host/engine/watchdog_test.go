@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +158,49 @@ func TestLoopGuardImportRefused(t *testing.T) {
 	_, err = e.Compile(context.Background(), wasm)
 	if !errors.Is(err, ErrImports) || !strings.Contains(err.Error(), loopguard.ImportModule+"."+loopguard.ImportName) {
 		t.Fatalf("err = %v, want ErrImports naming %s.%s", err, loopguard.ImportModule, loopguard.ImportName)
+	}
+}
+
+// With a cache directory, the loop-guarded copy is kept by the original's digest and read back by the next
+// engine; a damaged copy is rewritten, and the module is still loop-guarded.
+func TestLoopGuardCopyKept(t *testing.T) {
+	dir := t.TempDir()
+	wasm := spinModule()
+	compile := func() *Module {
+		t.Helper()
+		e, err := New(Config{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close(context.Background()) })
+		m, err := e.Compile(context.Background(), wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.termFor(true) != termGuard {
+			t.Fatal("module not loop-guarded")
+		}
+		return m
+	}
+	want, err := loopguard.Instrument(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := compile()
+	path := (&Engine{cfg: Config{CacheDir: dir}}).guardPath(m.Digest())
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("kept copy at %s: %v (equal to the rewrite: %t)", path, err, bytes.Equal(b, want))
+	}
+	if m := compile(); !bytes.Equal(m.guarded, want) {
+		t.Fatal("the second engine's guarded copy differs")
+	}
+	if err := os.WriteFile(path, append([]byte("\x00asm\x01\x00\x00\x00"), 0xff, 0xff), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if m := compile(); !bytes.Equal(m.guarded, want) {
+		t.Fatal("a damaged kept copy was used")
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, want) {
+		t.Fatal("the damaged kept copy was not replaced")
 	}
 }
