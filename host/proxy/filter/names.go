@@ -31,11 +31,33 @@ func (c *nameCache) get(k string, convert func(string) string) string {
 
 var lowerNames, canonicalNames nameCache
 
+// commonLower and commonCanonical map the header names most requests and responses carry between their two
+// spellings. They are built once and only read, so a lookup is a plain map access, cheaper than the sync.Map of the
+// caches above (which hashes through an interface); names not listed still go through those.
+var commonLower, commonCanonical = func() (lower, canonical map[string]string) {
+	names := []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
+		"Connection", "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date", "Etag", "Expires",
+		"Forwarded", "Host", "If-Modified-Since", "If-None-Match", "Last-Modified", "Location", "Origin", "Pragma",
+		"Range", "Referer", "Server", "Set-Cookie", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent",
+		"Vary", "Via", "Www-Authenticate", "X-Api-Key", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Real-Ip", "X-Request-Id", "X-Wasmesh-Consumer", "Traceparent", "Tracestate", "Retry-After",
+		"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", "Grpc-Status", "Grpc-Message"}
+	lower, canonical = make(map[string]string, len(names)), make(map[string]string, len(names))
+	for _, n := range names {
+		l := asciiLower(n)
+		lower[n], canonical[l] = l, n
+	}
+	return lower, canonical
+}()
+
 // LowerName returns name with its ASCII letters in lower case (header names are ASCII tokens; other bytes are
 // kept as they are, where strings.ToLower would rewrite invalid UTF-8), without allocating for names seen before.
 func LowerName(name string) string {
 	if !hasUpper(name) {
 		return name
+	}
+	if l, ok := commonLower[name]; ok {
+		return l
 	}
 	return lowerNames.get(name, asciiLower)
 }
@@ -55,6 +77,9 @@ func asciiLower(s string) string {
 func CanonicalName(name string) string {
 	if isCanonical(name) {
 		return name
+	}
+	if c, ok := commonCanonical[name]; ok {
+		return c
 	}
 	return canonicalNames.get(name, textproto.CanonicalMIMEHeaderKey)
 }

@@ -67,3 +67,39 @@ func FuzzCanonicalName(f *testing.F) {
 		}
 	})
 }
+
+// The table of common names must agree with the conversions it shortcuts.
+func TestCommonNames(t *testing.T) {
+	for canonical, lower := range commonLower {
+		if c := textproto.CanonicalMIMEHeaderKey(lower); c != canonical || asciiLower(canonical) != lower {
+			t.Errorf("%q <-> %q: textproto says %q", canonical, lower, c)
+		}
+		if commonCanonical[lower] != canonical {
+			t.Errorf("commonCanonical[%q] = %q, want %q", lower, commonCanonical[lower], canonical)
+		}
+	}
+}
+
+// BenchmarkLowerName converts a typical request's header names: common ones from the static table, and names
+// outside it from the sync.Map cache (what every name cost before the table).
+func BenchmarkLowerName(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		names []string
+	}{
+		{"common", []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "X-Forwarded-For", "X-Api-Key"}},
+		{"cached", []string{"X-Tenant", "X-User-Id", "X-Trace", "X-Custom-A", "X-Custom-B", "X-Custom-C"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for _, n := range tc.names {
+				LowerName(n)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, n := range tc.names {
+					LowerName(n)
+				}
+			}
+		})
+	}
+}
