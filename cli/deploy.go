@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/wasmesh/wasmesh/oci"
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/operator"
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 	"github.com/wasmesh/wasmesh/operator/store"
@@ -130,7 +130,7 @@ Creates it, or replaces the spec of an existing one. Follow it with wasmesh stat
 					return fmt.Errorf("--dir: %w", err)
 				}
 				path := fileName(p.dir, p.namespace, name)
-				if err := oci.WriteFileAtomic(path, out, 0o644); err != nil {
+				if err := atomicfile.Write(path, out, 0o644); err != nil {
 					return err
 				}
 				_, err = fmt.Fprintf(s.Out, "wrote %s\n", path)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/oci"
 )
 
@@ -42,7 +43,7 @@ atomically: on any error nothing is left behind.`,
 				_, err = s.Out.Write(m.Bytes)
 				return err
 			}
-			if err := oci.WriteFileAtomic(outFile, m.Bytes, 0o644); err != nil {
+			if err := atomicfile.Write(outFile, m.Bytes, 0o644); err != nil {
 				return fmt.Errorf("pull %s: write %s: %w", ref, outFile, err)
 			}
 			if output == "json" {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/operator/store"
 )
 
@@ -104,11 +105,7 @@ func (o *Operator) Restart(ctx context.Context) error {
 // Apply writes a WasmDeployment (YAML) as file name in the operator's directory, atomically so the operator
 // never reads half of it.
 func (o *Operator) Apply(name string, yaml []byte) error {
-	path := filepath.Join(o.Dir, name)
-	if err := os.WriteFile(path+".tmp", yaml, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	return atomicfile.Write(filepath.Join(o.Dir, name), yaml, 0o644)
 }
 
 // Delete removes file name from the operator's directory, which deletes the WasmDeployments it held.

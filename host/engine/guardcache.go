@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/wasmesh/wasmesh/host/engine/loopguard"
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 )
 
 // guardedCopy returns wasm instrumented by loopguard. With Config.CacheDir set, the instrumented bytes are kept
 // there under the digest of the original, so a restart does not rewrite a module it has seen (about 10 ms for a
 // 2.3 MB Go module, a quarter of a cache-warm load). The file name carries loopguard.Version, so a changed rewrite
-// never reads an old copy, and files are written under a temporary name and renamed, so a crash never leaves half
-// a file. cached reports a copy read from disk (Compile rewrites again if it does not compile).
+// never reads an old copy, and files are written atomically (internal/atomicfile), so a crash never leaves half a
+// file. cached reports a copy read from disk (Compile rewrites again if it does not compile).
 func (e *Engine) guardedCopy(wasm []byte, digest string) (guarded []byte, cached bool, err error) {
 	path := e.guardPath(digest)
 	if path != "" {
@@ -24,7 +25,7 @@ func (e *Engine) guardedCopy(wasm []byte, digest string) (guarded []byte, cached
 	if err != nil || path == "" {
 		return guarded, false, err
 	}
-	if err := writeFileAtomic(path, guarded); err != nil {
+	if err := keep(path, guarded); err != nil {
 		e.log.Debug("cannot keep the loop-guarded copy of a module; it is rewritten on every start", "path", path, "err", err)
 	}
 	return guarded, false, nil
@@ -40,25 +41,9 @@ func (e *Engine) guardPath(digest string) string {
 	return filepath.Join(e.cfg.CacheDir, "loopguard", name)
 }
 
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func keep(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		_ = os.Remove(f.Name())
-	}
-	return werr
+	return atomicfile.Write(path, b, 0o644)
 }

@@ -36,6 +36,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/oci"
 )
 
@@ -243,7 +244,7 @@ func (c *Cache) fetch(ctx context.Context, ref oci.Reference, manifest digest.Di
 	if err := c.putBlob(m.ModuleDigest, m.Bytes); err != nil {
 		return Entry{}, fmt.Errorf("%s: %w", byDigest, err)
 	}
-	if err := oci.WriteFileAtomic(c.manifestPath(manifest), []byte(m.ModuleDigest.String()), 0o644); err != nil {
+	if err := atomicfile.Write(c.manifestPath(manifest), []byte(m.ModuleDigest.String()), 0o644); err != nil {
 		return Entry{}, fmt.Errorf("module cache: store %s: %w", manifest, err)
 	}
 	c.log.Debug("module cache: fetched", "ref", byDigest.String(), "module", m.ModuleDigest, "bytes", len(m.Bytes))
@@ -300,7 +301,7 @@ func (c *Cache) putBlob(d digest.Digest, b []byte) error {
 	}
 	path := c.blobPath(d)
 	if _, err := os.Stat(path); err != nil {
-		if err := oci.WriteFileAtomic(path, b, 0o644); err != nil {
+		if err := atomicfile.Write(path, b, 0o644); err != nil {
 			return fmt.Errorf("module cache: store %s: %w", d, err)
 		}
 	}
@@ -363,7 +364,7 @@ func (c *Cache) writeTag(ref oci.Reference, manifest, module digest.Digest) erro
 	if err != nil {
 		return err
 	}
-	return oci.WriteFileAtomic(c.tagPath(ref), data, 0o644)
+	return atomicfile.Write(c.tagPath(ref), data, 0o644)
 }
 
 func (c *Cache) blobPath(d digest.Digest) string {

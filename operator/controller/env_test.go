@@ -22,6 +22,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"sigs.k8s.io/yaml"
 
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/oci"
 	"github.com/wasmesh/wasmesh/oci/registry"
 	"github.com/wasmesh/wasmesh/oci/registrytest"
@@ -118,7 +119,7 @@ func xdsAddr(t testing.TB, op *operator.Operator) string {
 // writeYAML writes a file of the directory atomically, as an editor would.
 func writeYAML(t testing.TB, dir, name, content string) {
 	t.Helper()
-	if err := oci.WriteFileAtomic(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/oci"
 )
 
@@ -62,7 +63,7 @@ func (p *Puller) resolveHTTP(ctx context.Context, url string) (digest.Digest, er
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}
-		if err := oci.WriteFileAtomic(path, data, 0o644); err != nil {
+		if err := atomicfile.Write(path, data, 0o644); err != nil {
 			return nil, fmt.Errorf("storing %s: %w", url, err)
 		}
 		p.mu.Lock()

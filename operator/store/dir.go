@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/yaml"
 
-	"github.com/wasmesh/wasmesh/oci"
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/operator/api/v1alpha1"
 )
 
@@ -328,7 +328,7 @@ func (d *Dir) writeStatusLocked(k types.NamespacedName, o *dirObject) error {
 	if err != nil {
 		return fmt.Errorf("encoding the status of %s: %w", k, err)
 	}
-	if err := oci.WriteFileAtomic(d.statusPath(k), data, 0o644); err != nil {
+	if err := atomicfile.Write(d.statusPath(k), data, 0o644); err != nil {
 		return fmt.Errorf("writing the status of %s to %s: %w", k, d.statusPath(k), err)
 	}
 	return nil

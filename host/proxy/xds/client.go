@@ -36,7 +36,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
 
-	"github.com/wasmesh/wasmesh/oci"
+	"github.com/wasmesh/wasmesh/internal/atomicfile"
 	"github.com/wasmesh/wasmesh/xdsapi"
 )
 
@@ -160,7 +160,7 @@ func (c *Client) apply(ctx context.Context, resp *discovery.DiscoveryResponse) e
 	}
 	if err := c.opts.Reload(ctx); err != nil {
 		if prev != nil {
-			_ = oci.WriteFileAtomic(c.opts.Out, prev, 0o600)
+			_ = atomicfile.Write(c.opts.Out, prev, 0o600)
 		}
 		return err
 	}
@@ -393,7 +393,7 @@ func (c *Client) write(filters []filterEntry) error {
 	if err != nil {
 		return err
 	}
-	return oci.WriteFileAtomic(c.opts.Out, out, 0o600)
+	return atomicfile.Write(c.opts.Out, out, 0o600)
 }
 
 // overrides says whether a route override applies to a route of proxy.yaml: every field the override sets must
