@@ -113,7 +113,7 @@ func (s *Server) FilterStatus() any {
 	out := []FilterInfo{}
 	for _, bf := range g.filters {
 		st := filter.Status{State: "ok"}
-		if d, ok := bf.f.(filter.Describer); ok {
+		if d, ok := bf.shared.f.(filter.Describer); ok {
 			st = d.Describe()
 		}
 		phase, _ := filter.ParsePhase(bf.spec.Phase)

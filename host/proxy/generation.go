@@ -48,8 +48,7 @@ type builtFilter struct {
 	listener string
 	route    string // set for a route's override instance
 	spec     config.Filter
-	f        filter.Filter
-	shared   *sharedFilter
+	shared   *sharedFilter // the instance, possibly shared with other generations
 }
 
 // sharedFilter is a filter instance that consecutive generations share while its definition does not change, so
@@ -90,7 +89,7 @@ func build(ctx context.Context, id int64, f *config.File, hash string, prev *gen
 			if bf.shared.key == "" {
 				continue
 			}
-			if d, ok := bf.f.(filter.Describer); ok && d.Describe().State == "failed" {
+			if d, ok := bf.shared.f.(filter.Describer); ok && d.Describe().State == "failed" {
 				continue // a reload is how an operator recovers a broken filter: build it again
 			}
 			g.reusable[bf.shared.key] = bf.shared
@@ -243,9 +242,8 @@ func (g *generation) buildFilter(ctx context.Context, listener, routeName string
 		sf = &sharedFilter{key: key, f: f}
 		sf.refs.Store(1)
 	}
-	f := sf.f
-	g.filters = append(g.filters, builtFilter{listener: listener, route: routeName, spec: fc, f: f, shared: sf})
-	return filter.Entry{Name: fc.Name, Kind: fc.Kind, Phase: phase, Priority: fc.Priority, Filter: f,
+	g.filters = append(g.filters, builtFilter{listener: listener, route: routeName, spec: fc, shared: sf})
+	return filter.Entry{Name: fc.Name, Kind: fc.Kind, Phase: phase, Priority: fc.Priority, Filter: sf.f,
 		Observe: m.FilterObserver(listener, fc.Name)}, nil
 }
 
@@ -259,7 +257,7 @@ func (g *generation) close(ctx context.Context) error {
 		if bf.shared.refs.Add(-1) > 0 {
 			continue // a newer generation still uses it
 		}
-		if c, ok := bf.f.(filter.Closer); ok {
+		if c, ok := bf.shared.f.(filter.Closer); ok {
 			if err := c.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("close filter %s: %w", bf.spec.Name, err))
 			}

@@ -131,7 +131,7 @@ clusters:
 	instances := func() map[string]filter.Filter {
 		out := map[string]filter.Filter{}
 		for _, bf := range h.srv.gen.Load().filters {
-			out[bf.spec.Name] = bf.f
+			out[bf.spec.Name] = bf.shared.f
 		}
 		return out
 	}
