@@ -146,15 +146,20 @@ clusters:
 			}
 		}
 	}
+	// reload writes the configuration, reloads, and returns the instances it runs.
+	reload := func(greeting, routeHeader string) map[string]filter.Filter {
+		t.Helper()
+		h.write(config(greeting, routeHeader))
+		if err := h.srv.Reload(context.Background(), "test"); err != nil {
+			t.Fatal(err)
+		}
+		return instances()
+	}
 	served("r1")
 	before := instances()
 
 	// Only a route changed: the pinned and native filters are kept, the unpinned module is built again.
-	h.write(config("hello", "r2"))
-	if err := h.srv.Reload(context.Background(), "test"); err != nil {
-		t.Fatal(err)
-	}
-	after := instances()
+	after := reload("hello", "r2")
 	if after["pinned"] != before["pinned"] || after["tag"] != before["tag"] {
 		t.Error("a reload that changed only a route built the unchanged pinned and native filters again")
 	}
@@ -170,28 +175,20 @@ clusters:
 	served("r2") // the kept instances were not closed with the retired configuration
 
 	// A kept filter that has failed (no VM left) is built again by the next reload, the usual way to recover it.
-	if err := after["pinned"].(interface{ Close(context.Context) error }).Close(context.Background()); err != nil {
+	if err := after["pinned"].(filter.Closer).Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if st := after["pinned"].(filter.Describer).Describe(); st.State != "failed" {
 		t.Fatalf("closed filter reports %q, want failed", st.State)
 	}
-	h.write(config("hello", "r3"))
-	if err := h.srv.Reload(context.Background(), "test"); err != nil {
-		t.Fatal(err)
-	}
-	if instances()["pinned"] == after["pinned"] {
+	recovered := reload("hello", "r3")
+	if recovered["pinned"] == after["pinned"] {
 		t.Fatal("a failed filter was kept across a reload")
 	}
 	served("r3")
-	after = instances()
 
 	// The pinned filter's configuration changed: a new instance, and the old one goes with the old generation.
-	h.write(config("bonjour", "r3"))
-	if err := h.srv.Reload(context.Background(), "test"); err != nil {
-		t.Fatal(err)
-	}
-	if instances()["pinned"] == after["pinned"] {
+	if reload("bonjour", "r3")["pinned"] == recovered["pinned"] {
 		t.Error("a filter whose configuration changed was kept")
 	}
 	served("r3")
