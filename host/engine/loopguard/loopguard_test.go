@@ -144,9 +144,10 @@ func (h *guardHost) instantiate(t testing.TB, wasm []byte) api.Module {
 	return mod
 }
 
-// spinUntilStopped runs spin() and stops it after 20ms, with Go's GC running all along if gc is set: a guest
-// that never left compiled code would keep the GC from stopping the world, and the process would hang here.
-func spinUntilStopped(t *testing.T, h *guardHost, mod api.Module, gc bool) {
+// runUntilStopped calls fn (which never ends by itself) and stops it through the tick after 20ms, with Go's GC
+// running all along if gc is set: a guest that never left compiled code would keep the GC from stopping the
+// world, and the process would hang here.
+func runUntilStopped(t *testing.T, h *guardHost, fn api.Function, gc bool, params ...uint64) {
 	t.Helper()
 	h.stop.Store(false)
 	if gc {
@@ -154,14 +155,15 @@ func spinUntilStopped(t *testing.T, h *guardHost, mod api.Module, gc bool) {
 	}
 	time.AfterFunc(20*time.Millisecond, func() { h.stop.Store(true) })
 	done := make(chan error, 1)
-	go func() { _, err := mod.ExportedFunction("spin").Call(context.Background()); done <- err }()
+	go func() { _, err := fn.Call(context.Background(), params...); done <- err }()
+	name := fn.Definition().ExportNames()[0]
 	select {
 	case err := <-done:
 		if !errors.Is(err, errStopped) {
-			t.Fatalf("spin ended with %v, want the tick's error", err)
+			t.Fatalf("%s%v ended with %v, want the tick's error", name, params, err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("spin was not stopped")
+		t.Fatalf("%s%v was not stopped", name, params)
 	}
 }
 
@@ -197,7 +199,7 @@ func TestInstrumentStopsLoops(t *testing.T) {
 			if got := h.ticks.Load(); got != 101 {
 				t.Errorf("%d ticks for 1001 checks with a budget of 9, want 101", got)
 			}
-			spinUntilStopped(t, h, mod, tc.gc)
+			runUntilStopped(t, h, mod.ExportedFunction("spin"), tc.gc)
 		})
 	}
 }
@@ -229,18 +231,7 @@ func TestInstrumentStopsRecursion(t *testing.T) {
 	if got := h.ticks.Load(); got != 18 { // 177 calls, a tick every 10
 		t.Errorf("%d ticks for 177 calls with a budget of 9, want 18", got)
 	}
-	gcloop.Run(t)
-	time.AfterFunc(20*time.Millisecond, func() { h.stop.Store(true) })
-	done := make(chan error, 1)
-	go func() { _, err := fib.Call(context.Background(), 60); done <- err }() // 2^41 calls
-	select {
-	case err := <-done:
-		if !errors.Is(err, errStopped) {
-			t.Fatalf("fib(60) ended with %v, want the tick's error", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("fib(60) was not stopped")
-	}
+	runUntilStopped(t, h, fib, true, 60) // 2^41 calls
 }
 
 func TestInstrumentRenumbers(t *testing.T) {
