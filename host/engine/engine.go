@@ -321,7 +321,7 @@ func checkImports(cm wazero.CompiledModule, guarded bool) error {
 // resolveHost finds the VM a host function was called from: every guest call carries its VM in the context. It
 // runs once per host-function call, which is how the VM counts them (the scratch arena serves one result each).
 func resolveHost(ctx context.Context, _ api.Module) abi.Host {
-	if v, ok := ctx.Value(vmKey{}).(*vm); ok {
+	if v := vmOf(ctx); v != nil {
 		v.hostCalls++
 		return v
 	}
@@ -329,6 +329,29 @@ func resolveHost(ctx context.Context, _ api.Module) abi.Host {
 }
 
 type vmKey struct{}
+
+// vmContext is the context of every call into a VM. Host functions find their VM with one type assertion: through
+// ctx.Value the lookup walked the context chain on every host call (2% of a minimal stream's CPU).
+type vmContext struct {
+	context.Context
+	v *vm
+}
+
+func (c *vmContext) Value(key any) any {
+	if _, ok := key.(vmKey); ok {
+		return c.v
+	}
+	return c.Context.Value(key)
+}
+
+// vmOf returns the VM a context was derived from, or nil.
+func vmOf(ctx context.Context) *vm {
+	if c, ok := ctx.(*vmContext); ok {
+		return c.v
+	}
+	v, _ := ctx.Value(vmKey{}).(*vm)
+	return v
+}
 
 // sharedFor returns the shared data and queues of a vm id.
 func (e *Engine) sharedFor(vmID string) *sharedStore {

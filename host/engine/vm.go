@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmesh/wasmesh/host/abi"
+	"github.com/wasmesh/wasmesh/host/internal/ctxlock"
 )
 
 // Callback indexes into vm.fns. callbackNames must list them in the same order.
@@ -77,7 +78,7 @@ type ctxState struct {
 	props      []prop
 }
 
-// vm is one module instance. Its lock (sem) is held for every guest call; the stream, tick, call-response and
+// vm is one module instance. Its lock is held for every guest call; the stream, tick, call-response and
 // queue paths all take it, so the guest never runs on two goroutines at once.
 type vm struct {
 	g    *vmGroup
@@ -86,7 +87,7 @@ type vm struct {
 	mem  api.Memory
 	ctx  context.Context // carries the vm for resolveHost; cancelled when the VM dies (and on overrun, see interrupt)
 	stop context.CancelFunc
-	sem  chan struct{}
+	lock *ctxlock.Mutex
 
 	fns     [numCallbacks]api.Function
 	nparams [numCallbacks]int
@@ -102,7 +103,7 @@ type vm struct {
 	// skipCell is the address of the guest's skip cell (ExportSkipCallbacks), 0 if it has none.
 	skipCell uint32
 
-	// Guarded by sem.
+	// Guarded by lock.
 	nextID      uint32
 	nextCallout uint32
 	roots       []*ctxState
@@ -123,7 +124,7 @@ type vm struct {
 	dead     atomic.Bool
 	deathErr error // set before dead is stored
 
-	// CPU deadline (see watchdog.go). seq numbers outermost callbacks (guarded by sem); running publishes the
+	// CPU deadline (see watchdog.go). seq numbers outermost callbacks (guarded by lock); running publishes the
 	// running one to the watchdog, 0 when idle; wdSeq and wdSince belong to the watchdog goroutine.
 	timeout time.Duration
 	seq     uint64
@@ -142,13 +143,14 @@ func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
 	v := &vm{
 		g:           g,
 		eng:         g.eng,
-		sem:         make(chan struct{}, 1),
+		lock:        ctxlock.New(),
 		contexts:    map[uint32]*ctxState{},
 		stderr:      &tailBuffer{},
 		timeout:     g.timeout,
 		pendingGRPC: map[uint32]context.CancelFunc{},
 	}
-	v.ctx, v.stop = context.WithCancel(context.WithValue(context.Background(), vmKey{}, v))
+	cancelCtx, stop := context.WithCancel(context.Background())
+	v.ctx, v.stop = &vmContext{Context: cancelCtx, v: v}, stop
 
 	mc := wazero.NewModuleConfig().
 		WithName("").
@@ -186,7 +188,7 @@ func (g *vmGroup) instantiate(ctx context.Context) (*vm, error) {
 		v.eng.watchdog.register(v)
 	}
 
-	v.sem <- struct{}{}
+	_ = v.lock.Lock(context.Background()) // a new VM: nothing else holds it
 	defer v.release()
 	for _, entry := range []string{abi.ExportInitialize, abi.ExportStart} {
 		f := mod.ExportedFunction(entry)
@@ -338,21 +340,9 @@ func (v *vm) rootFor(p *Plugin) *ctxState {
 }
 
 // acquire takes the VM lock, giving up when ctx ends: a request waits for its VM only as long as it lives.
-func (v *vm) acquire(ctx context.Context) error {
-	select {
-	case v.sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case v.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (v *vm) acquire(ctx context.Context) error { return v.lock.Lock(ctx) }
 
-func (v *vm) release() { <-v.sem }
+func (v *vm) release() { v.lock.Unlock() }
 
 // errMissingCallback marks a callback the module does not export; callers treat it as "continue".
 var errMissingCallback = errors.New("callback not exported")

@@ -33,7 +33,7 @@ func registerLoopTick(ctx context.Context, r wazero.Runtime) error {
 // the goroutine of a looping guest can be preempted: without it, a GC starting while a guest loops would wait
 // forever for that goroutine, with the watchdog unable to run, and the process would hang.
 func loopTick(ctx context.Context, stack []uint64) {
-	if v, ok := ctx.Value(vmKey{}).(*vm); ok && v.overran.Load() {
+	if v := vmOf(ctx); v != nil && v.overran.Load() {
 		panic(errLoopStopped)
 	}
 	stack[0] = loopBudget
