@@ -234,6 +234,7 @@ func (s *Server) syncListeners(g *generation) error {
 			case rl.http != nil:
 				rl.http.Handler().Swap(g.listeners[lc.Name])
 				rl.http.DrainTimeout.Set(drain)
+				rl.http.SetHeaderLimits(headerLimits(lc))
 			case rl.dubbo != nil:
 				rl.dubbo.Handler().Swap(g.dubbo[lc.Name])
 				rl.dubbo.DrainTimeout.Set(drain)
@@ -294,6 +295,7 @@ func (s *Server) serve(lc config.Listener, ln net.Listener, tlsCfg *tls.Config, 
 		l := httpproxy.NewListener(lc.Name, lc.Address, tlsCfg, httpproxy.NewHandler(g.listeners[lc.Name]), s.log)
 		l.DrainTimeout.Set(drain)
 		l.Server = lc.HTTPServer
+		l.SetHeaderLimits(headerLimits(lc))
 		rl.http, ready = l, l.Ready()
 		serve = func() error { return l.Serve(ctx, ln) }
 	}
@@ -436,4 +438,8 @@ func (s *Server) watch(ctx context.Context) {
 		mtime, size = m, sz
 		_ = s.Reload(ctx, "file") // logged and counted by Reload
 	}
+}
+
+func headerLimits(lc config.Listener) httpproxy.HeaderLimits {
+	return httpproxy.HeaderLimits{Bytes: lc.MaxRequestHeadersKB << 10, Fields: lc.MaxHeadersCount}
 }

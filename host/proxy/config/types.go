@@ -39,6 +39,12 @@ type Listener struct {
 	// HTTPServer picks the HTTP/1.1 server of a cleartext http listener: wasmesh (default: the data plane's own,
 	// host/proxy/h1server) or net/http (Go's). TLS listeners always use net/http.
 	HTTPServer string `json:"http_server,omitempty"`
+	// MaxRequestHeadersKB bounds an http listener's request line and header fields together, in KiB (Envoy's
+	// field of the same name); over it, 431. Default 1024 (net/http's 1 MiB), at most 8192.
+	MaxRequestHeadersKB int `json:"max_request_headers_kb,omitempty"`
+	// MaxHeadersCount bounds the number of request header fields of an http listener (Envoy's
+	// max_headers_count); over it, 431. Default 100, as Envoy's.
+	MaxHeadersCount int `json:"max_headers_count,omitempty"`
 }
 
 // TLS turns on TLS with ALPN (h2, http/1.1) on a listener.

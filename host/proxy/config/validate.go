@@ -93,6 +93,7 @@ func validate(name string, f *File, kinds []string) error {
 		case l.HTTPServer != "" && l.Protocol != "http":
 			v.addf(p+".http_server", "only http listeners have an HTTP server (this one is %s)", l.Protocol)
 		}
+		v.headerLimits(p, l)
 		if l.MaxBufferBytes == 0 {
 			l.MaxBufferBytes = DefaultMaxBufferBytes
 		}
@@ -316,5 +317,38 @@ func (v *validator) hashHeader(p string, c *Cluster) {
 			v.addf(p+".hash_header", "%q is not a header name (letters, digits, - _ .) nor :authority, :path or :method", h)
 			return
 		}
+	}
+}
+
+// Bounds of listeners[].max_request_headers_kb and max_headers_count.
+const (
+	DefaultMaxRequestHeadersKB = 1024
+	MaxRequestHeadersKB        = 8192 // as Envoy's bound
+	DefaultMaxHeadersCount     = 100
+	MaxHeadersCount            = 10000
+)
+
+// headerLimits checks an http listener's request-head limits and fills in their defaults.
+func (v *validator) headerLimits(p string, l *Listener) {
+	if l.Protocol != "http" {
+		if l.MaxRequestHeadersKB != 0 {
+			v.addf(p+".max_request_headers_kb", "only http listeners read request headers (this one is %s)", l.Protocol)
+		}
+		if l.MaxHeadersCount != 0 {
+			v.addf(p+".max_headers_count", "only http listeners read request headers (this one is %s)", l.Protocol)
+		}
+		return
+	}
+	switch {
+	case l.MaxRequestHeadersKB == 0:
+		l.MaxRequestHeadersKB = DefaultMaxRequestHeadersKB
+	case l.MaxRequestHeadersKB < 1 || l.MaxRequestHeadersKB > MaxRequestHeadersKB:
+		v.addf(p+".max_request_headers_kb", "%d is out of range (expected 1 to %d KiB)", l.MaxRequestHeadersKB, MaxRequestHeadersKB)
+	}
+	switch {
+	case l.MaxHeadersCount == 0:
+		l.MaxHeadersCount = DefaultMaxHeadersCount
+	case l.MaxHeadersCount < 1 || l.MaxHeadersCount > MaxHeadersCount:
+		v.addf(p+".max_headers_count", "%d is out of range (expected 1 to %d)", l.MaxHeadersCount, MaxHeadersCount)
 	}
 }

@@ -150,6 +150,7 @@ var crlfcrlf = []byte("\r\n\r\n")
 func (c *conn) serveOne() bool {
 	r := c.req
 	c.resetRequest()
+	c.parser.limits = c.srv.limitsNow()
 	if err := c.parser.readRequest(c.br, r, &c.head); err != nil {
 		c.reject(err)
 		return false

@@ -21,7 +21,7 @@ type Server struct {
 	// H2C, when set, serves the connections that open with the HTTP/2 preface (h2c with prior knowledge). Its
 	// Protocols must include UnencryptedHTTP2.
 	H2C *http.Server
-	// Limits bound request heads; zero fields take the defaults.
+	// Limits bound request heads; zero fields take the defaults. SetLimits replaces them while serving.
 	Limits Limits
 	// ReadHeaderTimeout bounds the wait for a request head once its first byte came (and for the first request of
 	// a connection); IdleTimeout bounds the wait between requests. Zero means no limit.
@@ -39,6 +39,22 @@ type Server struct {
 	h2l        *connListener
 	stopWatch  context.CancelFunc
 	dates      dateCache
+	limits     atomic.Pointer[Limits] // set by SetLimits; nil: Limits
+}
+
+// SetLimits replaces the request-head limits while the server runs (a configuration reload): every request read
+// from now on, on open connections too, is held to them. Zero fields take the defaults.
+func (s *Server) SetLimits(l Limits) {
+	l = l.withDefaults()
+	s.limits.Store(&l)
+}
+
+// limitsNow returns the limits the next request head is read under.
+func (s *Server) limitsNow() Limits {
+	if l := s.limits.Load(); l != nil {
+		return *l
+	}
+	return s.Limits.withDefaults()
 }
 
 func (s *Server) log() *slog.Logger {

@@ -649,3 +649,48 @@ func TestClientGone(t *testing.T) {
 	default:
 	}
 }
+
+// TestSetLimits checks that limits replaced while serving hold from the next request on, on a keep-alive
+// connection opened before the change too.
+func TestSetLimits(t *testing.T) {
+	srv := &Server{Handler: http.HandlerFunc(echo), Limits: Limits{MaxHeaders: 10}}
+	addr := start(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	send := func(fields int) int {
+		t.Helper()
+		req := "GET / HTTP/1.1\r\nHost: svc\r\n" + strings.Repeat("X-A: 1\r\n", fields-1) + "\r\n"
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, step := range []struct {
+		name   string
+		limits *Limits // applied before the request, on the same connection
+		fields int
+		want   int
+	}{
+		{"under the initial limit", nil, 10, 200},
+		{"raised", &Limits{MaxHeaders: 20}, 15, 200},
+		{"lowered: refused", &Limits{MaxHeaders: 5}, 6, 431},
+	} {
+		if step.limits != nil {
+			srv.SetLimits(*step.limits)
+		}
+		if got := send(step.fields); got != step.want {
+			t.Fatalf("%s: %d header fields got %d, want %d", step.name, step.fields, got, step.want)
+		}
+	}
+}

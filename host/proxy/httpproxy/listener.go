@@ -28,8 +28,12 @@ type Listener struct {
 	// ServerNetHTTP. TLS listeners always use net/http. Set before Serve.
 	Server string
 
-	ready chan net.Addr
+	limits headerLimits
+	ready  chan net.Addr
 }
+
+// SetHeaderLimits sets the request-head limits; a running listener holds every request read from now on to them.
+func (l *Listener) SetHeaderLimits(lim HeaderLimits) { l.limits.set(lim) }
 
 // NewListener returns a listener; tlsCfg nil means cleartext.
 func NewListener(name, address string, tlsCfg *tls.Config, h *Handler, log *slog.Logger) *Listener {
@@ -87,7 +91,8 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	base := context.WithoutCancel(ctx)
 	std := &http.Server{
-		Handler:           l.handler,
+		Handler:           l.limits.limitHeaders(l.handler),
+		MaxHeaderBytes:    maxHeaderBytesCeiling,
 		Protocols:         &p,
 		TLSConfig:         l.tls,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -99,9 +104,11 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	kind := ServerNetHTTP
 	if l.tls == nil && l.Server != ServerNetHTTP {
 		// HTTP/1.x on h1server; h2c with prior knowledge reaches net/http's HTTP/2 server through it.
-		srv = &h1server.Server{Handler: l.handler, H2C: std, ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout: idleTimeout, BaseContext: base, Log: l.log}
-		kind = ServerWasmesh
+		h1 := &h1server.Server{Handler: l.handler, H2C: std, Limits: l.limits.now(),
+			ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, BaseContext: base, Log: l.log}
+		l.limits.h1.Store(h1)
+		h1.SetLimits(l.limits.now()) // a SetHeaderLimits racing with the Store above
+		srv, kind = h1, ServerWasmesh
 	}
 	if l.tls != nil {
 		ln = tls.NewListener(ln, l.tls)
