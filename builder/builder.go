@@ -8,7 +8,10 @@
 // keeps the SDK's work per stream down for gc's slow wasm code (HTTP stream contexts in a table of its own, small
 // host-call results carved from shared chunks) and tells the wasmesh host which callbacks are the SDK's no-ops
 // (host/engine/RATIONALE.md); the SDK's API and behaviour are unchanged. Filters written
-// against the successor SDK github.com/proxy-wasm/proxy-wasm-go-sdk are native Go reactors and build as they are.
+// against the successor SDK github.com/proxy-wasm/proxy-wasm-go-sdk are native Go reactors; at the versions the
+// bridge was tested against (successorBridge in bridge.go) they get the same fast paths, in a view where the SDK's
+// own exports of the callbacks the bridge takes over are removed by exact, verified edits; at any other version
+// they build as they are, and Result.SDK.BridgeNote says so.
 // Every module is validated before it is written: an output file is either a loadable proxy-wasm module or absent.
 //
 //	res, err := builder.Build(ctx, builder.Options{Dir: "filters/auth", Output: "bin/filters/auth.wasm"})
@@ -72,8 +75,12 @@ type Result struct {
 type SDK struct {
 	Path    string `json:"path,omitempty"`
 	Version string `json:"version,omitempty"`
-	// Bridged is true when the builder injected its ABI bridge (TinyGo-only SDK built with gc).
+	// Bridged is true when the builder injected its ABI bridge: always for the TinyGo-only SDK, and for the
+	// successor SDK at the versions the bridge was tested against.
 	Bridged bool `json:"bridged"`
+	// BridgeNote says why an SDK the builder can bridge was built as it is: a version the bridge was not tested
+	// against.
+	BridgeNote string `json:"bridgeNote,omitempty"`
 }
 
 func (s SDK) String() string {
@@ -86,6 +93,8 @@ func (s SDK) String() string {
 	}
 	if s.Bridged {
 		v += " (wasmesh bridge)"
+	} else if s.BridgeNote != "" {
+		v += " (" + s.BridgeNote + ")"
 	}
 	return v
 }
@@ -129,13 +138,13 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	g := goCmd{bin: opts.GoBinary, dir: dir, tags: opts.Tags}
-	sdk, sdkDir, err := detectSDK(ctx, g)
+	sdk, sdkDir, bridge, err := detectSDK(ctx, g)
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"build", "-buildmode=c-shared"}
 	if sdk.Bridged {
-		modfile, err := bridgedModfile(ctx, g, opts.CacheDir, sdkDir)
+		modfile, err := bridgedModfile(ctx, g, opts.CacheDir, sdkDir, bridge)
 		if err != nil {
 			return nil, err
 		}
@@ -240,9 +249,9 @@ func (g goCmd) run(ctx context.Context, log io.Writer, args ...string) (string, 
 	return stdout.String(), nil
 }
 
-// detectSDK finds which proxy-wasm SDK the filter's package imports, and where the build reads that SDK from
-// (the module cache, or a directory the filter's go.mod replaces it with).
-func detectSDK(ctx context.Context, g goCmd) (SDK, string, error) {
+// detectSDK finds which proxy-wasm SDK the filter's package imports, where the build reads that SDK from
+// (the module cache, or a directory the filter's go.mod replaces it with), and the bridge to apply (nil: none).
+func detectSDK(ctx context.Context, g goCmd) (SDK, string, *sdkBridge, error) {
 	args := []string{"list", "-deps", "-f", "{{.ImportPath}}\t{{with .Module}}{{.Path}}\t{{.Version}}\t{{.Dir}}{{end}}"}
 	if len(g.tags) > 0 {
 		args = append(args, "-tags="+strings.Join(g.tags, ","))
@@ -251,27 +260,31 @@ func detectSDK(ctx context.Context, g goCmd) (SDK, string, error) {
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return SDK{}, "", &CompileError{Dir: g.dir, Output: out}
+			return SDK{}, "", nil, &CompileError{Dir: g.dir, Output: out}
 		}
-		return SDK{}, "", err
+		return SDK{}, "", nil, err
 	}
 	var found SDK
 	var dir string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) != 4 {
+		// The TinyGo-only SDK wins if a filter imports both: its bridge is what makes it build at all.
+		if len(f) != 4 || (f[0] != TetrateSDK+"/proxywasm" && f[0] != SuccessorSDK+"/proxywasm") ||
+			found.Path == TetrateSDK {
 			continue
 		}
-		switch f[0] {
-		case TetrateSDK + "/proxywasm":
-			found, dir = SDK{Path: f[1], Version: f[2], Bridged: true}, f[3]
-		case SuccessorSDK + "/proxywasm":
-			if found.Path == "" {
-				found = SDK{Path: f[1], Version: f[2]}
-			}
-		}
+		found, dir = SDK{Path: f[1], Version: f[2]}, f[3]
 	}
-	return found, dir, nil
+	b := bridges[found.Path]
+	switch {
+	case b == nil:
+		return found, dir, nil, nil
+	case !b.covers(found.Version):
+		found.BridgeNote = "built as it is: the wasmesh bridge was tested against " + strings.Join(b.versions, ", ")
+		return found, dir, nil, nil
+	}
+	found.Bridged = true
+	return found, dir, b, nil
 }
 
 // hashKey names cache entries: equal inputs give equal names, so repeated builds reuse the same paths and hit

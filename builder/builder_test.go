@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -62,7 +63,7 @@ func TestBuildDetectsSDKAndValidates(t *testing.T) {
 		abi     abi.Version
 	}{
 		{"tinygostyle", builder.TetrateSDK, true, abi.V0_2_0},
-		{"successor", builder.SuccessorSDK, false, abi.V0_2_0},
+		{"successor", builder.SuccessorSDK, true, abi.V0_2_0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -75,6 +76,13 @@ func TestBuildDetectsSDKAndValidates(t *testing.T) {
 			}
 			if r.Module.Allocator != abi.ExportMemoryAllocate || r.Module.EntryPoint != abi.ExportInitialize {
 				t.Errorf("allocator %q entry %q", r.Module.Allocator, r.Module.EntryPoint)
+			}
+			// A bridged module carries the bridge's wasmesh exports, which make the wasmesh host fast.
+			exports := exportNames(t, r.Path)
+			for _, name := range []string{"wasmesh_skip_callbacks", "wasmesh_scratch_arena"} {
+				if contains(exports, name) != tt.bridged {
+					t.Errorf("export %s present = %v, want %v", name, !tt.bridged, tt.bridged)
+				}
 			}
 			st, err := os.Stat(r.Path)
 			if err != nil || st.Size() != r.Module.Size {
@@ -390,4 +398,145 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// exportNames lists the functions the module at path exports.
+func exportNames(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	m, err := rt.CompileModule(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range m.ExportedFunctions() {
+		names = append(names, name)
+	}
+	return names
+}
+
+// pinnedSuccessor is the successor SDK version the bridge was written and tested against (the fixture's).
+const pinnedSuccessor = "v0.0.0-20260105142703-44c7d5847745"
+
+// successorCopy copies the successor SDK from the module cache into a directory of its own, for a filter to
+// replace the SDK with, and lets edit change the copy.
+func successorCopy(t *testing.T, edit func(dir string)) string {
+	t.Helper()
+	gomodcache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(gomodcache)), "github.com/proxy-wasm/proxy-wasm-go-sdk@"+pinnedSuccessor)
+	dst := filepath.Join(t.TempDir(), "sdk")
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatalf("copy the SDK (run go mod download in testdata/successor first): %v", err)
+	}
+	if edit != nil {
+		edit(dst)
+	}
+	return dst
+}
+
+// successorFilter writes the successor fixture as a module that requires the SDK at version and replaces it with
+// the directory sdk.
+func successorFilter(t *testing.T, version, sdk string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "filter")
+	if err := os.CopyFS(dir, os.DirFS("testdata/successor")); err != nil {
+		t.Fatal(err)
+	}
+	gomod := "module example.com/successor\n\ngo 1.24\n\nrequire " + builder.SuccessorSDK + " " + version +
+		"\n\nreplace " + builder.SuccessorSDK + " => " + sdk + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestSuccessorBridgeVersions: the successor SDK is bridged only at the version the bridge was tested against; any
+// other version builds as it is, and the result says so.
+func TestSuccessorBridgeVersions(t *testing.T) {
+	sdk := successorCopy(t, nil)
+	tests := []struct {
+		version string
+		bridged bool
+		note    string
+	}{
+		{pinnedSuccessor, true, ""},
+		{"v0.0.0-20250101000000-0123456789ab", false, "built as it is: the wasmesh bridge was tested against " + pinnedSuccessor},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "f.wasm")
+			r, err := builder.Build(context.Background(), builder.Options{
+				Dir: successorFilter(t, tt.version, sdk), Output: out, CacheDir: t.TempDir(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.SDK.Version != tt.version || r.SDK.Bridged != tt.bridged || r.SDK.BridgeNote != tt.note {
+				t.Errorf("SDK = %+v, want version %s bridged=%v note %q", r.SDK, tt.version, tt.bridged, tt.note)
+			}
+			if got := contains(exportNames(t, out), "wasmesh_skip_callbacks"); got != tt.bridged {
+				t.Errorf("wasmesh_skip_callbacks exported = %v, want %v", got, tt.bridged)
+			}
+			// Bridged or not, the filter behaves the same in a host.
+			h := newTestHost(t, out)
+			h.call(t, "proxy_on_context_create", 1, 0)
+			h.call(t, "proxy_on_context_create", 2, 1)
+			h.headers = [][2]string{{"x-user", "ann"}}
+			h.call(t, "proxy_on_request_headers", 2, 1, 0)
+			if got := h.header("x-greeting"); got != "hi, ann" {
+				t.Errorf("x-greeting = %q", got)
+			}
+		})
+	}
+}
+
+// TestSuccessorBridgeMissingText: a copy of the SDK that lacks a text the bridge must edit fails the build with an
+// error naming the file and the text, and leaves neither a view nor a module behind.
+func TestSuccessorBridgeMissingText(t *testing.T) {
+	sdk := successorCopy(t, func(dir string) {
+		path := filepath.Join(dir, "proxywasm/internal/abi_callback_l7.go")
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = []byte(strings.Replace(string(src), "//go:wasmexport proxy_on_request_body\n", "", 1))
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	out := filepath.Join(t.TempDir(), "f.wasm")
+	cache := t.TempDir()
+	_, err := builder.Build(context.Background(), builder.Options{
+		Dir: successorFilter(t, pinnedSuccessor, sdk), Output: out, CacheDir: cache,
+	})
+	for _, want := range []string{"abi_callback_l7.go", "proxy_on_request_body", "found it 0 times"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want one mentioning %q", err, want)
+		}
+	}
+	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
+		t.Errorf("a failed build left %s behind", out)
+	}
+	var left []string
+	filepath.WalkDir(cache, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if entries, _ := os.ReadDir(filepath.Join(cache, "sdk")); len(entries) != 0 || len(left) != 0 {
+		t.Errorf("the failed bridge left %v and files %v in the cache", entries, left)
+	}
 }

@@ -1,7 +1,9 @@
 //go:build wasmesh_bridge
 
-// This file is injected by `wasmesh build` beside zz_wasmesh_callbacks.go. It keeps
-// the SDK's HTTP stream contexts in a table of its own instead of the SDK's maps.
+// This file is injected by `wasmesh build` beside zz_wasmesh_callbacks.go, into
+// either SDK's proxywasm/internal (both keep their contexts in the same maps of the
+// same state). It keeps the SDK's HTTP stream contexts in a table of its own
+// instead of the SDK's maps.
 //
 // Why: a Go map insert or delete costs the guest about half a microsecond (gc's
 // wasm code for the swiss table and its hash), and the SDK does ten map
@@ -20,12 +22,10 @@
 
 package internal
 
-import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
-
 type wasmeshStream struct {
 	id     uint32 // 0: free slot (the host never gives a stream context id 0)
 	root   uint32
-	ctx    types.HttpContext
+	ctx    wasmeshHttpContext
 	rooted bool // in currentState.contextIDToRootID
 }
 
@@ -126,7 +126,7 @@ func wasmeshCreate(contextID, parentContextID uint32) {
 
 // wasmeshHTTPContext is the bridge's HTTP stream context of that id, nil if the
 // SDK owns the context (or nobody does: the SDK's dispatch then panics as before).
-func wasmeshHTTPContext(contextID uint32) types.HttpContext {
+func wasmeshHTTPContext(contextID uint32) wasmeshHttpContext {
 	if s := wasmeshFind(contextID); s != nil {
 		return s.ctx
 	}

@@ -14,8 +14,6 @@ import (
 	"reflect"
 	"runtime"
 	"unsafe"
-
-	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
 // Bits of the skip cell: the host's side (host/engine, ExportSkipCallbacks) numbers
@@ -47,7 +45,8 @@ func wasmeshSkipCallbacks() uint32 {
 }
 
 // The SDK answers proxy_on_done of a stream context with true without calling user
-// code (only plugin contexts have OnPluginDone), so it is always skippable.
+// code (only plugin contexts have OnPluginDone), so it is always skippable. The
+// no-op contexts the methods are compared with are the SDK's (zz_wasmesh_sdk.go).
 var (
 	wasmeshHTTPMethods = []wasmeshMethod{
 		{"OnHttpRequestHeaders", wasmeshSkipRequestHeaders},
@@ -66,8 +65,8 @@ var (
 		{"OnUpstreamClose", wasmeshSkipUpstreamClose},
 		{"OnStreamDone", wasmeshSkipLog},
 	}
-	wasmeshDefaultHTTP = reflect.TypeOf((*types.DefaultHttpContext)(nil))
-	wasmeshDefaultTCP  = reflect.TypeOf((*types.DefaultTcpContext)(nil))
+	wasmeshDefaultHTTP = reflect.TypeOf((*wasmeshDefaultHttpContext)(nil))
+	wasmeshDefaultTCP  = reflect.TypeOf((*wasmeshDefaultTcpContext)(nil))
 )
 
 type wasmeshMethod struct {
