@@ -197,10 +197,14 @@ func applyEdits(dir string, edits []sourceEdit) error {
 			return fmt.Errorf("%s: expected the text %q exactly once, found it %d times: the SDK's sources are not "+
 				"the ones the bridge was written for", e.file, e.old, n)
 		}
+		// The copy is read-only, as every file of a view: open it for this one write.
 		if err := os.Chmod(path, 0o644); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path, bytes.Replace(src, []byte(e.old), []byte(e.new), 1), 0o444); err != nil {
+		if err := os.WriteFile(path, bytes.Replace(src, []byte(e.old), []byte(e.new), 1), 0o644); err != nil {
+			return err
+		}
+		if err := os.Chmod(path, 0o444); err != nil {
 			return err
 		}
 	}
