@@ -2,6 +2,8 @@ package inspect
 
 import (
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/wasmesh/wasmesh/host/abi"
@@ -116,6 +118,51 @@ func TestProducersLanguage(t *testing.T) {
 		if got := producersLanguage(tt.in); got != tt.want {
 			t.Errorf("producersLanguage(%x) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestBytesRefusesOversizedCounts: a count or length claiming more than the module holds is an error, found
+// before wazero allocates for it (before the fix, the export case asked for hundreds of gigabytes and the Go
+// runtime ended the process).
+func TestBytesRefusesOversizedCounts(t *testing.T) {
+	huge := []byte{0xff, 0xff, 0xff, 0xff, 0x0f} // 4294967295
+	// fn is a module of one function of type ()->() with the given body.
+	fn := func(body ...byte) []byte {
+		return module(section(1, 1, 0x60, 0, 0), section(3, 1, 0), section(10, concat([]byte{1, byte(len(body))}, body)...))
+	}
+	tests := []struct {
+		name, want string
+		in         []byte
+	}{
+		{"export count", "export count 4294967295", module(section(7, huge...))},
+		{"import count", "import count", module(section(2, huge...))},
+		{"function count", "entry count", module(section(3, huge...))},
+		{"export name length", "export name length", module(section(7, concat([]byte{1}, huge)...))},
+		{"parameter count", "value type count", module(section(1, concat([]byte{1, 0x60}, huge)...))},
+		{"function names", "function name count", module(section(0, concat(name("name"), []byte{1, 5}, huge)...))},
+		{"local names", "local name count", module(section(0, concat(name("name"), []byte{2, 7, 1, 0}, huge)...))},
+		{"element count", "element count", module(section(9, concat([]byte{1, 0, 0x41, 0, 0x0b}, huge)...))},
+		{"data length", "data segment length", module(section(11, concat([]byte{1, 0, 0x41, 0, 0x0b}, huge)...))},
+		{"locals", "more than 50000 locals", fn(concat([]byte{1}, huge, []byte{0x7f, 0x0b})...)},
+		{"section size", "runs past the end", module([]byte{7, 0xff, 0xff, 0x03})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := Bytes(tt.in)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+				t.Errorf("refusing %d bytes allocated %d MiB", len(tt.in), grew>>20)
+			}
+		})
+	}
+	// The limit on locals is V8's and wasmtime's: a function at the limit is still a module.
+	if _, err := Bytes(fn(1, 0xd0, 0x86, 0x03, 0x7f, 0x0b)); err != nil { // 50000 i32 locals
+		t.Errorf("50000 locals refused: %v", err)
 	}
 }
 
