@@ -42,8 +42,8 @@ go build -o "$work/loadgen" ./bench/loadgen
 read -r P_UP P_NGINX P_RP P_NONE P_NONE1 P_HDR P_APIKEY P_WHDR P_WAUTH P_NONEPOST P_WBODY P_BNONE P_BWHDR P_BWAUTH P_WHDR24 \
 	<<<"$("$work/loadgen" freeports -n 15)"
 [ -n "$P_WHDR24" ] || { echo "run-proxy.sh: could not get 15 free ports from loadgen freeports" >&2; exit 1; }
-# The same header filter twice: on the successor Go SDK (github.com/proxy-wasm/proxy-wasm-go-sdk), which wasmesh
-# build compiles as it is, and on tetratelabs' SDK v0.24.0, the filters' SDK, which wasmesh build bridges.
+# The same header filter twice: on the successor Go SDK (github.com/proxy-wasm/proxy-wasm-go-sdk) and on
+# tetratelabs' SDK v0.24.0, the filters' SDK; wasmesh build bridges both (the successor at the version it knows).
 "$work/wasmesh" build host/engine/testdata/headers -o "$work/headers.wasm" >/dev/null
 "$work/wasmesh" build host/engine/testdata/tetrate-minimal -o "$work/headers-sdk024.wasm" >/dev/null
 "$work/wasmesh" build filters/auth -o "$work/auth.wasm" >/dev/null

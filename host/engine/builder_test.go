@@ -17,11 +17,11 @@ import (
 	"github.com/wasmesh/wasmesh/host/engine"
 )
 
-// builtFixture builds testdata/<name>, a filter on the TinyGo-era tetratelabs SDK v0.24.0, with the wasmesh builder
-// (standard Go toolchain plus its ABI bridge), cached by the hash of its source and of the bridge.
+// builtFixture builds testdata/<name>, a Go filter (tetratelabs SDK v0.24.0 or the successor SDK), with the wasmesh
+// builder (standard Go toolchain plus the SDK's bridge), cached by the hash of its source and of the builder.
 func builtFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	bridge, err := filepath.Abs("../../builder/bridge")
+	bridge, err := filepath.Abs("../../builder") // the bridges and the code that applies them
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,13 @@ func newEngine(t testing.TB, cfg engine.Config) *engine.Engine {
 
 func newPlugin(t testing.TB, e *engine.Engine, fixture string, pc engine.PluginConfig) *engine.Plugin {
 	t.Helper()
-	mod, err := e.Compile(context.Background(), goFixture(t, fixture))
+	return newPluginFrom(t, e, fixture, goFixture(t, fixture), pc)
+}
+
+// newPluginFrom is newPlugin for a module already built (plainGoFixture, say).
+func newPluginFrom(t testing.TB, e *engine.Engine, fixture string, wasm []byte, pc engine.PluginConfig) *engine.Plugin {
+	t.Helper()
+	mod, err := e.Compile(context.Background(), wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +74,24 @@ func stream(t testing.TB, p *engine.Plugin, info engine.StreamInfo) *engine.HTTP
 	return s
 }
 
+// TestHeadersFilter runs the successor-SDK header filter as `wasmesh build` bridges it and as a bare `go build`
+// leaves it (what the builder produces for SDK versions it has no bridge for): both must behave the same.
 func TestHeadersFilter(t *testing.T) {
+	for _, build := range []struct {
+		name    string
+		wasm    func(testing.TB, string) []byte
+		bridged bool
+	}{{"wasmesh-build", goFixture, true}, {"plain-go-build", plainGoFixture, false}} {
+		t.Run(build.name, func(t *testing.T) { testHeadersFilter(t, build.wasm(t, "headers"), build.bridged) })
+	}
+}
+
+func testHeadersFilter(t *testing.T, wasm []byte, bridged bool) {
 	e := newEngine(t, engine.Config{})
-	p := newPlugin(t, e, "headers", engine.PluginConfig{})
+	p := newPluginFrom(t, e, "headers", wasm, engine.PluginConfig{})
+	if got := p.Config().Module.Exports(engine.ExportSkipCallbacks); got != bridged {
+		t.Fatalf("module exports %s: %v, want %v (bridged by wasmesh build: %v)", engine.ExportSkipCallbacks, got, bridged, bridged)
+	}
 	if got := p.Config().Module.ABIVersion(); got != abi.V0_2_0 {
 		t.Errorf("ABI version = %q, want 0.2.0 (the SDK exports proxy_abi_version_0_2_0)", got)
 	}

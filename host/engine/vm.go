@@ -467,7 +467,7 @@ func (v *vm) findArena() error {
 // ignore the export and call everything, which is equally correct.
 const ExportSkipCallbacks = "wasmesh_skip_callbacks"
 
-// skipBits are the callbacks of the skip cell, bit 0 first. The bridge (builder/bridge/tetratesdk) numbers them
+// skipBits are the callbacks of the skip cell, bit 0 first. The bridges (builder/bridge/shared) number them
 // the same way.
 var skipBits = [...]int{
 	cbRequestHeaders, cbRequestBody, cbRequestTrailers, cbResponseHeaders, cbResponseBody, cbResponseTrailers,
