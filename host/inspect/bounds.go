@@ -12,7 +12,7 @@ import (
 // the bytes left in its section can never decode: refusing it first changes no verdict, only the cost.
 //
 // It walks only the structure wazero allocates from (section vectors, names, parameter lists, locals, element
-// and data segments, the name section) and never code. Where it meets an encoding it does not know (a newer
+// and data segments, the name section) and never instructions. Where it meets an encoding it does not know (a newer
 // proposal), it stops checking that section and leaves the verdict to wazero.
 func checkBounds(b []byte) error {
 	r := reader{b: b, off: len(wasmMagic)}
