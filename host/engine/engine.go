@@ -18,6 +18,7 @@ import (
 
 	"github.com/wasmesh/wasmesh/host/abi"
 	"github.com/wasmesh/wasmesh/host/engine/loopguard"
+	"github.com/wasmesh/wasmesh/host/internal/wasmbin"
 )
 
 // Defaults for the limits a PluginConfig leaves at zero.
@@ -208,6 +209,11 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	}
 	e.mu.Unlock()
 
+	// wazero sizes its tables from the module's declared counts before reading them: a few bytes can make it ask
+	// for gigabytes, which ends the whole process. Refuse such modules first.
+	if err := wasmbin.Check(wasm); err != nil {
+		return nil, &Error{Kind: ErrCompile, Op: "compile", Digest: digest, Err: err}
+	}
 	own := slices.Clone(wasm) // the caller may reuse its buffer; other runtimes compile from this copy later
 	m := &Module{digest: digest, wasm: own, exports: map[string]bool{}}
 	// The default plugin has a deadline, so compile the code it will run: the loop-guarded copy, or the module

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -505,5 +507,36 @@ func TestTCPFilter(t *testing.T) {
 	s.Done()
 	if m, _ := e.Metrics().Get("tcp_closes_total"); m.Value != 1 {
 		t.Errorf("tcp_closes_total = %d", m.Value)
+	}
+}
+
+// TestCompileRefusesOversizedCounts: a module declaring more entries than it has bytes must be refused before
+// wazero allocates for the declared count (4 billion exports in 15 bytes made it ask for hundreds of GiB and the
+// runtime end the process: the fuzzing campaign of host/inspect found it).
+func TestCompileRefusesOversizedCounts(t *testing.T) {
+	preamble := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	huge := []byte{0xff, 0xff, 0xff, 0xff, 0x0f} // 4294967295
+	for _, tc := range []struct {
+		name, want string
+		section    []byte
+	}{
+		{"export count", "export count 4294967295", append([]byte{7, 5}, huge...)},
+		{"import count", "import count", append([]byte{2, 5}, huge...)},
+		{"data segment count", "count", append([]byte{11, 5}, huge...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, engine.Config{})
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := e.Compile(context.Background(), append(slices.Clone(preamble), tc.section...))
+			runtime.ReadMemStats(&after)
+			var ee *engine.Error
+			if !errors.As(err, &ee) || !errors.Is(err, engine.ErrCompile) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Compile = %v, want an ErrCompile naming %q", err, tc.want)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+				t.Errorf("refusing a %d-byte module allocated %d MiB", len(preamble)+len(tc.section), grew>>20)
+			}
+		})
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmesh/wasmesh/host/abi"
+	"github.com/wasmesh/wasmesh/host/internal/wasmbin"
 )
 
 // Module is the description of one Wasm binary.
@@ -64,12 +65,12 @@ var wasmMagic = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
 
 // Bytes describes the module in b. It decodes and validates the whole binary with wazero's interpreter
 // configuration, which checks the module as strictly as a load would but compiles nothing to machine code; counts
-// that claim more entries than the module holds are refused before wazero allocates for them (checkBounds).
+// that claim more entries than the module holds are refused before wazero allocates for them (wasmbin.Check).
 func Bytes(b []byte) (*Module, error) {
 	if !bytes.HasPrefix(b, wasmMagic) {
 		return nil, ErrNotWasm
 	}
-	if err := checkBounds(b); err != nil {
+	if err := wasmbin.Check(b); err != nil {
 		return nil, fmt.Errorf("invalid WebAssembly module: %w", err)
 	}
 	ctx := context.Background()

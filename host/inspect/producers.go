@@ -1,29 +1,33 @@
 package inspect
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/wasmesh/wasmesh/host/internal/wasmbin"
+)
 
 // producersLanguage reads the "language" field of a producers custom section (the tool-conventions format: a
 // vector of fields, each a name and a vector of name/version pairs) and returns e.g. "Rust" or "C11". It returns
 // "" for anything it cannot read: the section comes from the module author and is untrusted.
 func producersLanguage(b []byte) string {
-	r := reader{b: b}
-	fields, ok := r.u32()
+	r := wasmbin.NewReader(b)
+	fields, ok := r.U32()
 	if !ok {
 		return ""
 	}
 	for i := uint32(0); i < fields; i++ {
-		name, ok := r.name()
+		name, ok := r.Name()
 		if !ok {
 			return ""
 		}
-		n, ok := r.u32()
+		n, ok := r.U32()
 		if !ok {
 			return ""
 		}
 		var values []string
 		for j := uint32(0); j < n; j++ {
-			v, ok1 := r.name()
-			ver, ok2 := r.name()
+			v, ok1 := r.Name()
+			ver, ok2 := r.Name()
 			if !ok1 || !ok2 {
 				return ""
 			}
@@ -37,36 +41,4 @@ func producersLanguage(b []byte) string {
 		}
 	}
 	return ""
-}
-
-// reader decodes LEB128 integers and length-prefixed names without ever reading past its slice.
-type reader struct {
-	b   []byte
-	off int
-}
-
-func (r *reader) u32() (uint32, bool) {
-	var v uint32
-	for shift := uint(0); shift < 35; shift += 7 {
-		if r.off >= len(r.b) {
-			return 0, false
-		}
-		c := r.b[r.off]
-		r.off++
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v, true
-		}
-	}
-	return 0, false
-}
-
-func (r *reader) name() (string, bool) {
-	n, ok := r.u32()
-	if !ok || uint64(n) > uint64(len(r.b)-r.off) {
-		return "", false
-	}
-	s := string(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
-	return s, true
 }

@@ -1,11 +1,14 @@
-package inspect
+// Package wasmbin reads untrusted Wasm binaries just enough to refuse what would hurt the process before a real
+// decoder (wazero) sees them: Check bounds every count and length by the bytes that follow it. Reader is the LEB128
+// and name reader it uses, for other small parsers of module bytes (inspect's producers section).
+package wasmbin
 
 import (
 	"errors"
 	"fmt"
 )
 
-// checkBounds refuses a module whose counts or lengths declare more than the bytes that follow them. wazero sizes
+// Check refuses a module whose counts or lengths declare more than the bytes that follow them. wazero sizes
 // its slices from those numbers before it reads a single entry, so a 15-byte module declaring 4 billion exports
 // makes it ask for hundreds of gigabytes, and the Go runtime ends the whole process ("fatal error: out of
 // memory", which no recover catches). Every entry of a vector takes at least one byte, so a count larger than
@@ -14,17 +17,20 @@ import (
 // It walks only the structure wazero allocates from (section vectors, names, parameter lists, locals, element
 // and data segments, the name section) and never instructions. Where it meets an encoding it does not know (a newer
 // proposal), it stops checking that section and leaves the verdict to wazero.
-func checkBounds(b []byte) error {
-	r := reader{b: b, off: len(wasmMagic)}
+func Check(b []byte) error {
+	if len(b) < len(magic) {
+		return errors.New("too short for a Wasm module")
+	}
+	r := Reader{b: b, off: len(magic)}
 	for r.off < len(r.b) {
 		at := r.off
 		id := r.b[r.off]
 		r.off++
-		size, ok := r.u32()
+		size, ok := r.U32()
 		if !ok || uint64(size) > uint64(len(r.b)-r.off) {
 			return fmt.Errorf("section %d at byte %d: its size is cut short or runs past the end of the module", id, at)
 		}
-		s := &walker{reader: reader{b: r.b[:r.off+int(size)], off: r.off}, id: id}
+		s := &walker{Reader: Reader{b: r.b[:r.off+int(size)], off: r.off}, id: id}
 		if err := s.section(); err != nil && !errors.Is(err, errGiveUp) {
 			return err
 		}
@@ -38,11 +44,11 @@ func checkBounds(b []byte) error {
 const maxLocals = 50000
 
 // errGiveUp stops the walk of one section at an encoding it does not follow.
-var errGiveUp = errors.New("inspect: encoding not followed")
+var errGiveUp = errors.New("wasmbin: encoding not followed")
 
 // walker reads one section; its reader ends where the section ends.
 type walker struct {
-	reader
+	Reader
 	id byte
 }
 
@@ -53,7 +59,7 @@ func (w *walker) fail(what string, n uint64) error {
 
 // count reads a vector length; each entry takes at least one byte.
 func (w *walker) count(what string) (uint32, error) {
-	n, ok := w.u32()
+	n, ok := w.U32()
 	if !ok {
 		return 0, errGiveUp // wazero reports the truncated number itself
 	}
@@ -158,7 +164,7 @@ func (w *walker) custom() error {
 		if err != nil {
 			return err
 		}
-		size, ok := w.u32()
+		size, ok := w.U32()
 		if !ok {
 			return errGiveUp
 		}
@@ -312,7 +318,7 @@ func (w *walker) elements() error {
 	for i := uint32(0); i < n && err == nil; i++ {
 		var flags uint32
 		var ok bool
-		if flags, ok = w.u32(); !ok || flags > 7 {
+		if flags, ok = w.U32(); !ok || flags > 7 {
 			return errGiveUp
 		}
 		if flags&3 == 2 { // active with a table index
@@ -354,14 +360,14 @@ func (w *walker) code() error {
 			return e
 		}
 		end := w.off + int(size)
-		body := &walker{reader: reader{b: w.b[:end], off: w.off}, id: w.id}
+		body := &walker{Reader: Reader{b: w.b[:end], off: w.off}, id: w.id}
 		decls, e := body.count("local declaration count")
 		if e != nil {
 			return e
 		}
 		var locals uint64
 		for j := uint32(0); j < decls; j++ {
-			k, ok := body.u32()
+			k, ok := body.U32()
 			if !ok {
 				return errGiveUp
 			}
@@ -381,7 +387,7 @@ func (w *walker) code() error {
 func (w *walker) data() error {
 	n, err := w.count("data segment count")
 	for i := uint32(0); i < n && err == nil; i++ {
-		flags, ok := w.u32()
+		flags, ok := w.U32()
 		if !ok || flags > 2 {
 			return errGiveUp
 		}
@@ -398,4 +404,45 @@ func (w *walker) data() error {
 		err = w.skipName("data segment length")
 	}
 	return err
+}
+
+// magic is the module preamble: "\0asm" and binary format version 1. Check starts after it; the caller has
+// already refused anything else with its own message.
+var magic = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+
+// Reader decodes LEB128 integers and length-prefixed names without ever reading past its slice.
+type Reader struct {
+	b   []byte
+	off int
+}
+
+// NewReader reads b from its start.
+func NewReader(b []byte) *Reader { return &Reader{b: b} }
+
+// U32 reads an unsigned LEB128 of at most five bytes.
+func (r *Reader) U32() (uint32, bool) {
+	var v uint32
+	for shift := uint(0); shift < 35; shift += 7 {
+		if r.off >= len(r.b) {
+			return 0, false
+		}
+		c := r.b[r.off]
+		r.off++
+		v |= uint32(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// Name reads a length-prefixed string.
+func (r *Reader) Name() (string, bool) {
+	n, ok := r.U32()
+	if !ok || uint64(n) > uint64(len(r.b)-r.off) {
+		return "", false
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return s, true
 }
