@@ -40,7 +40,7 @@ const (
 
 // Version names the rewrite: it changes whenever Instrument's output for the same input changes, so copies kept
 // on disk (host/engine keeps them by the original's digest) are never mixed across versions.
-const Version = "2"
+const Version = "3"
 
 // ErrUnsupported marks modules Instrument cannot rewrite (unknown instructions or sections, or a module that
 // already imports ImportModule).

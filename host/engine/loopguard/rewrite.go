@@ -212,7 +212,12 @@ func rewriteCustom(body []byte, k renumber) (out []byte, keep bool) {
 				}
 				content = append(content, sub.b[start:sub.pos]...)
 			}
-		default: // module, type, table, memory, global, element, data names: no function indices
+		case 0: // module name: wazero reads a name here whatever the subsection's size says, and so past a malformed
+			// one into whatever follows; checked, so a name section that only parsed because it ended the module is
+			// dropped rather than misread once the rewrite appends sections after it
+			sub.bytes(sub.u32())
+			content = sub.b
+		default: // type, table, memory, global, element, data names: no function indices
 			content = sub.b
 			sub.pos = len(sub.b)
 		}
