@@ -110,7 +110,10 @@ func (b *body) read(p []byte) (int, error) {
 func (b *body) chunkSize() (int64, error) {
 	line, err := b.br.ReadSlice('\n')
 	if err != nil {
-		if err == io.EOF || len(line) > 0 {
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			return 0, errChunk // a size line longer than the read buffer, far past maxChunkLine
+		case err == io.EOF || len(line) > 0:
 			return 0, io.ErrUnexpectedEOF
 		}
 		return 0, err

@@ -155,6 +155,14 @@ func TestProtocol(t *testing.T) {
 					t.Errorf("no body error: %v", r[0].Header)
 				}
 			}},
+		{name: "chunk-size line longer than the read buffer is a malformed body, not an early end",
+			reqs:   []string{"POST / HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n1" + strings.Repeat(";x", 5000) + "\r\n"},
+			status: []int{200}, closed: true,
+			check: func(t *testing.T, r []*http.Response, b []string) {
+				if got := r[0].Header.Get("X-Body-Error"); got != errChunk.Error() {
+					t.Errorf("body error %q, want %q", got, errChunk)
+				}
+			}},
 		{name: "unread small body is drained", reqs: []string{"POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n\r\nabc" + get},
 			handler: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(r.URL.Path)) },
 			status:  []int{200, 200},
