@@ -25,7 +25,8 @@ const (
 	defaultMaxHeaders     = 100
 )
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with its zero fields set to the defaults.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxHeaderBytes <= 0 {
 		l.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
@@ -86,7 +87,7 @@ const (
 )
 
 func newParser(l Limits) *parser {
-	return &parser{limits: l.withDefaults(), names: map[string]string{}, values: map[string]string{}}
+	return &parser{limits: l.WithDefaults(), names: map[string]string{}, values: map[string]string{}}
 }
 
 // head is what the server needs from a request head beyond the http.Request.

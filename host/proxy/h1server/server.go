@@ -45,7 +45,7 @@ type Server struct {
 // SetLimits replaces the request-head limits while the server runs (a configuration reload): every request read
 // from now on, on open connections too, is held to them. Zero fields take the defaults.
 func (s *Server) SetLimits(l Limits) {
-	l = l.withDefaults()
+	l = l.WithDefaults()
 	s.limits.Store(&l)
 }
 
@@ -54,7 +54,7 @@ func (s *Server) limitsNow() Limits {
 	if l := s.limits.Load(); l != nil {
 		return *l
 	}
-	return s.Limits.withDefaults()
+	return s.Limits.WithDefaults()
 }
 
 func (s *Server) log() *slog.Logger {

@@ -27,13 +27,7 @@ type headerLimits struct {
 }
 
 func (hl *headerLimits) set(l HeaderLimits) {
-	lim := h1server.Limits{MaxHeaderBytes: l.Bytes, MaxHeaders: l.Fields}
-	if lim.MaxHeaderBytes <= 0 {
-		lim.MaxHeaderBytes = defaultHeaderBytes
-	}
-	if lim.MaxHeaders <= 0 {
-		lim.MaxHeaders = defaultHeaderFields
-	}
+	lim := h1server.Limits{MaxHeaderBytes: l.Bytes, MaxHeaders: l.Fields}.WithDefaults()
 	hl.cur.Store(&lim)
 	if s := hl.h1.Load(); s != nil {
 		s.SetLimits(lim)
@@ -44,14 +38,8 @@ func (hl *headerLimits) now() h1server.Limits {
 	if l := hl.cur.Load(); l != nil {
 		return *l
 	}
-	return h1server.Limits{MaxHeaderBytes: defaultHeaderBytes, MaxHeaders: defaultHeaderFields}
+	return h1server.Limits{}.WithDefaults()
 }
-
-// The defaults h1server applies, repeated so the net/http path enforces the same ones.
-const (
-	defaultHeaderBytes  = 1 << 20
-	defaultHeaderFields = 100
-)
 
 // limitHeaders answers 431 to a request whose head is over the listener's limits, for the requests net/http's
 // servers parse (TLS, HTTP/2, http_server: net/http); h1server enforces them while it reads a head.

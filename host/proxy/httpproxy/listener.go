@@ -104,10 +104,10 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	kind := ServerNetHTTP
 	if l.tls == nil && l.Server != ServerNetHTTP {
 		// HTTP/1.x on h1server; h2c with prior knowledge reaches net/http's HTTP/2 server through it.
-		h1 := &h1server.Server{Handler: l.handler, H2C: std, Limits: l.limits.now(),
-			ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, BaseContext: base, Log: l.log}
+		h1 := &h1server.Server{Handler: l.handler, H2C: std, ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout: idleTimeout, BaseContext: base, Log: l.log}
 		l.limits.h1.Store(h1)
-		h1.SetLimits(l.limits.now()) // a SetHeaderLimits racing with the Store above
+		h1.SetLimits(l.limits.now()) // after the Store, so a SetHeaderLimits racing with it is not lost
 		srv, kind = h1, ServerWasmesh
 	}
 	if l.tls != nil {
