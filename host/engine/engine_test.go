@@ -220,6 +220,36 @@ func TestHTTPCall(t *testing.T) {
 	}
 }
 
+// TestLateEditRefused: once a callback returned Continue the data plane is using the request's headers again, so
+// an HTTP-call answer arriving afterwards finds them absent instead of editing them under the data plane's feet.
+func TestLateEditRefused(t *testing.T) {
+	e := newEngine(t, engine.Config{Caller: &fakeCaller{}})
+	p := newPlugin(t, e, "httpcall", engine.PluginConfig{PoolSize: 1})
+	s := stream(t, p, engine.StreamInfo{})
+	defer s.Done()
+	req := headers(":path", "/async/allowed")
+	if got := s.OnRequestHeaders(&req, true); got != abi.ActionContinue {
+		t.Fatalf("action = %v, want continue", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, _, ok := e.SharedData("", "late-edit")
+		if ok {
+			if !strings.Contains(string(v), "not found") {
+				t.Errorf("late proxy_add_header_map_value: %q, want not found", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call's answer never reached the module")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v, ok := req.Get("x-auth"); ok {
+		t.Errorf("x-auth = %q added after the stream went on", v)
+	}
+}
+
 func TestHTTPCallWithoutCaller(t *testing.T) {
 	e := newEngine(t, engine.Config{})
 	p := newPlugin(t, e, "httpcall", engine.PluginConfig{})

@@ -98,11 +98,11 @@ func (v *vm) Done() abi.Status {
 func (v *vm) buffer(bt abi.BufferType) (*[]byte, bool) {
 	switch bt {
 	case abi.BufferHTTPRequestBody:
-		if h := v.http(); h != nil && h.reqBody != nil {
+		if h := v.http(); h != nil && h.lent && h.reqBody != nil {
 			return h.reqBody, h.reqEnd
 		}
 	case abi.BufferHTTPResponseBody:
-		if h := v.http(); h != nil && h.respBody != nil {
+		if h := v.http(); h != nil && h.lent && h.respBody != nil {
 			return h.respBody, h.respEnd
 		}
 	case abi.BufferDownstreamData:
@@ -175,21 +175,9 @@ func (v *vm) SetBufferBytes(bt abi.BufferType, start, size uint32, data []byte) 
 
 func (v *vm) headers(mt abi.MapType) *abi.Headers {
 	switch mt {
-	case abi.MapHTTPRequestHeaders:
-		if h := v.http(); h != nil {
-			return h.reqHeaders
-		}
-	case abi.MapHTTPRequestTrailers:
-		if h := v.http(); h != nil {
-			return h.reqTrailers
-		}
-	case abi.MapHTTPResponseHeaders:
-		if h := v.http(); h != nil {
-			return h.respHeaders
-		}
-	case abi.MapHTTPResponseTrailers:
-		if h := v.http(); h != nil {
-			return h.respTrailers
+	case abi.MapHTTPRequestHeaders, abi.MapHTTPRequestTrailers, abi.MapHTTPResponseHeaders, abi.MapHTTPResponseTrailers:
+		if h := v.http(); h != nil && h.lent {
+			return h.maps[mt]
 		}
 	case abi.MapHTTPCallResponseHeaders:
 		if v.callResp != nil {

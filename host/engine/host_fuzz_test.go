@@ -32,7 +32,8 @@ func FuzzHostMethods(f *testing.F) {
 		s.resume = make(chan struct{}, 1)
 		reqH, respH := abi.Headers{{Key: ":path", Value: "/"}, {Key: "k", Value: "v"}}, abi.Headers{{Key: ":status", Value: "200"}}
 		reqBody, respBody := []byte("request body"), []byte{}
-		s.reqHeaders, s.respHeaders, s.reqBody, s.respBody = &reqH, &respH, &reqBody, &respBody
+		s.maps[abi.MapHTTPRequestHeaders], s.maps[abi.MapHTTPResponseHeaders] = &reqH, &respH
+		s.reqBody, s.respBody, s.lent = &reqBody, &respBody, true
 		s.cs = ctxState{id: 2, plugin: p, root: root, stream: &s.streamCore}
 		v.contexts[1], v.contexts[2] = root, &s.cs
 		v.cur = &s.cs
@@ -123,7 +124,7 @@ func TestHostPathsDoNotAllocate(t *testing.T) {
 	s.p = p
 	s.info = StreamInfo{Properties: PropertyMap{"source.address": []byte("10.0.0.1:1")}}
 	req := abi.Headers{{Key: ":path", Value: "/"}, {Key: "user-agent", Value: "x"}}
-	s.reqHeaders = &req
+	s.maps[abi.MapHTTPRequestHeaders], s.lent = &req, true
 	s.cs = ctxState{id: 2, plugin: p, root: root, stream: &s.streamCore}
 	v.cur = &s.cs
 	rootID, srcAddr, nodeID := []byte("plugin_root_id"), []byte("source\x00address"), []byte("node\x00id")

@@ -62,6 +62,10 @@ type streamCore struct {
 	mode streamMode
 	err  error
 	skip uint32 // 1<<cb for each callback the guest declared a no-op for this context (ExportSkipCallbacks)
+	// lent says the data plane is not using its header maps and bodies, so host calls may touch them: during the
+	// data plane's own callbacks, and while it waits after a Pause (an HTTP-call response may edit them then).
+	// Read and written under the VM lock; host calls from other contexts find the maps absent otherwise.
+	lent bool
 
 	// Written by the guest (also from HTTP-call responses on other goroutines), read by the data plane: mu guards
 	// them, since a response can arrive while the data plane looks.
@@ -79,7 +83,7 @@ type streamCore struct {
 
 func (s *streamCore) init(ctx context.Context, p *Plugin, info StreamInfo) error {
 	s.p, s.ctx, s.info = p, ctx, info
-	s.mode, s.err, s.skip = modeNormal, nil, 0
+	s.mode, s.err, s.skip, s.lent = modeNormal, nil, 0, false
 	s.mu.Lock()
 	s.local, s.reset, s.props = nil, false, s.props[:0]
 	s.mu.Unlock()
@@ -186,8 +190,13 @@ func (s *streamCore) invoke(cb int, a1, a2 uint64) abi.Action {
 		v.release()
 		return s.fail(v.deathErr)
 	}
+	s.lent = true
 	r, err := v.call(&s.cs, cb, uint64(s.cs.id), a1, a2, 0, 0)
 	answered := s.localResponse() != nil
+	// After a Pause the data plane waits (Wait takes the maps back); a Pause of a body chunk before the end of the
+	// stream is buffering, and the data plane goes on at once, as it does after Continue or a local response.
+	buffering := (cb == cbRequestBody || cb == cbResponseBody) && a2 == 0
+	s.lent = err == nil && !answered && !buffering && abi.Action(uint32(r)) != abi.ActionContinue
 	v.release()
 	switch {
 	case err == errMissingCallback:
@@ -217,6 +226,7 @@ func (s *streamCore) finish(closeCallbacks func(v *vm)) {
 		return
 	}
 	defer v.release()
+	s.lent = true // proxy_on_log reads the final headers
 	if !v.dead.Load() && s.mode == modeNormal {
 		id := uint64(s.cs.id)
 		if closeCallbacks != nil {
@@ -244,11 +254,25 @@ func (s *streamCore) finish(closeCallbacks func(v *vm)) {
 func (s *streamCore) Wait(ctx context.Context) error {
 	select {
 	case <-s.resume:
+		s.reclaim()
 		s.settle()
 		return nil
 	case <-ctx.Done():
+		s.reclaim()
 		return ctx.Err()
 	}
+}
+
+// reclaim takes the header maps and bodies back from the guest after a wait. The callback that resumed the stream
+// may still be running on another goroutine (proxy_continue_stream wakes Wait at once): taking the VM lock waits
+// for it to return, so the data plane never uses a map the guest is still editing.
+func (s *streamCore) reclaim() {
+	v := s.v
+	if v == nil || v.acquire(context.Background()) != nil {
+		return
+	}
+	s.lent = false
+	v.release()
 }
 
 // Resumed delivers the signal Wait waits for (proxy_continue_stream, a local response, a failure, a close) to a
@@ -309,9 +333,9 @@ func (s *streamCore) ResetRequested() bool {
 // The data plane owns the header maps and bodies it passes in; the module edits them in place.
 type HTTPStream struct {
 	streamCore
-	reqHeaders, reqTrailers, respHeaders, respTrailers *abi.Headers
-	reqBody, respBody                                  *[]byte
-	reqEnd, respEnd                                    bool
+	maps              [4]*abi.Headers // by abi.MapType: request headers and trailers, response headers and trailers
+	reqBody, respBody *[]byte
+	reqEnd, respEnd   bool
 }
 
 var httpStreams = sync.Pool{New: func() any { return new(HTTPStream) }}
@@ -320,7 +344,7 @@ var httpStreams = sync.Pool{New: func() any { return new(HTTPStream) }}
 // ends with ctx. A plugin without a live VM yields a stream already in its fail strategy, not an error.
 func (p *Plugin) NewHTTPStream(ctx context.Context, info StreamInfo) (*HTTPStream, error) {
 	s := httpStreams.Get().(*HTTPStream)
-	s.reqHeaders, s.reqTrailers, s.respHeaders, s.respTrailers = nil, nil, nil, nil
+	s.maps = [4]*abi.Headers{}
 	s.reqBody, s.respBody, s.reqEnd, s.respEnd = nil, nil, false, false
 	s.owner.http = s
 	if err := s.init(ctx, p, info); err != nil {
@@ -337,9 +361,10 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
-// OnRequestHeaders runs proxy_on_request_headers. h stays in use by the stream until Done.
+// OnRequestHeaders runs proxy_on_request_headers. h stays in use by the stream until Done: the module reads and
+// edits it during its callbacks, while the data plane waits after a Pause, and in proxy_on_log.
 func (s *HTTPStream) OnRequestHeaders(h *abi.Headers, endOfStream bool) abi.Action {
-	s.reqHeaders = h
+	s.maps[abi.MapHTTPRequestHeaders] = h
 	s.reqEnd = endOfStream
 	return s.invoke(cbRequestHeaders, uint64(len(*h)), b2u(endOfStream))
 }
@@ -353,14 +378,14 @@ func (s *HTTPStream) OnRequestBody(body *[]byte, endOfStream bool) abi.Action {
 
 // OnRequestTrailers runs proxy_on_request_trailers.
 func (s *HTTPStream) OnRequestTrailers(t *abi.Headers) abi.Action {
-	s.reqTrailers = t
+	s.maps[abi.MapHTTPRequestTrailers] = t
 	s.reqEnd = true
 	return s.invoke(cbRequestTrailers, uint64(len(*t)), 0)
 }
 
 // OnResponseHeaders runs proxy_on_response_headers.
 func (s *HTTPStream) OnResponseHeaders(h *abi.Headers, endOfStream bool) abi.Action {
-	s.respHeaders = h
+	s.maps[abi.MapHTTPResponseHeaders] = h
 	s.respEnd = endOfStream
 	return s.invoke(cbResponseHeaders, uint64(len(*h)), b2u(endOfStream))
 }
@@ -374,7 +399,7 @@ func (s *HTTPStream) OnResponseBody(body *[]byte, endOfStream bool) abi.Action {
 
 // OnResponseTrailers runs proxy_on_response_trailers.
 func (s *HTTPStream) OnResponseTrailers(t *abi.Headers) abi.Action {
-	s.respTrailers = t
+	s.maps[abi.MapHTTPResponseTrailers] = t
 	s.respEnd = true
 	return s.invoke(cbResponseTrailers, uint64(len(*t)), 0)
 }
@@ -387,7 +412,7 @@ func (s *HTTPStream) Done() {
 	}
 	s.finish(nil)
 	s.p = nil
-	s.reqHeaders, s.reqTrailers, s.respHeaders, s.respTrailers, s.reqBody, s.respBody = nil, nil, nil, nil, nil, nil
+	s.maps, s.reqBody, s.respBody = [4]*abi.Headers{}, nil, nil
 	s.info = StreamInfo{}
 	s.ctx = nil
 	httpStreams.Put(s)

@@ -1,8 +1,13 @@
 // Command httpcall asks the "auth" cluster about every request and pauses it; a 200 answer resumes the request
-// with the answer's body in x-auth, anything else is answered with a local 403.
+// with the answer's body in x-auth, anything else is answered with a local 403. A request to /async/... is not
+// paused: the answer's callback still tries to add x-auth, and records what the host said in the shared-data key
+// "late-edit".
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -17,8 +22,14 @@ type filter struct{ types.DefaultHttpContext }
 
 func (*filter) OnHttpRequestHeaders(int, bool) types.Action {
 	path, _ := proxywasm.GetHttpRequestHeader(":path")
+	async := strings.HasPrefix(path, "/async/")
 	hdrs := [][2]string{{":method", "GET"}, {":path", "/check" + path}, {":authority", "auth"}}
 	_, err := proxywasm.DispatchHttpCall("auth", hdrs, []byte("ping"), nil, 5000, func(numHeaders, bodySize, numTrailers int) {
+		if async {
+			err := proxywasm.AddHttpRequestHeader("x-auth", "late")
+			_ = proxywasm.SetSharedData("late-edit", []byte(fmt.Sprint(err)), 0)
+			return
+		}
 		status := ""
 		resp, _ := proxywasm.GetHttpCallResponseHeaders()
 		for _, h := range resp {
@@ -36,6 +47,9 @@ func (*filter) OnHttpRequestHeaders(int, bool) types.Action {
 	})
 	if err != nil {
 		_ = proxywasm.SendHttpResponse(500, nil, []byte("dispatch: "+err.Error()), -1)
+	}
+	if async {
+		return types.ActionContinue
 	}
 	return types.ActionPause
 }
