@@ -5,7 +5,9 @@
 # 1 worker, `return 200 "hello"`): direct to the upstream; nginx as reverse proxy (1 worker, upstream keepalive);
 # Go's httputil.ReverseProxy; wasmesh with no filter, a native header filter, a native API-key filter, a Wasm
 # header filter and the Wasm auth filter (API-key mode); and wasmesh with no filter on one core (GOMAXPROCS=1), the
-# like-for-like comparison with nginx's single worker.
+# like-for-like comparison with nginx's single worker. wasmesh-wasm-header-c is the same header filter in C with no
+# SDK (bench/modules/c-headers), built when Debian's clang-14 and wasi-libc are there or can be installed: its
+# guest code costs next to nothing, so it shows what the host's path costs a Wasm filter.
 # The *-post variants send 4 KiB POST bodies instead of GETs: wasmesh with no filter, and with a Wasm body filter
 # (host/engine/testdata/body: holds the request body to its end and upper-cases it, appends to the response).
 # Load: wrk, 1 thread, $CONNS connections, $DURATION per variant, $ROUNDS rounds; medians are reported.
@@ -38,16 +40,28 @@ if [ -n "${WASMESH_BIN:-}" ]; then cp "$WASMESH_BIN" "$work/wasmesh"; else go bu
 [ -n "${WASMESH_BASE_BIN:-}" ] && cp "$WASMESH_BASE_BIN" "$work/wasmesh-base"
 go build -o "$work/loadgen" ./bench/loadgen
 # Ports, in this order: upstream, nginx, reverseproxy, then one per wasmesh variant (nofilter, nofilter-1cpu,
-# native-header, native-apikey, wasm-header, wasm-auth, nofilter-post, wasm-body-post, base-*, wasm-header-sdk024).
+# native-header, native-apikey, wasm-header, wasm-auth, nofilter-post, wasm-body-post, base-*, wasm-header-sdk024,
+# wasm-header-c).
 read -r P_UP P_NGINX P_RP P_NONE P_NONE1 P_HDR P_APIKEY P_WHDR P_WAUTH P_NONEPOST P_WBODY P_BNONE P_BWHDR P_BWAUTH P_WHDR24 \
-	<<<"$("$work/loadgen" freeports -n 15)"
-[ -n "$P_WHDR24" ] || { echo "run-proxy.sh: could not get 15 free ports from loadgen freeports" >&2; exit 1; }
+	P_WHDRC <<<"$("$work/loadgen" freeports -n 16)"
+[ -n "$P_WHDRC" ] || { echo "run-proxy.sh: could not get 16 free ports from loadgen freeports" >&2; exit 1; }
 # The same header filter twice: on the successor Go SDK (github.com/proxy-wasm/proxy-wasm-go-sdk) and on
 # tetratelabs' SDK v0.24.0, the filters' SDK; wasmesh build bridges both (the successor at the version it knows).
 "$work/wasmesh" build host/engine/testdata/headers -o "$work/headers.wasm" >/dev/null
 "$work/wasmesh" build host/engine/testdata/tetrate-minimal -o "$work/headers-sdk024.wasm" >/dev/null
 "$work/wasmesh" build filters/auth -o "$work/auth.wasm" >/dev/null
 "$work/wasmesh" build host/engine/testdata/body -o "$work/body.wasm" >/dev/null
+c_header=""
+if ! skipped wasmesh-wasm-header-c; then
+	if bash scripts/install-wasi-clang.sh >"$work/clang-install.log" 2>&1; then
+		clang-14 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wl,--export=malloc -Wl,--export=free \
+			-o "$work/headers-c.wasm" bench/modules/c-headers/filter.c
+		c_header=1
+	else
+		echo "run-proxy.sh: no clang-14/wasi-libc (scripts/install-wasi-clang.sh failed, see below): wasmesh-wasm-header-c is not measured" >&2
+		tail -5 "$work/clang-install.log" >&2
+	fi
+fi
 
 # Upstream and reference proxy: two nginx masters, one worker each, so their CPU is measured apart.
 nginx_conf() { # name listen body
@@ -91,6 +105,7 @@ proxy_yaml $P_HDR '[{name: tag, kind: header, config: {request_set: {x-wasmesh: 
 proxy_yaml $P_APIKEY '[{name: keys, kind: apikey, config: {keys: [bench-key-0001]}}]' >"$work/apikey.yaml"
 proxy_yaml $P_WHDR "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader.yaml"
 proxy_yaml $P_WHDR24 "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers-sdk024.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheader24.yaml"
+proxy_yaml $P_WHDRC "[{name: hdr, kind: wasm, module: {url: \"file://$work/headers-c.wasm\"}, options: {callbacks: [request_headers, response_headers]}}]" >"$work/wasmheaderc.yaml"
 proxy_yaml $P_WAUTH "[{name: auth, kind: wasm, module: {url: \"file://$work/auth.wasm\"}, config: {consumers: [{name: bench, keys: [bench-key-0001]}]}, options: {callbacks: [request_headers]}}]" >"$work/wasmauth.yaml"
 proxy_yaml $P_NONEPOST '[]' >"$work/nonepost.yaml"
 proxy_yaml $P_WBODY "[{name: body, kind: wasm, module: {url: \"file://$work/body.wasm\"}, options: {callbacks: [request_body, response_body]}}]" >"$work/wasmbody.yaml"
@@ -110,6 +125,8 @@ variants=(
 	"wasmesh-nofilter-post|$P_NONEPOST|$work/wasmesh proxy -c $work/nonepost.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 	"wasmesh-wasm-body-post|$P_WBODY|$work/wasmesh proxy -c $work/wasmbody.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache"
 )
+[ -n "$c_header" ] && variants+=(
+	"wasmesh-wasm-header-c|$P_WHDRC|$work/wasmesh proxy -c $work/wasmheaderc.yaml --log-level warn --watch-interval 0 --wasm-cache-dir $work/cache")
 if [ -n "${WASMESH_BASE_BIN:-}" ]; then
 	sed "s/:$P_NONE\$/:$P_BNONE/" "$work/none.yaml" >"$work/base-none.yaml"
 	sed "s/:$P_WHDR\$/:$P_BWHDR/" "$work/wasmheader.yaml" >"$work/base-wasmheader.yaml"
