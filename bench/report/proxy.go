@@ -65,6 +65,9 @@ func proxyComparisons(sec *Section, rows []ProxyRow) {
 	pair("native Go header filter vs no filter", "wasmesh-native-header", "wasmesh-nofilter")
 	pair("Wasm header filter vs no filter", "wasmesh-wasm-header", "wasmesh-nofilter")
 	pair("Wasm header filter on SDK v0.24.0 (bridged by wasmesh build) vs no filter", "wasmesh-wasm-header-sdk024", "wasmesh-nofilter")
+	if get("wasmesh-wasm-header-c").Variant != "" { // measured only where clang-14 and wasi-libc could be installed
+		pair("Wasm header filter in C without an SDK (the host's own path) vs no filter", "wasmesh-wasm-header-c", "wasmesh-nofilter")
+	}
 	pair("Wasm header filter vs the native header filter", "wasmesh-wasm-header", "wasmesh-native-header")
 	pair("Wasm auth filter (API key) vs no filter", "wasmesh-wasm-auth", "wasmesh-nofilter")
 	pair("Wasm auth filter (API key) vs the native API-key filter", "wasmesh-wasm-auth", "wasmesh-native-apikey")

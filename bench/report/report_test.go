@@ -94,6 +94,24 @@ func TestParseProxyTable(t *testing.T) {
 	if len(sec.Notes) != 0 {
 		t.Errorf("every comparison should have its figures: %v", sec.Notes)
 	}
+
+	// The C header filter is measured only where clang could be installed: compared when it was.
+	for _, c := range sec.Comparisons {
+		if c.Subject == "wasmesh-wasm-header-c" {
+			t.Fatalf("compared a variant the run did not measure: %+v", c)
+		}
+	}
+	sec = &Section{}
+	proxyComparisons(sec, append(rows, ProxyRow{Variant: "wasmesh-wasm-header-c", RPS: 17347, CPUusReq: 38.3}))
+	n := 0
+	for _, c := range sec.Comparisons {
+		if c.Subject == "wasmesh-wasm-header-c" && c.Baseline == "wasmesh-nofilter" {
+			n++
+		}
+	}
+	if n != 2 || len(sec.Notes) != 0 {
+		t.Errorf("C header filter: %d comparisons (want throughput and CPU), notes %v", n, sec.Notes)
+	}
 }
 
 func TestParseProxyTableErrors(t *testing.T) {
