@@ -343,11 +343,18 @@ type vmContext struct {
 	v *vm
 }
 
+// Value answers vmKey, and otherwise only what package context asks of a parent (its own key, a pointer, with which a
+// context derived for an HTTP call finds the cancelCtx below to join its cancellation). Nothing else is stored below
+// a VM's context (a cancelCtx over Background), and wazero asks for its option keys on every guest call and host
+// function: answering those at once spares a walk down the chain each time.
 func (c *vmContext) Value(key any) any {
-	if _, ok := key.(vmKey); ok {
+	switch key.(type) {
+	case vmKey:
 		return c.v
+	case *int:
+		return c.Context.Value(key)
 	}
-	return c.Context.Value(key)
+	return nil
 }
 
 // vmOf returns the VM a context was derived from, or nil.
