@@ -6,9 +6,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
+
+	"github.com/wasmesh/wasmesh/host/proxy/internal/httpfield"
 )
 
 // Limits bound what a client may send in a request head. Zero fields take the defaults.
@@ -71,8 +72,7 @@ var (
 type parser struct {
 	limits Limits
 	line   []byte // a line longer than the read buffer, assembled
-	canon  []byte
-	names  map[string]string // header names seen on this connection that are not in commonNames
+	names  httpfield.Names
 	values map[string]string // short header values seen on this connection (Host, User-Agent, Accept, ...)
 	vals   []string
 	url    url.URL
@@ -83,11 +83,10 @@ type parser struct {
 const (
 	maxInternedValue  = 256
 	maxInternedValues = 64
-	maxInternedNames  = 64
 )
 
 func newParser(l Limits) *parser {
-	return &parser{limits: l.WithDefaults(), names: map[string]string{}, values: map[string]string{}}
+	return &parser{limits: l.WithDefaults(), values: map[string]string{}}
 }
 
 // head is what the server needs from a request head beyond the http.Request.
@@ -161,7 +160,7 @@ func (p *parser) requestLine(line []byte, req *http.Request) error {
 	}
 	method, target, proto := line[:sp1], line[sp1+1:sp2], line[sp2+1:]
 	for _, c := range method {
-		if !isToken(c) {
+		if !httpfield.IsToken(c) {
 			return errBadLine
 		}
 	}
@@ -299,17 +298,15 @@ func (p *parser) fields(br *bufio.Reader, h http.Header, isHead bool, req *http.
 		}
 		name := line[:colon]
 		for _, c := range name {
-			if !isToken(c) {
+			if !httpfield.IsToken(c) {
 				return errBadField // whitespace before the colon included (RFC 9112 5.1)
 			}
 		}
-		v := trimOWS(line[colon+1:])
-		for _, c := range v {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return errBadField
-			}
+		v := httpfield.TrimOWS(line[colon+1:])
+		if !httpfield.ValidValue(v) {
+			return errBadField
 		}
-		key := p.canonical(name)
+		key := p.names.Canonical(name)
 		if isHead && key == "Host" {
 			if req.Host != "" || hostSeen(req) {
 				return badRequest("more than one Host header")
@@ -341,44 +338,6 @@ const emptyHostMarker = "\x00"
 
 func hostSeen(req *http.Request) bool { return req.Host == emptyHostMarker }
 
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// canonical returns the canonical form of a header name (textproto's), interned: the common names from a fixed
-// table, others from the connection's cache, so names seen before cost no allocation.
-func (p *parser) canonical(name []byte) string {
-	p.canon = append(p.canon[:0], name...)
-	upper := true
-	for i, c := range p.canon {
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		p.canon[i] = c
-		upper = c == '-'
-	}
-	if s, ok := commonNames[string(p.canon)]; ok {
-		return s
-	}
-	if s, ok := p.names[string(p.canon)]; ok {
-		return s
-	}
-	s := string(p.canon)
-	if len(p.names) >= maxInternedNames {
-		clear(p.names)
-	}
-	p.names[s] = s
-	return s
-}
-
 // value returns v as a string, interned on the connection when short: clients repeat most values (Host,
 // User-Agent, Accept) on every request of a connection.
 func (p *parser) value(v []byte) string {
@@ -399,25 +358,6 @@ func (p *parser) value(v []byte) string {
 	return s
 }
 
-var commonNames = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
-		"Authorization", "Cache-Control", "Connection", "Content-Disposition", "Content-Encoding",
-		"Content-Language", "Content-Length", "Content-Location", "Content-Range", "Content-Type", "Cookie",
-		"Date", "Etag", "Expect", "Forwarded", "From", "Host", "If-Match", "If-Modified-Since", "If-None-Match",
-		"If-Range", "If-Unmodified-Since", "Keep-Alive", "Origin", "Pragma", "Proxy-Authorization",
-		"Proxy-Connection", "Range", "Referer", "Sec-Websocket-Extensions", "Sec-Websocket-Key",
-		"Sec-Websocket-Protocol", "Sec-Websocket-Version", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"User-Agent", "Via", "X-Api-Key", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"X-Real-Ip", "X-Request-Id", "Traceparent", "Tracestate"} {
-		if textproto.CanonicalMIMEHeaderKey(n) != n {
-			panic("h1server: non-canonical common header " + n)
-		}
-		m[n] = n
-	}
-	return m
-}()
-
 // semantics applies the head's framing and connection rules (RFC 9112 6, 9.3) once all fields are read.
 func (p *parser) semantics(req *http.Request, h *head) error {
 	hd := req.Header
@@ -433,11 +373,11 @@ func (p *parser) semantics(req *http.Request, h *head) error {
 		req.Host = req.URL.Host // absolute form wins over Host (RFC 9112 3.2.2)
 	}
 	for _, v := range hd["Connection"] {
-		EachToken(v, func(t string) {
+		httpfield.EachToken(v, func(t string) {
 			switch {
-			case equalFold(t, "close"):
+			case httpfield.EqualFold(t, "close"):
 				req.Close = true
-			case equalFold(t, "keep-alive"):
+			case httpfield.EqualFold(t, "keep-alive"):
 				h.keepAlive = true
 			}
 		})
@@ -454,7 +394,7 @@ func (p *parser) semantics(req *http.Request, h *head) error {
 	case hasTE && hasCL:
 		return errSmuggle
 	case hasTE:
-		if len(te) != 1 || !equalFold(te[0], "chunked") {
+		if len(te) != 1 || !httpfield.EqualFold(te[0], "chunked") {
 			return errTE
 		}
 		delete(hd, "Transfer-Encoding")
@@ -479,7 +419,7 @@ func (p *parser) semantics(req *http.Request, h *head) error {
 		req.ContentLength = 0
 	}
 	if ex, ok := hd["Expect"]; ok && req.ProtoMinor == 1 {
-		if len(ex) != 1 || !equalFold(ex[0], "100-continue") {
+		if len(ex) != 1 || !httpfield.EqualFold(ex[0], "100-continue") {
 			return errExpectation
 		}
 		h.expect100 = req.ContentLength != 0
@@ -498,14 +438,14 @@ func (p *parser) declareTrailers(req *http.Request) error {
 	t := http.Header{}
 	for _, v := range decl {
 		bad := false
-		EachToken(v, func(name string) {
+		httpfield.EachToken(v, func(name string) {
 			for i := 0; i < len(name); i++ {
-				if !isToken(name[i]) {
+				if !httpfield.IsToken(name[i]) {
 					bad = true
 					return
 				}
 			}
-			key := p.canonical([]byte(name))
+			key := p.names.Canonical([]byte(name))
 			switch key {
 			case "Transfer-Encoding", "Trailer", "Content-Length", "Host":
 				bad = true
@@ -539,92 +479,11 @@ func parseLength(s string) (int64, bool) {
 	return n, true
 }
 
-// EachToken calls fn with each non-empty element of a comma-separated field value (Connection, Upgrade),
-// trimmed of spaces.
-func EachToken(v string, fn func(token string)) {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		if t := trimSpace(v[:i]); t != "" {
-			fn(t)
-		}
-		if i == len(v) {
-			return
-		}
-		v = v[i+1:]
-	}
-}
-
-// HasToken reports whether the comma-separated field value v lists token, ignoring case.
-func HasToken(v, token string) bool {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		if equalFold(trimSpace(v[:i]), token) {
-			return true
-		}
-		if i == len(v) {
-			return false
-		}
-		v = v[i+1:]
-	}
-	return false
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether c may appear in a token (RFC 9110 5.6.2): methods and field names.
-func isToken(c byte) bool { return c < 128 && tokenTable[c] }
-
-var tokenTable = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 // validHost accepts the characters of a URI host and port (RFC 3986 3.2.2, with IP literals in brackets).
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
 		c := h[i]
-		if c < 128 && (tokenTable[c] && c != '#' && c != '^' && c != '`' && c != '|' || c == ':' || c == '[' ||
+		if c < 128 && (httpfield.IsToken(c) && c != '#' && c != '^' && c != '`' && c != '|' || c == ':' || c == '[' ||
 			c == ']' || c == '(' || c == ')' || c == ',' || c == ';' || c == '=' || c == '@') {
 			continue
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/wasmesh/wasmesh/host/proxy/internal/httpfield"
 )
 
 // response is the connection's http.ResponseWriter, reused for every request of the connection. Besides the
@@ -146,7 +148,7 @@ func (w *response) declaredLength() int64 {
 	if !ok || len(v) == 0 {
 		return -1
 	}
-	n, ok := parseLength(trimSpace(v[0]))
+	n, ok := parseLength(httpfield.TrimOWS(v[0]))
 	if !ok {
 		return -1
 	}
@@ -185,7 +187,7 @@ func (w *response) writeHead(final bool) {
 	delete(h, "Transfer-Encoding")
 	if v, ok := h["Connection"]; ok {
 		for _, s := range v {
-			if HasToken(s, "close") {
+			if httpfield.HasToken(s, "close") {
 				w.closeAfter = true
 			}
 		}

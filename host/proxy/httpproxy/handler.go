@@ -17,7 +17,7 @@ import (
 	"github.com/wasmesh/wasmesh/host/proxy/cluster"
 	"github.com/wasmesh/wasmesh/host/proxy/drain"
 	"github.com/wasmesh/wasmesh/host/proxy/filter"
-	"github.com/wasmesh/wasmesh/host/proxy/h1server"
+	"github.com/wasmesh/wasmesh/host/proxy/internal/httpfield"
 	"github.com/wasmesh/wasmesh/host/proxy/route"
 )
 
@@ -295,7 +295,7 @@ var upgradeValue = []string{"Upgrade"}[:1:1]
 
 func removeConnectionHeaders(h http.Header, conn []string) {
 	for _, v := range conn {
-		h1server.EachToken(v, func(f string) { h.Del(f) })
+		httpfield.EachToken(v, func(f string) { h.Del(f) })
 	}
 }
 
@@ -304,7 +304,7 @@ func isUpgrade(h http.Header) bool {
 		return false
 	}
 	for _, v := range h["Connection"] {
-		if h1server.HasToken(v, "upgrade") {
+		if httpfield.HasToken(v, "upgrade") {
 			return true
 		}
 	}
