@@ -39,6 +39,7 @@ type h1Conn struct {
 	pool     *h1Pool
 	deadline bool // a deadline is set and must be cleared before reuse
 	body     h1Body
+	head     respHead
 }
 
 func newH1Transport(addrs []string, maxIdle int, dial func(context.Context, string, string) (net.Conn, error), fallback http.RoundTripper) *h1Transport {
@@ -175,6 +176,11 @@ func (c *h1Conn) roundTrip(ctx context.Context, req *http.Request) (resp *http.R
 		} else {
 			c.conn.SetReadDeadline(time.Time{})
 		}
+	}
+	if resp, ok := c.head.read(c.br, req); ok {
+		c.body = h1Body{rc: resp.Body, c: c, stop: stop, keep: !resp.Close}
+		resp.Body = &c.body
+		return resp, true, nil
 	}
 	for {
 		resp, err = http.ReadResponse(c.br, req)
