@@ -10,26 +10,35 @@ import (
 	"testing"
 )
 
+// parsed is data read as a response by respHead and by http.ReadResponse, with what each left unread.
+type parsed struct {
+	got          *http.Response
+	ok           bool // respHead parsed it
+	want         *http.Response
+	wantErr      error
+	ours, theirs *bufio.Reader
+}
+
 // parseBoth reads data as a response to method with respHead and with http.ReadResponse.
-func parseBoth(t *testing.T, data []byte, method string) (got *http.Response, ok bool, want *http.Response, wantErr error, ours, theirs *bufio.Reader) {
+func parseBoth(t *testing.T, data []byte, method string) parsed {
 	t.Helper()
 	req := &http.Request{Method: method}
-	ours = bufio.NewReaderSize(bytes.NewReader(data), 16<<10)
-	ours.Peek(min(len(data), 16<<10)) // a whole head arrives before the parser looks, as it does after the first byte
-	before := ours.Buffered()
+	p := parsed{ours: bufio.NewReaderSize(bytes.NewReader(data), 16<<10), theirs: bufio.NewReader(bytes.NewReader(data))}
+	p.ours.Peek(min(len(data), 16<<10)) // a whole head arrives before the parser looks, as it does after the first byte
+	before := p.ours.Buffered()
 	var h respHead
-	got, ok = h.read(ours, req)
-	if !ok && ours.Buffered() != before {
-		t.Fatalf("refused %q but consumed %d bytes", data, before-ours.Buffered())
+	p.got, p.ok = h.read(p.ours, req)
+	if !p.ok && p.ours.Buffered() != before {
+		t.Fatalf("refused %q but consumed %d bytes", data, before-p.ours.Buffered())
 	}
-	theirs = bufio.NewReader(bytes.NewReader(data))
-	want, wantErr = http.ReadResponse(theirs, req)
-	return got, ok, want, wantErr, ours, theirs
+	p.want, p.wantErr = http.ReadResponse(p.theirs, req)
+	return p
 }
 
 // sameResponse fails t where the two parsers disagree on anything the proxy reads, the body, and what follows it.
-func sameResponse(t *testing.T, data []byte, got, want *http.Response, ours, theirs *bufio.Reader) {
+func sameResponse(t *testing.T, data []byte, p parsed) {
 	t.Helper()
+	got, want, ours, theirs := p.got, p.want, p.ours, p.theirs
 	if got.StatusCode != want.StatusCode || got.Status != want.Status || got.Proto != want.Proto ||
 		got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor || got.ContentLength != want.ContentLength ||
 		got.Close != want.Close || len(got.TransferEncoding) != 0 || len(got.Trailer) != 0 {
@@ -82,17 +91,17 @@ func TestRespHead(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok, want, werr, ours, theirs := parseBoth(t, []byte(tc.data), tc.method)
-			if ok != tc.fast {
-				t.Fatalf("parsed here: %v, want %v", ok, tc.fast)
+			p := parseBoth(t, []byte(tc.data), tc.method)
+			if p.ok != tc.fast {
+				t.Fatalf("parsed here: %v, want %v", p.ok, tc.fast)
 			}
-			if !ok {
+			if !p.ok {
 				return
 			}
-			if werr != nil {
-				t.Fatalf("net/http refuses what was parsed here: %v", werr)
+			if p.wantErr != nil {
+				t.Fatalf("net/http refuses what was parsed here: %v", p.wantErr)
 			}
-			sameResponse(t, []byte(tc.data), got, want, ours, theirs)
+			sameResponse(t, []byte(tc.data), p)
 		})
 	}
 }
@@ -108,14 +117,14 @@ func FuzzRespHead(f *testing.F) {
 		if head {
 			method = "HEAD"
 		}
-		got, ok, want, werr, ours, theirs := parseBoth(t, data, method)
-		if !ok {
+		p := parseBoth(t, data, method)
+		if !p.ok {
 			return
 		}
-		if werr != nil {
-			t.Fatalf("%q: parsed here, net/http refuses it: %v", data, werr)
+		if p.wantErr != nil {
+			t.Fatalf("%q: parsed here, net/http refuses it: %v", data, p.wantErr)
 		}
-		sameResponse(t, data, got, want, ours, theirs)
+		sameResponse(t, data, p)
 	})
 }
 
