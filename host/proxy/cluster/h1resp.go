@@ -53,7 +53,7 @@ func (h *respHead) read(br *bufio.Reader, req *http.Request) (resp *http.Respons
 			}
 		}
 		v := httpfield.TrimOWS(f[colon+1:])
-		if !httpfield.ValidValue(v) || bytes.IndexByte(v, '\r') >= 0 {
+		if !httpfield.ValidValue(v) { // no CR, LF or other control byte
 			return nil, false
 		}
 		vo := cap(rest) - cap(v) // v's offset in rest, and so in block
