@@ -43,22 +43,13 @@ func (h *respHead) read(br *bufio.Reader, req *http.Request) (resp *http.Respons
 	for off := 0; off < len(block); {
 		eol := off + bytes.Index(rest[off:], crlf)
 		f := rest[off:eol]
-		colon := bytes.IndexByte(f, ':')
-		if colon <= 0 {
-			return nil, false // obsolete folding, a bare CR or LF, or no name
-		}
-		for _, c := range f[:colon] {
-			if !httpfield.IsToken(c) {
-				return nil, false
-			}
-		}
-		v := httpfield.TrimOWS(f[colon+1:])
-		if !httpfield.ValidValue(v) { // no CR, LF or other control byte
+		name, v, ok := httpfield.Split(f) // no folding, no bare CR or LF: those are not well formed
+		if !ok {
 			return nil, false
 		}
 		vo := cap(rest) - cap(v) // v's offset in rest, and so in block
 		value := block[vo : vo+len(v)]
-		key := h.names.Canonical(f[:colon])
+		key := h.names.Canonical(name)
 		switch key {
 		case "Content-Length":
 			if hasLength {
@@ -128,18 +119,15 @@ func statusLine(line []byte) (code int, status string, ok bool) {
 	if code < 200 {
 		return 0, "", false // 1xx come before the final response; 0xx are not statuses
 	}
-	reason := line[len(proto)+3:]
-	switch {
-	case len(reason) == 0:
-	case reason[0] != ' ' || !httpfield.ValidValue(reason):
-		return 0, "", false
-	default:
-		reason = reason[1:]
+	if reason := line[len(proto)+3:]; len(reason) > 0 && (reason[0] != ' ' || !httpfield.ValidValue(reason)) {
+		return 0, "", false // a reason is separated by a space and holds no control bytes
 	}
-	if code < len(statusLines) && len(reason) > 0 && statusLines[code] != "" && string(reason) == http.StatusText(code) {
+	// net/http's Status is all after the version; the usual one comes from the table.
+	all := line[len(proto):]
+	if code < len(statusLines) && statusLines[code] != "" && string(all) == statusLines[code] {
 		return code, statusLines[code], true
 	}
-	return code, string(line[len(proto):]), true // net/http's Status: all after the version
+	return code, string(all), true
 }
 
 // statusLines are net/http's Status strings ("200 OK") for the statuses it names, built once.

@@ -292,18 +292,8 @@ func (p *parser) fields(br *bufio.Reader, h http.Header, isHead bool, req *http.
 		if n++; n > p.limits.MaxHeaders {
 			return errTooMany
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return errBadField // also a line starting with whitespace (obsolete folding) or a colon
-		}
-		name := line[:colon]
-		for _, c := range name {
-			if !httpfield.IsToken(c) {
-				return errBadField // whitespace before the colon included (RFC 9112 5.1)
-			}
-		}
-		v := httpfield.TrimOWS(line[colon+1:])
-		if !httpfield.ValidValue(v) {
+		name, v, ok := httpfield.Split(line)
+		if !ok {
 			return errBadField
 		}
 		key := p.names.Canonical(name)

@@ -4,7 +4,10 @@
 // names a connection sees on every message cost no allocation.
 package httpfield
 
-import "net/textproto"
+import (
+	"bytes"
+	"net/textproto"
+)
 
 // IsToken reports whether c may appear in a token (RFC 9110 5.6.2): methods and field names.
 func IsToken(c byte) bool { return c < 128 && tokenTable[c] }
@@ -31,6 +34,27 @@ func TrimOWS[T string | []byte](b T) T {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// Split parses a field line (without its line ending) into its name and its value without the whitespace around
+// it, and reports whether the line is well formed (RFC 9112 5): a token name right before the colon, and a value
+// without control bytes. A line starting with whitespace (obsolete folding) or with the colon is not.
+func Split(line []byte) (name, value []byte, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return nil, nil, false
+	}
+	name = line[:colon]
+	for _, c := range name {
+		if !IsToken(c) {
+			return nil, nil, false // whitespace before the colon included (RFC 9112 5.1)
+		}
+	}
+	value = TrimOWS(line[colon+1:])
+	if !ValidValue(value) {
+		return nil, nil, false
+	}
+	return name, value, true
 }
 
 // ValidValue reports whether a field value holds no control bytes other than tab (RFC 9110 5.5).

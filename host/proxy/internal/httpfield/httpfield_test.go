@@ -40,6 +40,29 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+func TestSplit(t *testing.T) {
+	for _, tc := range []struct {
+		line, name, value string
+		ok                bool
+	}{
+		{"Content-Type: text/plain", "Content-Type", "text/plain", true},
+		{"x:\t a b \t", "x", "a b", true},
+		{"x:", "x", "", true},
+		{" folded: 1", "", "", false},
+		{": no name", "", "", false},
+		{"x : space before colon", "", "", false},
+		{"no colon", "", "", false},
+		{"x: bad\rvalue", "", "", false},
+		{"x: del\x7f", "", "", false},
+		{"x: obs-text \xff is allowed", "x", "obs-text \xff is allowed", true},
+	} {
+		name, value, ok := Split([]byte(tc.line))
+		if ok != tc.ok || string(name) != tc.name || string(value) != tc.value {
+			t.Errorf("Split(%q) = %q, %q, %v; want %q, %q, %v", tc.line, name, value, ok, tc.name, tc.value, tc.ok)
+		}
+	}
+}
+
 // FuzzCanonical: for token names, Names spells as textproto does.
 func FuzzCanonical(f *testing.F) {
 	for _, s := range []string{"x-user", "CONTENT-LENGTH", "-x", "x-", "1st-name", "a_b-c"} {
